@@ -1,0 +1,91 @@
+# Copyright 2026 The MaskFormer-TF Authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Restricted unpickler for checkpoint files: arrays and plain containers only.
+
+detectron2 / MaskFormer checkpoints are pickles (`{"model": {name: ndarray}}`).
+A pickle can name any importable callable and have it called while loading,
+so untrusted files are never read with plain `pickle.load`. This loader
+resolves only the globals needed to rebuild numpy arrays, numpy scalars and
+dtypes, and the builtin containers; any other global raises
+`UnsafePickleError` naming it, before anything is called.
+"""
+import io
+import os
+import pickle
+from typing import Any, BinaryIO, Union
+
+# (module, name) pairs a numpy-array pickle needs. numpy 2 pickles name
+# `numpy._core`, numpy 1 pickles `numpy.core`; both map to the same objects.
+_ALLOWED_GLOBALS = frozenset({
+    ('numpy.core.multiarray', '_reconstruct'),
+    ('numpy._core.multiarray', '_reconstruct'),
+    ('numpy.core.multiarray', 'scalar'),
+    ('numpy._core.multiarray', 'scalar'),
+    ('numpy.core.numeric', '_frombuffer'),
+    ('numpy._core.numeric', '_frombuffer'),
+    ('numpy', 'ndarray'),
+    ('numpy', 'dtype'),
+    ('collections', 'OrderedDict'),
+    ('builtins', 'dict'),
+    ('builtins', 'list'),
+    ('builtins', 'tuple'),
+    ('builtins', 'set'),
+    ('builtins', 'frozenset'),
+    ('_codecs', 'encode'),
+})
+
+
+class UnsafePickleError(pickle.UnpicklingError):
+  """Raised when a pickle names a global outside the allow-list."""
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+
+  def find_class(self, module: str, name: str) -> Any:
+    if (module, name) not in _ALLOWED_GLOBALS:
+      raise UnsafePickleError(
+          f'refusing to load global {module}.{name}: checkpoint pickles may '
+          'only contain numpy arrays, numpy scalars and plain containers')
+    return super().find_class(module, name)
+
+  def persistent_load(self, pid: Any) -> Any:
+    raise UnsafePickleError(
+        f'refusing persistent id {pid!r}: not a plain-array checkpoint pickle '
+        '(a torch.save zip file is not supported; export it to a dict of '
+        'numpy arrays or safetensors first)')
+
+
+def loads(data: bytes) -> Any:
+  """Unpickles `data`, allowing only arrays and plain containers."""
+  return _RestrictedUnpickler(io.BytesIO(data), encoding='latin1').load()
+
+
+def load(file: Union[str, os.PathLike, BinaryIO]) -> Any:
+  """Unpickles a file (path or binary file object) with the allow-list.
+
+  Args:
+    file: a path, or a binary file object positioned at the pickle.
+
+  Returns:
+    The unpickled object (nested dicts/lists/tuples of numpy arrays,
+    numbers and strings).
+
+  Raises:
+    UnsafePickleError: the pickle names anything outside the allow-list.
+  """
+  if isinstance(file, (str, os.PathLike)):
+    with open(file, 'rb') as f:
+      return _RestrictedUnpickler(f, encoding='latin1').load()
+  return _RestrictedUnpickler(file, encoding='latin1').load()
