@@ -24,7 +24,9 @@ dtypes, and the builtin containers; any other global raises
 import io
 import os
 import pickle
-from typing import Any, BinaryIO, Union
+from typing import Any
+from typing import BinaryIO
+from typing import Union
 
 # (module, name) pairs a numpy-array pickle needs. numpy 2 pickles name
 # `numpy._core`, numpy 1 pickles `numpy.core`; both map to the same objects.
