@@ -1,0 +1,104 @@
+# Copyright 2026 The MaskFormer-TF Authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""PyTorch `F.interpolate` resizing of the two trailing (spatial) axes.
+
+Both functions resize `[..., H, W]` tensors (masks with the spatial axes last,
+as MaskFormer's `pred_masks`) with gathers and element-wise arithmetic only: no
+convolution or matmul, so the result is float32-exact on TPU too, and the
+sampling positions are PyTorch's, computed in float32 as PyTorch does with a
+given output size (scale = in / out).
+"""
+from typing import Sequence
+
+import tensorflow as tf
+
+
+def _source_scale(in_size: tf.Tensor, out_size: int) -> tf.Tensor:
+  return tf.cast(in_size, tf.float32) / tf.cast(out_size, tf.float32)
+
+
+def _nearest_indices(in_size: tf.Tensor, out_size: int) -> tf.Tensor:
+  """PyTorch's legacy 'nearest' source index: min(floor(i * in/out), in - 1)."""
+  positions = tf.range(out_size, dtype=tf.float32) * _source_scale(
+      in_size, out_size)
+  return tf.minimum(tf.cast(tf.floor(positions), tf.int32), in_size - 1)
+
+
+def resize_nearest_legacy(images: tf.Tensor, size: Sequence[int]) -> tf.Tensor:
+  """`F.interpolate(x, size, mode='nearest')` over the two trailing axes.
+
+  This is PyTorch's legacy nearest rule (not 'nearest-exact'): output pixel i
+  takes input pixel floor(i * in / out), e.g. pixel 4i for a 4x reduction.
+  TF's half-pixel `tf.image.resize(method='nearest')` picks a different pixel.
+
+  Args:
+    images: A [..., H, W] tensor of any dtype.
+    size: The output (height, width), Python ints.
+
+  Returns:
+    A [..., height, width] tensor of the input dtype.
+  """
+  images = tf.convert_to_tensor(images)
+  shape = tf.shape(images)
+  rank = images.shape.rank
+  rows = _nearest_indices(shape[rank - 2], size[0])
+  cols = _nearest_indices(shape[rank - 1], size[1])
+  return tf.gather(tf.gather(images, rows, axis=rank - 2), cols, axis=rank - 1)
+
+
+def _linear_taps(in_size: tf.Tensor, out_size: int):
+  """Source indices and weights of PyTorch's align_corners=False linear mode.
+
+  Args:
+    in_size: An int32 scalar tensor, the input length.
+    out_size: The output length.
+
+  Returns:
+    (lower, upper, lower_weight, upper_weight): int32 [out_size] indices and
+    float32 [out_size] weights.
+  """
+  source = (tf.range(out_size, dtype=tf.float32) + 0.5) * _source_scale(
+      in_size, out_size) - 0.5
+  source = tf.maximum(source, 0.0)
+  lower = tf.minimum(tf.cast(tf.floor(source), tf.int32), in_size - 1)
+  upper_weight = tf.clip_by_value(source - tf.cast(lower, tf.float32), 0.0, 1.0)
+  upper = tf.minimum(lower + 1, in_size - 1)
+  return lower, upper, 1.0 - upper_weight, upper_weight
+
+
+def resize_bilinear(images: tf.Tensor, size: Sequence[int]) -> tf.Tensor:
+  """`F.interpolate(x, size, mode='bilinear', align_corners=False)`.
+
+  Resizes the two trailing axes with half-pixel centres, source positions
+  clamped at 0, and no antialiasing, interpolating along the width first and
+  then along the height, in float32.
+
+  Args:
+    images: A float [..., H, W] tensor (computed in float32).
+    size: The output (height, width), Python ints.
+
+  Returns:
+    A float32 [..., height, width] tensor.
+  """
+  images = tf.cast(images, tf.float32)
+  shape = tf.shape(images)
+  rank = images.shape.rank
+  row_lo, row_hi, row_w_lo, row_w_hi = _linear_taps(shape[rank - 2], size[0])
+  col_lo, col_hi, col_w_lo, col_w_hi = _linear_taps(shape[rank - 1], size[1])
+  along_width = (tf.gather(images, col_lo, axis=rank - 1) * col_w_lo +
+                 tf.gather(images, col_hi, axis=rank - 1) * col_w_hi)
+  return (
+      tf.gather(along_width, row_lo, axis=rank - 2) * row_w_lo[:, tf.newaxis] +
+      tf.gather(along_width, row_hi, axis=rank - 2) * row_w_hi[:, tf.newaxis])
