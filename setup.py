@@ -28,6 +28,9 @@ setuptools.setup(
         'pycocotools>=2.0.7,<3',
         'numpy>=1.26,<3',
         'absl-py>=1.4,<3',
+        'gin-config>=0.5,<1',
+        'Pillow>=10,<14',
+        'tqdm>=4.60,<5',
     ],
     extras_require={
         'test': [

@@ -1,0 +1,198 @@
+# Copyright 2026 The MaskFormer-TF Authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Tests of tools/evaluate_coco_panoptic.py on the real COCO sample."""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import conftest
+import numpy as np
+from PIL import Image
+import pytest
+
+TOOL = conftest.REPO_ROOT / 'tools' / 'evaluate_coco_panoptic.py'
+
+
+def _run(*args):
+  env = dict(os.environ, PYTHONPATH=str(conftest.REPO_ROOT))
+  return subprocess.run([sys.executable, str(TOOL), *args], env=env,
+                        capture_output=True, text=True, timeout=120,
+                        check=False)
+
+
+@pytest.fixture
+def files(coco_sample_dir, tmp_path):
+  """Flags for the ground truth and an editable copy of it as predictions."""
+  pred_folder = tmp_path / 'pred'
+  shutil.copytree(coco_sample_dir / 'panoptic', pred_folder)
+  with open(coco_sample_dir / 'panoptic.json') as f:
+    content = json.load(f)
+  predictions = {'annotations': [
+      {'image_id': a['image_id'], 'file_name': a['file_name'],
+       'segments_info': [{'id': s['id'], 'category_id': s['category_id']}
+                         for s in a['segments_info']]}
+      for a in content['annotations']]}
+  pred_json = tmp_path / 'pred.json'
+  with open(pred_json, 'w') as f:
+    json.dump(predictions, f)
+  return {'gt_json': coco_sample_dir / 'panoptic.json',
+          'gt_folder': coco_sample_dir / 'panoptic',
+          'pred_json': pred_json, 'pred_folder': pred_folder,
+          'content': content, 'predictions': predictions}
+
+
+def _flags(files, **overrides):
+  values = {k: files[k] for k in ('gt_json', 'gt_folder', 'pred_json',
+                                  'pred_folder')}
+  values.update(overrides)
+  return [f'--{k}={v}' for k, v in values.items()] + ['--noprogress']
+
+
+def _rewrite_predictions(files, edit):
+  edit(files['predictions'])
+  with open(files['pred_json'], 'w') as f:
+    json.dump(files['predictions'], f)
+
+
+def test_ground_truth_against_itself(files, tmp_path):
+  output = tmp_path / 'pq.json'
+  result = _run(*_flags(files, output_json=output))
+  assert result.returncode == 0, result.stderr
+  assert result.stdout.splitlines() == [
+      '          |    PQ     SQ     RQ     N',
+      '--------------------------------------',
+      'All       | 100.0  100.0  100.0     8',
+      'Things    | 100.0  100.0  100.0     4',
+      'Stuff     | 100.0  100.0  100.0     4',
+  ]
+  with open(output) as f:
+    written = json.load(f)
+  assert set(written) == {'All', 'Things', 'Stuff', 'per_class'}
+  assert written['All'] == {'pq': 1.0, 'sq': 1.0, 'rq': 1.0, 'n': 8}
+  assert len(written['per_class']) == 133
+  assert written['per_class']['1'] == {'pq': 1.0, 'sq': 1.0, 'rq': 1.0}
+  assert written['per_class']['2'] == {'pq': 0.0, 'sq': 0.0, 'rq': 0.0}
+
+
+def test_missed_segment_gives_the_coco_value(files, tmp_path):
+  """One person of 26 non-crowd persons missed: PQ_person = 25 / 25.5."""
+  image = files['predictions']['annotations'][0]
+  missed = image['segments_info'][0]
+  assert missed['category_id'] == 1
+  path = files['pred_folder'] / image['file_name']
+  rgb = np.array(Image.open(path))
+  wide = rgb.astype(np.int64)
+  ids = wide[..., 0] + 256 * wide[..., 1] + 65536 * wide[..., 2]
+  rgb[ids == missed['id']] = 0
+  Image.fromarray(rgb).save(path)
+  _rewrite_predictions(files, lambda p: image['segments_info'].remove(missed))
+  persons = sum(1 for a in files['content']['annotations']
+                for s in a['segments_info']
+                if s['category_id'] == 1 and not s['iscrowd'])
+  assert persons == 26
+  output = tmp_path / 'pq.json'
+  result = _run(*_flags(files, output_json=output))
+  assert result.returncode == 0, result.stderr
+  with open(output) as f:
+    written = json.load(f)
+  person_pq = (persons - 1) / (persons - 1 + 0.5)
+  assert written['per_class']['1']['pq'] == pytest.approx(person_pq)
+  assert written['per_class']['1']['sq'] == pytest.approx(1.0)
+  assert written['All']['pq'] == pytest.approx((7 + person_pq) / 8)
+  assert written['Things']['pq'] == pytest.approx((3 + person_pq) / 4)
+  assert written['Stuff']['pq'] == 1.0
+  assert f'All       | {100 * (7 + person_pq) / 8:5.1f}' in result.stdout
+
+
+def _drop_second_image(predictions):
+  del predictions['annotations'][1]
+
+
+def _unknown_category(predictions):
+  predictions['annotations'][0]['segments_info'][0]['category_id'] = 999
+
+
+def _segment_not_in_json(predictions):
+  del predictions['annotations'][0]['segments_info'][0]
+
+
+def _segment_not_in_png(predictions):
+  predictions['annotations'][0]['segments_info'].append(
+      {'id': 123, 'category_id': 1})
+
+
+def _missing_png(predictions):
+  predictions['annotations'][0]['file_name'] = 'absent.png'
+
+
+@pytest.mark.parametrize('edit,message', [
+    (_drop_second_image, 'has no prediction for image 439180'),
+    (_unknown_category, 'unknown category_id 999'),
+    (_segment_not_in_json, 'image 142238: segment id 3937500 is in the '
+     'predicted PNG but not in the predicted segments_info'),
+    (_segment_not_in_png, r'image 142238: predicted segment ids \[123\] are in '
+     'the segments_info but not in the predicted PNG'),
+    (_missing_png, 'absent.png does not exist'),
+])
+def test_inconsistent_predictions_fail_clearly(files, edit, message):
+  _rewrite_predictions(files, edit)
+  result = _run(*_flags(files))
+  assert result.returncode == 1
+  assert 'error:' in result.stderr
+  assert re.search(message, result.stderr), result.stderr
+
+
+def test_size_mismatch_fails_clearly(files):
+  path = files['pred_folder'] / files['predictions']['annotations'][1][
+      'file_name']
+  Image.fromarray(np.array(Image.open(path))[:-1]).save(path)
+  result = _run(*_flags(files))
+  assert result.returncode == 1
+  assert ('image 439180: the predicted panoptic map is (359, 640) but the '
+          'ground truth is (360, 640)') in result.stderr
+
+
+@pytest.mark.parametrize('flag,message', [
+    ('pred_folder', 'prediction PNG folder {} does not exist'),
+    ('gt_json', 'ground-truth JSON {} does not exist'),
+])
+def test_missing_inputs_fail_clearly(files, tmp_path, flag, message):
+  absent = tmp_path / 'absent'
+  result = _run(*_flags(files, **{flag: absent}))
+  assert result.returncode == 1
+  assert message.format(absent) in result.stderr
+
+
+def test_invalid_json_fails_clearly(files):
+  with open(files['pred_json'], 'w') as f:
+    f.write('{"annotations": [')
+  result = _run(*_flags(files))
+  assert result.returncode == 1
+  assert f'prediction JSON {files["pred_json"]} is not valid JSON' in (
+      result.stderr)
+
+
+def test_missing_flags_and_help():
+  result = _run('--gt_json=x')
+  assert result.returncode != 0
+  assert 'missing required flags: --gt_folder, --pred_json, --pred_folder' in (
+      result.stderr)
+  result = _run('--help')  # absl prints the help and exits with status 1
+  for flag in ('gt_json', 'gt_folder', 'pred_json', 'pred_folder',
+               'output_json', 'progress'):
+    assert f'--{flag}' in result.stdout or f'--[no]{flag}' in result.stdout
