@@ -40,13 +40,11 @@ _ALLOWED_GLOBALS = frozenset({
     ('numpy', 'ndarray'),
     ('numpy', 'dtype'),
     ('collections', 'OrderedDict'),
-    ('builtins', 'dict'),
-    ('builtins', 'list'),
-    ('builtins', 'tuple'),
-    ('builtins', 'set'),
-    ('builtins', 'frozenset'),
     ('_codecs', 'encode'),
-})
+}) | frozenset(
+    # Protocol-2 pickles (and Python 2's) name the builtins `__builtin__`.
+    (module, name) for module in ('builtins', '__builtin__')
+    for name in ('dict', 'list', 'tuple', 'set', 'frozenset'))
 
 
 class UnsafePickleError(pickle.UnpicklingError):

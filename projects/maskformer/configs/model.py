@@ -12,14 +12,14 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Architecture configs of MaskFormer; the defaults are the COCO panoptic
-R50 "+6 Enc" model of the original release."""
+"""MaskFormer architecture configs; defaults: COCO panoptic R50 "+6 Enc"."""
 import dataclasses
 from typing import List
 from typing import Optional
 
 from official.modeling import hyperparams
 from official.vision.configs import backbones
+from official.vision.configs import common
 
 
 @dataclasses.dataclass
@@ -39,14 +39,25 @@ class TorchResNet(hyperparams.Config):
 
 @dataclasses.dataclass
 class Backbone(backbones.Backbone):
-  """Model Garden's backbone choice, extended with `torch_resnet`."""
+  """Model Garden's backbone choice, extended with `torch_resnet`.
+
+  Any backbone registered with Model Garden's factory can be chosen if it
+  returns the endpoints '2'..'5' (strides 4..32), e.g. type 'resnet'.
+  """
   type: Optional[str] = 'torch_resnet'
   torch_resnet: TorchResNet = dataclasses.field(default_factory=TorchResNet)
 
 
 @dataclasses.dataclass
 class TransformerEncoder(hyperparams.Config):
-  """Post-norm transformer encoder on res5 (the "+6 Enc" pixel decoder)."""
+  """Post-norm transformer encoder on res5 (the "+6 Enc" pixel decoder).
+
+  Attributes:
+    num_layers: encoder layers (TRANSFORMER_ENC_LAYERS).
+    num_heads: attention heads.
+    dim_feedforward: FFN width.
+    dropout_rate: rate of every dropout in the encoder.
+  """
   num_layers: int = 6
   num_heads: int = 8
   dim_feedforward: int = 2048
@@ -74,7 +85,19 @@ class PixelDecoder(hyperparams.Config):
 
 @dataclasses.dataclass
 class TransformerPredictor(hyperparams.Config):
-  """DETR decoder with class and mask heads."""
+  """DETR decoder with class and mask heads.
+
+  Attributes:
+    hidden_dim: transformer width.
+    num_queries: number of learned queries.
+    num_heads: attention heads.
+    dim_feedforward: FFN width.
+    dropout_rate: rate of every dropout in the decoder.
+    num_decoder_layers: decoder layers; all but the last give aux outputs.
+    enforce_input_projection: use the 1x1 input projection even when the
+      predictor input already has `hidden_dim` channels.
+    deep_supervision: return the earlier layers' predictions ('aux_outputs').
+  """
   hidden_dim: int = 256
   num_queries: int = 100
   num_heads: int = 8
@@ -93,11 +116,18 @@ class MaskFormer(hyperparams.Config):
     num_classes: number of classes K, without the "no object" class (the
       classifier has K + 1 outputs, "no object" last).
     input_size: [height, width, channels]; height and width may be None.
+    backbone: the backbone (default: detectron2's ResNet-50).
+    norm_activation: norm/activation settings of Model Garden backbones
+      (unused by 'torch_resnet', whose norm is always FrozenBN).
+    pixel_decoder: the per-pixel decoder.
+    transformer_predictor: the transformer predictor.
   """
   num_classes: int = 133
   input_size: List[Optional[int]] = dataclasses.field(
       default_factory=lambda: [None, None, 3])
   backbone: Backbone = dataclasses.field(default_factory=Backbone)
+  norm_activation: common.NormActivation = dataclasses.field(
+      default_factory=lambda: common.NormActivation(use_sync_bn=False))
   pixel_decoder: PixelDecoder = dataclasses.field(default_factory=PixelDecoder)
   transformer_predictor: TransformerPredictor = dataclasses.field(
       default_factory=TransformerPredictor)

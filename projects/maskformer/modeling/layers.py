@@ -1,0 +1,327 @@
+# Copyright 2026 The MaskFormer-TF Authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Building blocks with PyTorch's exact semantics (norms, attention, resize).
+
+Every layer here computes what the corresponding PyTorch module of the
+original MaskFormer computes, in NHWC / [batch, length, channels] layouts:
+
+  * `FrozenBatchNorm`: detectron2's FrozenBatchNorm2d (eps 1e-5, never trains).
+  * `GroupNorm`: `nn.GroupNorm` (contiguous channel groups, biased variance).
+  * `layer_norm`: `nn.LayerNorm` (eps 1e-5) computed in float32.
+  * `MultiHeadAttention`: `nn.MultiheadAttention` (q scaled by head_dim^-0.5
+    after its bias, softmax in float32, dropout on the attention weights).
+  * `resize_nearest_legacy`: `F.interpolate(mode='nearest')`.
+  * `sine_position_encoding`: DETR's `PositionEmbeddingSine` without a mask.
+
+Normalizations and the attention softmax run in float32 under mixed
+precision; FrozenBN, GroupNorm and the attention return the input / compute
+dtype, `layer_norm` returns float32.
+Initializers follow the original's: `c2_xavier_initializer` (detectron2
+`c2_xavier_fill`), `torch_linear_*` (PyTorch's default `nn.Linear` init).
+"""
+import math
+from typing import Optional
+from typing import Sequence
+
+from official.projects.detr.modeling import detr
+import tensorflow as tf
+import tf_keras
+
+# PyTorch's LayerNorm / GroupNorm / BatchNorm epsilon.
+TORCH_NORM_EPSILON = 1e-5
+
+
+def c2_xavier_initializer() -> tf_keras.initializers.Initializer:
+  """detectron2's `c2_xavier_fill`: kaiming_uniform(a=1), U(+-sqrt(3/fan_in))."""
+  return tf_keras.initializers.VarianceScaling(
+      scale=1.0, mode='fan_in', distribution='uniform')
+
+
+def torch_linear_kernel_initializer() -> tf_keras.initializers.Initializer:
+  """PyTorch's default Linear/Conv weight init: U(+-1/sqrt(fan_in))."""
+  return tf_keras.initializers.VarianceScaling(
+      scale=1.0 / 3.0, mode='fan_in', distribution='uniform')
+
+
+def torch_linear_bias_initializer(
+    fan_in: int) -> tf_keras.initializers.Initializer:
+  """PyTorch's default Linear bias init: U(+-1/sqrt(fan_in))."""
+  bound = 1.0 / math.sqrt(fan_in)
+  return tf_keras.initializers.RandomUniform(-bound, bound)
+
+
+def xavier_uniform_initializer(
+    fan_ratio: float = 1.0) -> tf_keras.initializers.Initializer:
+  """`nn.init.xavier_uniform_` on a torch weight of shape [fan_ratio*n, n].
+
+  `fan_ratio` is 3 for the rows of a packed q;k;v projection that PyTorch
+  initializes as one [3C, C] matrix, so that each of the three [C, C] TF
+  kernels gets the original's bound sqrt(6 / (C + 3C)).
+
+  Args:
+    fan_ratio: fan_out / fan_in of the torch weight that this kernel is a
+      slice of.
+
+  Returns:
+    A Keras initializer.
+  """
+  return tf_keras.initializers.VarianceScaling(
+      scale=2.0 / (1.0 + fan_ratio), mode='fan_in', distribution='uniform')
+
+
+class FrozenBatchNorm(tf_keras.layers.Layer):
+  """detectron2's FrozenBatchNorm2d: a fixed per-channel affine transform.
+
+  Computes `x * scale + offset` with `scale = gamma * rsqrt(var + eps)` and
+  `offset = beta - mean * scale` (computed in float32). None of the four
+  variables is trainable, whatever `trainable` is set to.
+  """
+
+  def __init__(self, epsilon: float = TORCH_NORM_EPSILON, **kwargs):
+    """Initializes the layer.
+
+    Args:
+      epsilon: added to the variance (detectron2 uses 1e-5).
+      **kwargs: passed to `tf_keras.layers.Layer`.
+    """
+    super().__init__(**kwargs)
+    self._epsilon = epsilon
+
+  def build(self, input_shape):
+    channels = int(input_shape[-1])
+
+    def frozen(name, initializer):
+      return self.add_weight(
+          name, shape=[channels], dtype=tf.float32, initializer=initializer,
+          trainable=False, experimental_autocast=False)
+
+    self.gamma = frozen('gamma', 'ones')
+    self.beta = frozen('beta', 'zeros')
+    self.moving_mean = frozen('moving_mean', 'zeros')
+    self.moving_variance = frozen(
+        'moving_variance',
+        tf_keras.initializers.Constant(1.0 - self._epsilon))
+    super().build(input_shape)
+
+  def call(self, inputs: tf.Tensor) -> tf.Tensor:
+    scale = self.gamma * tf.math.rsqrt(self.moving_variance + self._epsilon)
+    offset = self.beta - self.moving_mean * scale
+    return inputs * tf.cast(scale, inputs.dtype) + tf.cast(offset,
+                                                           inputs.dtype)
+
+  def get_config(self):
+    return dict(super().get_config(), epsilon=self._epsilon)
+
+
+class GroupNorm(tf_keras.layers.Layer):
+  """`nn.GroupNorm` on NHWC features, computed in float32.
+
+  Channel c belongs to group c // (C / groups), as in PyTorch; the mean and
+  the biased variance are taken over the spatial axes and the group's
+  channels of each example.
+  """
+
+  def __init__(self, groups: int = 32, epsilon: float = TORCH_NORM_EPSILON,
+               **kwargs):
+    """Initializes the layer.
+
+    Args:
+      groups: number of channel groups; must divide the channel count.
+      epsilon: added to the variance.
+      **kwargs: passed to `tf_keras.layers.Layer`.
+    """
+    super().__init__(**kwargs)
+    self._groups = groups
+    self._epsilon = epsilon
+
+  def build(self, input_shape):
+    channels = int(input_shape[-1])
+    if channels % self._groups:
+      raise ValueError(f'{self.name}: {channels} channels are not divisible '
+                       f'into {self._groups} groups')
+    self.gamma = self.add_weight(
+        'gamma', shape=[channels], dtype=tf.float32, initializer='ones',
+        experimental_autocast=False)
+    self.beta = self.add_weight(
+        'beta', shape=[channels], dtype=tf.float32, initializer='zeros',
+        experimental_autocast=False)
+    super().build(input_shape)
+
+  def call(self, inputs: tf.Tensor) -> tf.Tensor:
+    x = tf.cast(inputs, tf.float32)
+    shape = tf.shape(x)
+    channels = x.shape[-1]
+    grouped = tf.reshape(
+        x, tf.stack([shape[0], shape[1], shape[2], self._groups,
+                     channels // self._groups]))
+    mean, variance = tf.nn.moments(grouped, axes=[1, 2, 4], keepdims=True)
+    normalized = (grouped - mean) * tf.math.rsqrt(variance + self._epsilon)
+    outputs = tf.reshape(normalized, shape) * self.gamma + self.beta
+    return tf.cast(outputs, inputs.dtype)
+
+  def get_config(self):
+    return dict(super().get_config(), groups=self._groups,
+                epsilon=self._epsilon)
+
+
+def layer_norm(name: str) -> tf_keras.layers.LayerNormalization:
+  """`nn.LayerNorm` over the last axis (eps 1e-5), computed in float32.
+
+  Args:
+    name: the layer name.
+
+  Returns:
+    A LayerNormalization layer with a float32 policy (float32 output).
+  """
+  return tf_keras.layers.LayerNormalization(
+      epsilon=TORCH_NORM_EPSILON, dtype=tf.float32, name=name)
+
+
+class MultiHeadAttention(tf_keras.layers.Layer):
+  """`nn.MultiheadAttention` (batch first, no masks) with separate q/k/v.
+
+  PyTorch packs the query, key and value projections into one
+  `in_proj_weight` [3C, C] = (Wq; Wk; Wv); here they are the `query`, `key`
+  and `value` Dense layers (kernels [C, C] = W.T), followed by `output`
+  (`out_proj`). The query is scaled by head_dim^-0.5 after its bias, the
+  attention logits go through a float32 softmax, and dropout is applied to
+  the attention weights.
+  """
+
+  def __init__(self, num_heads: int, dropout_rate: float = 0.0, **kwargs):
+    """Initializes the layer.
+
+    Args:
+      num_heads: number of heads; must divide the channel count.
+      dropout_rate: dropout on the attention weights (training only).
+      **kwargs: passed to `tf_keras.layers.Layer`.
+    """
+    super().__init__(**kwargs)
+    self._num_heads = num_heads
+    self._dropout_rate = dropout_rate
+
+  def build(self, query_shape):
+    channels = int(query_shape[-1])
+    if channels % self._num_heads:
+      raise ValueError(f'{self.name}: {channels} channels are not divisible '
+                       f'by {self._num_heads} heads')
+    self._head_dim = channels // self._num_heads
+
+    def projection(name, fan_ratio):
+      return tf_keras.layers.Dense(
+          channels, kernel_initializer=xavier_uniform_initializer(fan_ratio),
+          bias_initializer='zeros', name=name)
+
+    self.query = projection('query', 3.0)
+    self.key = projection('key', 3.0)
+    self.value = projection('value', 3.0)
+    self.output_projection = projection('output', 1.0)
+    self._dropout = tf_keras.layers.Dropout(self._dropout_rate)
+    super().build(query_shape)
+
+  def _split_heads(self, x: tf.Tensor) -> tf.Tensor:
+    shape = tf.shape(x)
+    return tf.reshape(
+        x, tf.stack([shape[0], shape[1], self._num_heads, self._head_dim]))
+
+  def call(self, query: tf.Tensor, key: tf.Tensor, value: tf.Tensor,
+           training: Optional[bool] = None) -> tf.Tensor:
+    """Attends from `query` to `key`/`value`.
+
+    Args:
+      query: A float [B, Lq, C] tensor.
+      key: A float [B, Lk, C] tensor.
+      value: A float [B, Lk, C] tensor.
+      training: whether dropout is active.
+
+    Returns:
+      A [B, Lq, C] tensor in the layer's compute dtype.
+    """
+    q = self._split_heads(self.query(query) * (self._head_dim**-0.5))
+    k = self._split_heads(self.key(key))
+    v = self._split_heads(self.value(value))
+    logits = tf.einsum('bqhd,bkhd->bhqk', q, k)
+    weights = tf.cast(tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1),
+                      v.dtype)
+    weights = self._dropout(weights, training=training)
+    attended = tf.einsum('bhqk,bkhd->bqhd', weights, v)
+    shape = tf.shape(attended)
+    attended = tf.reshape(
+        attended, tf.stack([shape[0], shape[1], self._num_heads *
+                            self._head_dim]))
+    return self.output_projection(attended)
+
+  def get_config(self):
+    return dict(super().get_config(), num_heads=self._num_heads,
+                dropout_rate=self._dropout_rate)
+
+
+def _legacy_nearest_indices(in_size: tf.Tensor, out_size: tf.Tensor):
+  """Source indices of PyTorch's legacy nearest: min(floor(i*in/out), in-1)."""
+  scale = tf.cast(in_size, tf.float32) / tf.cast(out_size, tf.float32)
+  positions = tf.cast(tf.range(out_size), tf.float32) * scale
+  return tf.minimum(tf.cast(tf.floor(positions), tf.int32), in_size - 1)
+
+
+def resize_nearest_legacy(features: tf.Tensor,
+                          size: Sequence[tf.Tensor]) -> tf.Tensor:
+  """`F.interpolate(x, size, mode='nearest')` on NHWC features.
+
+  PyTorch's legacy nearest rule, computed in float32 as PyTorch does: output
+  row i reads input row floor(i * in_h / out_h) (likewise for columns). For
+  an exact 2x enlargement this repeats every pixel twice; for other ratios it
+  differs from TF's half-pixel `tf.image.resize(method='nearest')`.
+
+  Args:
+    features: A [B, H, W, C] tensor of any dtype.
+    size: the output (height, width), Python ints or int32 scalar tensors.
+
+  Returns:
+    A [B, height, width, C] tensor of the input dtype.
+  """
+  shape = tf.shape(features)
+  rows = _legacy_nearest_indices(shape[1], size[0])
+  cols = _legacy_nearest_indices(shape[2], size[1])
+  return tf.gather(tf.gather(features, rows, axis=1), cols, axis=2)
+
+
+def spatial_size(features: tf.Tensor):
+  """(height, width) of NHWC features: Python ints where static, else tensors."""
+  dynamic = tf.shape(features)
+  return tuple(features.shape[i] if features.shape[i] is not None else
+               dynamic[i] for i in (1, 2))
+
+
+def sine_position_encoding(features: tf.Tensor,
+                           num_pos_features: int) -> tf.Tensor:
+  """DETR's PositionEmbeddingSine(normalize=True) for a mask-free input.
+
+  Channels are concat(pos_y, pos_x), each interleaving sin/cos of
+  (1..H)/(H + 1e-6) * 2pi / 10000^(2*floor(i/2)/N), N = num_pos_features/2.
+  Only the spatial size of `features` is used. Model Garden's DETR
+  `position_embedding_sine` computes exactly this; it is called with an
+  all-valid mask because MaskFormer uses none.
+
+  Args:
+    features: A [B, H, W, C] tensor whose (H, W) is encoded.
+    num_pos_features: number of output channels (the transformer width).
+
+  Returns:
+    A float32 [1, H, W, num_pos_features] tensor (broadcast over the batch).
+  """
+  height, width = spatial_size(features)
+  return detr.position_embedding_sine(
+      tf.ones(tf.stack([1, height, width]), tf.float32),
+      num_pos_features=num_pos_features)

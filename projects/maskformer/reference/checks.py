@@ -1,0 +1,150 @@
+# Copyright 2026 The MaskFormer-TF Authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Named parity checks against reference outputs, and their reports.
+
+A `Check` records one compared quantity: its name, the largest absolute
+error, the tolerance it had to meet, and whether it passed. A `Report` holds
+the checks of one fixture and renders them as a text table or as the JSON
+object `{"fixture": ..., "checks": [{"name", "max_abs_err", "tolerance",
+"passed"}], "passed": bool}`.
+"""
+import dataclasses
+import json
+from typing import Any
+from typing import Dict
+from typing import List
+
+import numpy as np
+
+# The fixtures' float32 tolerance: 1e-4 * max(1, max|reference|).
+RELATIVE_TOLERANCE = 1e-4
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+  """One compared quantity.
+
+  Attributes:
+    name: what was compared, e.g. 'aux3_pred_logits'.
+    max_abs_err: max |ours - reference| (inf if the shapes differ or ours has
+      non-finite values where the reference has finite ones).
+    tolerance: the largest error allowed.
+    passed: max_abs_err <= tolerance.
+    detail: optional note (e.g. a shape mismatch); not part of the JSON.
+  """
+  name: str
+  max_abs_err: float
+  tolerance: float
+  passed: bool
+  detail: str = ''
+
+  def to_json(self) -> Dict[str, Any]:
+    return {'name': self.name, 'max_abs_err': self.max_abs_err,
+            'tolerance': self.tolerance, 'passed': self.passed}
+
+
+def scaled_tolerance(reference: np.ndarray,
+                     relative: float = RELATIVE_TOLERANCE) -> float:
+  """`relative * max(1, max|reference|)`."""
+  reference = np.asarray(reference, np.float64)
+  peak = float(np.max(np.abs(reference))) if reference.size else 0.0
+  return relative * max(1.0, peak)
+
+
+def compare(name: str, actual: Any, reference: Any,
+            tolerance: float) -> Check:
+  """Compares two arrays elementwise against an absolute tolerance.
+
+  Args:
+    name: the check's name.
+    actual: our values (array-like).
+    reference: the reference values (array-like).
+    tolerance: the largest allowed |actual - reference|.
+
+  Returns:
+    The check; a shape mismatch fails with an infinite error.
+  """
+  actual = np.asarray(actual, np.float64)
+  reference = np.asarray(reference, np.float64)
+  if actual.shape != reference.shape:
+    return Check(name, float('inf'), tolerance, False,
+                 f'shape {list(actual.shape)} != reference '
+                 f'{list(reference.shape)}')
+  if not actual.size:
+    return Check(name, 0.0, tolerance, True)
+  error = np.abs(actual - reference)
+  error = np.where(np.isnan(error), np.inf, error)
+  max_error = float(np.max(error))
+  return Check(name, max_error, tolerance, max_error <= tolerance)
+
+
+def compare_scaled(name: str, actual: Any, reference: Any,
+                   relative: float = RELATIVE_TOLERANCE) -> Check:
+  """`compare` with tolerance `relative * max(1, max|reference|)`."""
+  return compare(name, actual, reference, scaled_tolerance(reference,
+                                                           relative))
+
+
+def compare_exact(name: str, actual: float, expected: float) -> Check:
+  """Checks that two numbers (e.g. parameter counts) are equal."""
+  error = abs(float(actual) - float(expected))
+  return Check(name, error, 0.0, error == 0.0,
+               f'{actual} vs reference {expected}')
+
+
+@dataclasses.dataclass
+class Report:
+  """The checks of one fixture.
+
+  Attributes:
+    fixture: the fixture directory.
+    checks: the checks, in the order they were made.
+  """
+  fixture: str
+  checks: List[Check] = dataclasses.field(default_factory=list)
+
+  @property
+  def passed(self) -> bool:
+    """True if there is at least one check and every check passed."""
+    return bool(self.checks) and all(c.passed for c in self.checks)
+
+  def failures(self) -> List[Check]:
+    return [c for c in self.checks if not c.passed]
+
+  def to_json(self) -> Dict[str, Any]:
+    return {'fixture': self.fixture,
+            'checks': [c.to_json() for c in self.checks],
+            'passed': self.passed}
+
+  def to_json_string(self) -> str:
+    """The JSON object as a string (non-finite errors as `Infinity`)."""
+    return json.dumps(self.to_json(), indent=1)
+
+  def to_text(self) -> str:
+    """A human-readable table with one line per check and a verdict."""
+    width = max([len('check')] + [len(c.name) for c in self.checks])
+    lines = [f'fixture: {self.fixture}',
+             f'{"check":<{width}}  {"max_abs_err":>11}  {"tolerance":>11}  '
+             'result']
+    for c in self.checks:
+      line = (f'{c.name:<{width}}  {c.max_abs_err:11.3e}  '
+              f'{c.tolerance:11.3e}  {"PASS" if c.passed else "FAIL"}')
+      if c.detail and not c.passed:
+        line += f'  ({c.detail})'
+      lines.append(line)
+    failed = len(self.failures())
+    lines.append(f'{len(self.checks)} checks, {failed} failed: '
+                 f'{"PASS" if self.passed else "FAIL"}')
+    return '\n'.join(lines)

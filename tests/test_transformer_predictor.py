@@ -1,0 +1,103 @@
+# Copyright 2026 The MaskFormer-TF Authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Tests of the transformer predictor against the PyTorch fixtures."""
+import re
+
+import model_fixture_runs
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from projects.maskformer.modeling import maskformer_model
+from projects.maskformer.modeling import transformer_predictor
+from projects.maskformer.reference import model_parity
+
+
+@pytest.mark.parametrize('name', model_fixture_runs.MODEL_FIXTURES)
+def test_matches_reference_given_reference_inputs(reference_dir, name):
+  run = model_fixture_runs.model_run(str(reference_dir / name))
+  checks = [c for c in model_parity.isolated_module_checks(run)
+            if c.name.startswith('isolated.predictor.')]
+  # Final logits and masks, logits of the 5 auxiliary layers, masks of the
+  # last auxiliary layer: everything the fixture stores.
+  assert len(checks) == 2 + 5 + 1
+  for check in checks:
+    assert check.passed, check
+
+
+def _predictor(**kwargs):
+  config = dict(num_classes=5, hidden_dim=16, num_queries=7, num_heads=2,
+                dim_feedforward=24, dropout_rate=0.0, num_decoder_layers=3,
+                mask_dim=12)
+  config.update(kwargs)
+  return transformer_predictor.TransformerPredictor(**config)
+
+
+def _inputs(channels=32):
+  rng = np.random.default_rng(0)
+  features = tf.constant(rng.normal(size=(2, 3, 5, channels)), tf.float32)
+  mask_features = tf.constant(rng.normal(size=(2, 12, 20, 12)), tf.float32)
+  return features, mask_features
+
+
+def test_output_contract_and_deep_supervision():
+  predictor = _predictor()
+  outputs = predictor(*_inputs())
+  assert outputs['pred_logits'].shape == (2, 7, 6)
+  assert outputs['pred_masks'].shape == (2, 7, 12, 20)
+  assert outputs['pred_logits'].dtype == tf.float32
+  assert len(outputs['aux_outputs']) == 2
+  for aux in outputs['aux_outputs']:
+    assert set(aux) == {'pred_logits', 'pred_masks'}
+    assert aux['pred_masks'].shape == (2, 7, 12, 20)
+
+  without = _predictor(deep_supervision=False)
+  outputs = without(*_inputs())
+  assert outputs['aux_outputs'] == []
+  assert outputs['pred_logits'].shape == (2, 7, 6)
+
+
+@pytest.mark.parametrize('in_channels,enforce,has_projection', [
+    (32, False, True), (16, False, False), (16, True, True)])
+def test_input_projection_only_when_needed_or_enforced(in_channels, enforce,
+                                                       has_projection):
+  predictor = _predictor(enforce_input_projection=enforce)
+  predictor(*_inputs(in_channels))
+  assert (predictor.input_proj is not None) == has_projection
+
+
+def test_dropout_only_in_training():
+  predictor = _predictor(dropout_rate=0.5)
+  inputs = _inputs()
+  eval_a = predictor(*inputs, training=False)['pred_logits']
+  eval_b = predictor(*inputs, training=False)['pred_logits']
+  train = predictor(*inputs, training=True)['pred_logits']
+  np.testing.assert_array_equal(eval_a.numpy(), eval_b.numpy())
+  assert np.abs(train.numpy() - eval_a.numpy()).max() > 1e-3
+
+
+def test_variable_names_identify_norms_and_query_embedding():
+  predictor = _predictor()
+  predictor(*_inputs())
+  names = [v.name for v in predictor.trainable_variables]
+  queries = [n for n in names
+             if re.search(maskformer_model.QUERY_EMBED_VARIABLE_REGEX, n)]
+  norms = [n for n in names
+           if re.search(maskformer_model.NORM_VARIABLE_REGEX, n)]
+  assert len(queries) == 1
+  assert predictor.query_embed.shape == (7, 16)
+  # 3 LayerNorms per decoder layer plus the shared final one, gamma + beta.
+  assert len(norms) == 2 * (3 * 3 + 1)
+  assert all(re.search(maskformer_model.HEAD_VARIABLE_REGEX, n) for n in names)

@@ -1,0 +1,141 @@
+# Copyright 2026 The MaskFormer-TF Authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+r"""Converts a PyTorch MaskFormer (or ImageNet ResNet) checkpoint to TF.
+
+Usage:
+  # A released MaskFormer .pkl (or a `transformers` .safetensors):
+  python tools/convert_pytorch_checkpoint.py \
+      --source=model_final_xxx.pkl --output=/tmp/maskformer/ckpt \
+      --experiment=maskformer_coco_panoptic_r50 \
+      [--config_file=configs/x.yaml] [--params_override='task.model...']
+
+  # ImageNet weights for the backbone only (detectron2 R-50.pkl or
+  # torchvision-named .safetensors):
+  python tools/convert_pytorch_checkpoint.py --backbone_only \
+      --source=R-50.pkl --output=/tmp/r50/ckpt
+
+The model architecture is `task.model` of the experiment after the config
+files and overrides. Conversion is strict: the tool fails, listing the
+missing, unexpected and mis-shaped names, unless every checkpoint tensor is
+used (or is a known non-weight such as `criterion.empty_weight`) and every
+model variable is assigned. Pickles are read with a restricted unpickler.
+
+The output is a TF checkpoint prefix: `tf.train.Checkpoint(model=model)`
+(set `task.init_checkpoint` to it, or to its folder, with
+`init_checkpoint_modules: all`), or with --backbone_only
+`tf.train.Checkpoint(backbone=backbone)` (for `init_checkpoint_modules:
+backbone`).
+"""
+import sys
+
+from absl import app
+from absl import flags
+from official.core import exp_factory
+from official.modeling import hyperparams
+from official.vision.modeling.backbones import factory
+import tf_keras
+
+from projects.maskformer import registry_imports  # noqa: F401
+from projects.maskformer.checkpoints import converter
+from projects.maskformer.checkpoints import model_mapping
+from projects.maskformer.checkpoints import name_mapping
+from projects.maskformer.checkpoints import restricted_pickle
+from projects.maskformer.checkpoints import safetensors
+from projects.maskformer.modeling import maskformer_model
+
+_SOURCE = flags.DEFINE_string(
+    'source', None, 'PyTorch checkpoint to convert: a detectron2-style .pkl '
+    '(MaskFormer, current or legacy names; or ImageNet R-50/R-101) or a '
+    '.safetensors file (`transformers` MaskFormer, 4.x or 5.x names; or '
+    'torchvision ResNet names).')
+_OUTPUT = flags.DEFINE_string(
+    'output', None, 'TF checkpoint prefix to write, e.g. /tmp/mf/ckpt (files '
+    'ckpt.index and ckpt.data-* are created; the directory is created).')
+_BACKBONE_ONLY = flags.DEFINE_bool(
+    'backbone_only', False, 'Convert only ResNet backbone weights (ImageNet '
+    'checkpoints in detectron2 or torchvision naming) and write '
+    'tf.train.Checkpoint(backbone=...).')
+_NAMING = flags.DEFINE_enum(
+    'naming', 'auto', ('auto',) + name_mapping.NAMINGS,
+    'Naming scheme of --source; "auto" detects it from the tensor names.')
+_EXPERIMENT = flags.DEFINE_string(
+    'experiment', 'maskformer_coco_panoptic_r50',
+    'Registered experiment whose task.model is the architecture.')
+_CONFIG_FILE = flags.DEFINE_multi_string(
+    'config_file', None, 'YAML experiment config files applied in order on '
+    'top of --experiment (as in Model Garden training).')
+_PARAMS_OVERRIDE = flags.DEFINE_string(
+    'params_override', None, 'Comma-separated or YAML overrides applied last, '
+    "e.g. 'task.model.num_classes=150,task.model.pixel_decoder.type=fpn'.")
+
+
+def _model_config():
+  """task.model of the experiment after config files and overrides."""
+  params = exp_factory.get_exp_config(_EXPERIMENT.value)
+  for config_file in _CONFIG_FILE.value or []:
+    params = hyperparams.override_params_dict(params, config_file,
+                                              is_strict=True)
+  if _PARAMS_OVERRIDE.value:
+    params = hyperparams.override_params_dict(params, _PARAMS_OVERRIDE.value,
+                                              is_strict=True)
+  params.validate()
+  return params.task.model
+
+
+def _convert(model_config):
+  naming = None if _NAMING.value == 'auto' else _NAMING.value
+  if _BACKBONE_ONLY.value:
+    backbone = factory.build_backbone(
+        input_specs=tf_keras.layers.InputSpec(
+            shape=[None] + list(model_config.input_size)),
+        backbone_config=model_config.backbone,
+        norm_activation_config=model_config.norm_activation)
+    summary = converter.convert_backbone(backbone, _SOURCE.value, naming)
+    path = converter.write_backbone_checkpoint(backbone, _OUTPUT.value)
+  else:
+    model = maskformer_model.build_maskformer_model(model_config)
+    summary = converter.convert_model(model, _SOURCE.value, naming)
+    path = converter.write_model_checkpoint(model, _OUTPUT.value)
+  return summary, path
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  try:
+    model_config = _model_config()
+  except (LookupError, ValueError, AttributeError) as e:
+    print(f'error: bad --experiment/--config_file/--params_override: {e}',
+          file=sys.stderr)
+    return 2
+  try:
+    summary, path = _convert(model_config)
+  except (converter.CheckpointMismatchError, name_mapping.NamingError,
+          model_mapping.UnsupportedModelError, safetensors.SafetensorsError,
+          restricted_pickle.UnsafePickleError, FileNotFoundError,
+          ValueError) as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 1
+  print(f'converted {summary.num_tensors} tensors ({summary.naming} names) '
+        f'from {summary.source} into {summary.num_variables} variables')
+  if summary.ignored:
+    print(f'ignored (not model weights): {", ".join(summary.ignored)}')
+  print(f'wrote {path}')
+  return 0
+
+
+if __name__ == '__main__':
+  flags.mark_flags_as_required(['source', 'output'])
+  app.run(main)
