@@ -1,0 +1,249 @@
+# Copyright 2026 The MaskFormer-TF Authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Input pipeline configs: decoder, parser and augmentation of MaskFormer data."""
+import dataclasses
+from typing import List
+from typing import Optional
+
+from official.core import config_definitions as cfg
+from official.modeling import hyperparams
+
+PANOPTIC = 'panoptic'
+SEMANTIC = 'semantic'
+OVERFLOW_ERROR = 'error'
+OVERFLOW_KEEP_LARGEST = 'keep_largest'
+COCO_TRAIN_SHORT_EDGES = tuple(range(480, 801, 32))
+ADE20K_TRAIN_SHORT_EDGES = (256, 307, 358, 409, 460, 512, 563, 614, 665, 716,
+                            768, 819, 870, 921, 972, 1024)
+
+
+@dataclasses.dataclass
+class DetrPanopticAugmentation(hyperparams.Config):
+  """The COCO panoptic recipe of the original (detectron2 DETR panoptic mapper).
+
+  Horizontal flip; with probability `crop_prob` a resize of the short edge to
+  one of `crop_short_edges` (no maximum) and a random crop whose height and
+  width are drawn in [min(size, crop_size_range[0]),
+  min(size, crop_size_range[1])]; then a resize of the short edge to one of
+  `short_edges` with the long edge at most `max_size`.
+
+  Attributes:
+    flip_prob: probability of the horizontal flip.
+    crop_prob: probability of the resize-and-crop branch.
+    crop_short_edges: short edges of the resize before the crop.
+    crop_size_range: [min, max] crop height and width, inclusive.
+    short_edges: short edges of the final resize, picked uniformly.
+    max_size: maximum long edge of the final resize.
+  """
+  flip_prob: float = 0.5
+  crop_prob: float = 0.5
+  crop_short_edges: List[int] = dataclasses.field(
+      default_factory=lambda: [400, 500, 600])
+  crop_size_range: List[int] = dataclasses.field(
+      default_factory=lambda: [384, 600])
+  short_edges: List[int] = dataclasses.field(
+      default_factory=lambda: list(COCO_TRAIN_SHORT_EDGES))
+  max_size: int = 1333
+
+
+@dataclasses.dataclass
+class SemanticCropAugmentation(hyperparams.Config):
+  """The ADE20K-150 recipe of the original (MaskFormer semantic mapper).
+
+  Resize of the short edge to one of `short_edges` with the long edge at most
+  `max_size`, a random crop of at most `crop_size`, photometric jitter
+  (ColorAugSSD), a horizontal flip, then padding to `crop_size` with
+  `pad_value` (0-255 RGB, before normalization) and the label with void.
+
+  Attributes:
+    short_edges: short edges of the resize, picked uniformly.
+    max_size: maximum long edge of the resize.
+    crop_size: [height, width] of the random crop and of the padding.
+    color_jitter: whether to apply the ColorAugSSD photometric jitter.
+    flip_prob: probability of the horizontal flip.
+    pad_value: image padding value on the 0-255 RGB scale.
+  """
+  short_edges: List[int] = dataclasses.field(
+      default_factory=lambda: list(ADE20K_TRAIN_SHORT_EDGES))
+  max_size: int = 2048
+  crop_size: List[int] = dataclasses.field(default_factory=lambda: [512, 512])
+  color_jitter: bool = True
+  flip_prob: float = 0.5
+  pad_value: float = 128.0
+
+
+@dataclasses.dataclass
+class LargeScaleJitter(hyperparams.Config):
+  """Large-scale jitter onto the canvas (a TPU-friendly fixed-size recipe).
+
+  The image is resized, keeping its aspect ratio, to fit the canvas times a
+  factor drawn uniformly in [scale_min, scale_max], flipped with probability
+  `flip_prob`, and randomly cropped to the canvas where it is larger.
+
+  Attributes:
+    scale_min: smallest jitter factor.
+    scale_max: largest jitter factor.
+    flip_prob: probability of the horizontal flip.
+  """
+  scale_min: float = 0.1
+  scale_max: float = 2.0
+  flip_prob: float = 0.5
+
+
+@dataclasses.dataclass
+class Augmentation(hyperparams.OneOfConfig):
+  """Training augmentation.
+
+  Attributes:
+    type: 'detr_panoptic' (COCO recipe), 'semantic_crop' (ADE20K recipe),
+      'large_scale_jitter', or 'none' (the evaluation resize, no randomness).
+  """
+  type: Optional[str] = 'detr_panoptic'
+  detr_panoptic: DetrPanopticAugmentation = dataclasses.field(
+      default_factory=DetrPanopticAugmentation)
+  semantic_crop: SemanticCropAugmentation = dataclasses.field(
+      default_factory=SemanticCropAugmentation)
+  large_scale_jitter: LargeScaleJitter = dataclasses.field(
+      default_factory=LargeScaleJitter)
+
+
+@dataclasses.dataclass
+class Decoder(hyperparams.Config):
+  """How examples are decoded.
+
+  Attributes:
+    label_type: 'panoptic' (segment id map with per-segment classes and crowd
+      flags) or 'semantic' (class label map, 0 = ignore, 1..num_classes).
+    num_classes: number of classes; the semantic label values 1..num_classes
+      become classes 0..num_classes - 1.
+  """
+  label_type: str = PANOPTIC
+  num_classes: int = 133
+
+
+@dataclasses.dataclass
+class Parser(hyperparams.Config):
+  """How decoded examples become fixed-shape model inputs.
+
+  Attributes:
+    output_size: [height, width] of the canvas every image is padded onto.
+    max_segments: number of target slots per image (at most the number of
+      queries of the model).
+    segment_overflow: what happens to an image with more than `max_segments`
+      segments: 'error' fails with the image id, 'keep_largest' keeps the
+      `max_segments` largest ones (non-crowd first) and logs a warning; the
+      pixels of dropped segments become void.
+    eval_short_edge: short edge of the evaluation resize.
+    eval_max_size: maximum long edge of the evaluation resize. An image whose
+      evaluation size does not fit `output_size` is scaled down further to fit
+      it (`image_info` records the scale actually used).
+    groundtruth_padded_size: when set, evaluation examples also carry the
+      segment map at the original resolution, padded to this [height, width].
+    label_resize: nearest-neighbour rule of the segment-map resize: 'pil' (PIL
+      NEAREST, which the original applies to COCO panoptic PNGs) or 'torch'
+      (PyTorch `F.interpolate(mode='nearest')`, which the original applies to
+      the ADE20K semantic labels).
+    augmentation: training augmentation.
+    dtype: dtype of the image, 'float32' or 'bfloat16'.
+  """
+  output_size: List[int] = dataclasses.field(
+      default_factory=lambda: [1344, 1344])
+  max_segments: int = 100
+  segment_overflow: str = OVERFLOW_ERROR
+  eval_short_edge: int = 800
+  eval_max_size: int = 1333
+  groundtruth_padded_size: Optional[List[int]] = None
+  label_resize: str = 'pil'
+  augmentation: Augmentation = dataclasses.field(default_factory=Augmentation)
+  dtype: str = 'float32'
+
+
+@dataclasses.dataclass
+class DataConfig(cfg.DataConfig):
+  """MaskFormer input data.
+
+  The source is `input_path` (TFRecords written by
+  `tools/create_coco_panoptic_tfrecord.py` or `tools/create_ade20k_tfrecord.py`)
+  or `tfds_name` ('coco/2017_panoptic' or 'scene_parse150', prepared locally).
+
+  Attributes:
+    file_type: file type of `input_path` ('tfrecord', 'tfrecord_compressed').
+    tfds_skip_decoding_feature: TFDS features left encoded; 'image' lets the
+      decoder decode JPEGs exactly as PIL does (TFDS uses the fast DCT).
+    decoder: example decoding.
+    parser: fixed-shape parsing and augmentation.
+  """
+  file_type: str = 'tfrecord'
+  tfds_skip_decoding_feature: str = 'image'
+  decoder: Decoder = dataclasses.field(default_factory=Decoder)
+  parser: Parser = dataclasses.field(default_factory=Parser)
+
+
+def coco_panoptic_data(input_path: str = '', is_training: bool = True,
+                       global_batch_size: int = 64) -> DataConfig:
+  """The COCO panoptic data of the original recipe (133 classes).
+
+  Args:
+    input_path: TFRecord file pattern; leave empty and set `tfds_name` to read
+      'coco/2017_panoptic' instead.
+    is_training: training (augmented) or evaluation data.
+    global_batch_size: batch size over all replicas.
+
+  Returns:
+    A `DataConfig`: canvas 1344 x 1344 (the 1333 maximum rounded up to a
+    multiple of 32), augmentation 'detr_panoptic', evaluation resize 800/1333.
+  """
+  return DataConfig(
+      input_path=input_path,
+      is_training=is_training,
+      global_batch_size=global_batch_size,
+      shuffle_buffer_size=1000,
+      decoder=Decoder(label_type=PANOPTIC, num_classes=133),
+      parser=Parser(
+          output_size=[1344, 1344],
+          eval_short_edge=800,
+          eval_max_size=1333,
+          label_resize='pil',
+          augmentation=Augmentation(type='detr_panoptic')))
+
+
+def ade20k_semantic_data(input_path: str = '', is_training: bool = True,
+                         global_batch_size: int = 16) -> DataConfig:
+  """The ADE20K-150 semantic data of the original recipe.
+
+  Args:
+    input_path: TFRecord file pattern; leave empty and set `tfds_name` to read
+      'scene_parse150' instead.
+    is_training: training (augmented) or evaluation data.
+    global_batch_size: batch size over all replicas.
+
+  Returns:
+    A `DataConfig`: training canvas 512 x 512 (the crop), evaluation resize
+    512/2048 onto a 1024 x 1024 canvas (images whose resized size does not fit
+    it, aspect ratios beyond 1:2, are scaled down to fit), augmentation
+    'semantic_crop'.
+  """
+  return DataConfig(
+      input_path=input_path,
+      is_training=is_training,
+      global_batch_size=global_batch_size,
+      shuffle_buffer_size=1000,
+      decoder=Decoder(label_type=SEMANTIC, num_classes=150),
+      parser=Parser(
+          output_size=[512, 512] if is_training else [1024, 1024],
+          eval_short_edge=512,
+          eval_max_size=2048,
+          label_resize='torch',
+          augmentation=Augmentation(type='semantic_crop')))

@@ -1,0 +1,148 @@
+# Copyright 2026 The MaskFormer-TF Authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""The MaskFormer tf.data pipeline on Model Garden's InputReader.
+
+Model Garden's `InputReader` provides the performance features: parallel
+interleave over the TFRecord shards (`cycle_length`, `block_length`), shuffling
+(`shuffle_buffer_size`, `seed`), parallel decode and parse maps, batching to the
+per-replica batch size, per-replica sharding of files (or of TFDS data) through
+the `tf.distribute.InputContext`, `deterministic` and prefetching. This module
+adds the decoder and parser chosen by the `DataConfig`, and a per-example
+augmentation seed: training examples are zipped with `tf.data.Dataset.random`,
+so with `seed` set and `deterministic=True` every batch is reproducible.
+"""
+from typing import Optional
+
+from official.common import dataset_fn
+from official.vision.dataloaders import decoder as decoder_lib
+from official.vision.dataloaders import input_reader_factory
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from projects.maskformer.configs import dataloader as dataloader_cfg
+from projects.maskformer.dataloaders import decoders
+from projects.maskformer.dataloaders import maskformer_input
+
+TFDS_COCO_PANOPTIC = 'coco/2017_panoptic'
+TFDS_SCENE_PARSE150 = 'scene_parse150'
+# Spreads the augmentation seeds of the input pipelines of different hosts.
+_PIPELINE_SEED_STRIDE = 1_000_003
+
+
+def build_decoder(params: dataloader_cfg.DataConfig) -> decoder_lib.Decoder:
+  """The decoder for `params.tfds_name` or the TFRecords of `input_path`.
+
+  Args:
+    params: the data config.
+
+  Returns:
+    A Model Garden `Decoder`.
+
+  Raises:
+    ValueError: on an unsupported TFDS dataset or label type, or a TFDS
+      dataset whose labels do not match `decoder.label_type`.
+  """
+  label_type = params.decoder.label_type
+  if params.tfds_name:
+    name = params.tfds_name.split(':')[0]
+    expected = {TFDS_COCO_PANOPTIC: dataloader_cfg.PANOPTIC,
+                TFDS_SCENE_PARSE150: dataloader_cfg.SEMANTIC}
+    if name not in expected:
+      raise ValueError(f'tfds_name {params.tfds_name!r} is not supported; use '
+                       f'one of {sorted(expected)}')
+    if label_type != expected[name]:
+      raise ValueError(f'tfds_name {name!r} has {expected[name]} labels but '
+                       f'decoder.label_type is {label_type!r}')
+    if name == TFDS_COCO_PANOPTIC:
+      return decoders.CocoPanopticTfdsDecoder()
+    return decoders.SceneParse150TfdsDecoder(params.decoder.num_classes)
+  if label_type == dataloader_cfg.PANOPTIC:
+    return decoders.PanopticTfExampleDecoder()
+  if label_type == dataloader_cfg.SEMANTIC:
+    return decoders.SemanticTfExampleDecoder(params.decoder.num_classes)
+  raise ValueError(f"decoder.label_type must be 'panoptic' or 'semantic', "
+                   f'got {label_type!r}')
+
+
+def build_parser(params: dataloader_cfg.DataConfig) -> maskformer_input.Parser:
+  """The parser configured by `params.parser`."""
+  p = params.parser
+  return maskformer_input.Parser(
+      output_size=p.output_size,
+      label_type=params.decoder.label_type,
+      max_segments=p.max_segments,
+      segment_overflow=p.segment_overflow,
+      augmentation_params=p.augmentation,
+      eval_short_edge=p.eval_short_edge,
+      eval_max_size=p.eval_max_size,
+      groundtruth_padded_size=p.groundtruth_padded_size,
+      label_resize=p.label_resize,
+      dtype=p.dtype)
+
+
+def _seed_attacher(seed: Optional[int],
+                   input_context: Optional[tf.distribute.InputContext]):
+  """A `sample_fn` giving every decoded example its own augmentation seed."""
+  if seed is not None and input_context is not None:
+    seed += _PIPELINE_SEED_STRIDE * input_context.input_pipeline_id
+
+  def attach(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    seeds = tf.data.Dataset.random(seed=seed).batch(2, drop_remainder=True)
+    return tf.data.Dataset.zip((dataset, seeds)).map(
+        lambda example, s: {**example, maskformer_input.AUGMENTATION_SEED: s},
+        num_parallel_calls=tf.data.AUTOTUNE)
+
+  return attach
+
+
+def _check_tfds_prepared(params: dataloader_cfg.DataConfig) -> None:
+  builder = tfds.builder(params.tfds_name,
+                         data_dir=params.tfds_data_dir or None)
+  if not builder.is_prepared():
+    raise ValueError(
+        f'TFDS dataset {params.tfds_name!r} is not prepared in '
+        f'{builder.data_dir}; prepare it first (e.g. `tfds build '
+        f'{params.tfds_name}` with the data downloaded); this pipeline does '
+        'not download.')
+
+
+def build_input(params: dataloader_cfg.DataConfig,
+                input_context: Optional[tf.distribute.InputContext] = None
+                ) -> tf.data.Dataset:
+  """The batched dataset of `(image, labels)` (see `maskformer_input`).
+
+  Args:
+    params: the data config (`input_path` or `tfds_name`).
+    input_context: the replica's input context, for per-host sharding and the
+      per-replica batch size.
+
+  Returns:
+    A `tf.data.Dataset` of per-replica batches with static shapes.
+
+  Raises:
+    ValueError: on an invalid config or a TFDS dataset that is not prepared.
+  """
+  if params.tfds_name:
+    _check_tfds_prepared(params)
+  decoder = build_decoder(params)
+  parser = build_parser(params)
+  reader = input_reader_factory.input_reader_generator(
+      params,
+      dataset_fn=dataset_fn.pick_dataset_fn(params.file_type),
+      decoder_fn=decoder.decode,
+      sample_fn=(_seed_attacher(params.seed, input_context)
+                 if params.is_training else None),
+      parser_fn=parser.parse_fn(params.is_training))
+  return reader.read(input_context=input_context)

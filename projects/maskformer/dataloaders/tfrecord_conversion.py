@@ -1,0 +1,256 @@
+# Copyright 2026 The MaskFormer-TF Authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""COCO panoptic and ADE20K-150 to sharded TFRecords, written atomically.
+
+Images are processed in a fixed order (COCO: by image id; ADE20K: by file
+name) and image i goes to shard i mod num_shards, so the output does not depend
+on the number of workers. Shards and the category map are written under
+hidden temporary names (`.<name>.incomplete`) and renamed only once everything
+succeeded; on any error the temporary files are removed and nothing is left
+under the final names.
+"""
+import functools
+import os
+from typing import Callable
+from typing import List
+from typing import Optional
+from typing import Sequence
+
+from absl import logging
+import tensorflow as tf
+
+from projects.maskformer.dataloaders import ade20k_conversion
+from projects.maskformer.dataloaders import coco_panoptic_conversion
+from projects.maskformer.dataloaders import conversion
+from projects.maskformer.dataloaders import example_schema
+
+
+def shard_paths(output_prefix: str, num_shards: int) -> List[str]:
+  """`<prefix>-00000-of-0000N.tfrecord`, ... for every shard."""
+  return [f'{output_prefix}-{i:05d}-of-{num_shards:05d}.tfrecord'
+          for i in range(num_shards)]
+
+
+def category_map_path(output_prefix: str) -> str:
+  """`<dir>/categories_<name>.json`; no shard pattern `<prefix>*` matches it."""
+  directory, name = os.path.split(output_prefix)
+  return os.path.join(directory, f'categories_{name}.json')
+
+
+def _temporary_path(path: str) -> str:
+  directory, name = os.path.split(path)
+  return os.path.join(directory, f'.{name}.incomplete')
+
+
+class AtomicShardedWriter:
+  """Writes examples to shards under temporary names; renames them on success.
+
+  Use as a context manager. Leaving the block without an exception renames
+  every shard and extra file to its final name; leaving it with one deletes
+  them all.
+  """
+
+  def __init__(self, output_prefix: str, num_shards: int,
+               extra_files: Optional[dict] = None):
+    """Opens the temporary shards.
+
+    Args:
+      output_prefix: path prefix of the shards.
+      num_shards: number of shards.
+      extra_files: final path -> text of files (e.g. the category map) to write
+        together with the shards.
+
+    Raises:
+      ValueError: if `num_shards` < 1.
+    """
+    if num_shards < 1:
+      raise ValueError(f'num_shards must be at least 1, got {num_shards}')
+    self._paths = shard_paths(output_prefix, num_shards)
+    self._extra_files = dict(extra_files or {})
+    self._writers = []
+    self.shard_sizes = [0] * num_shards
+
+  def __enter__(self) -> 'AtomicShardedWriter':
+    directory = os.path.dirname(self._paths[0])
+    if directory:
+      tf.io.gfile.makedirs(directory)
+    try:
+      for path in self._paths:
+        self._writers.append(tf.io.TFRecordWriter(_temporary_path(path)))
+    except BaseException:
+      self._discard()
+      raise
+    return self
+
+  def write(self, index: int, example: tf.train.Example) -> None:
+    """Writes the example of input `index` to shard `index % num_shards`."""
+    shard = index % len(self._paths)
+    self._writers[shard].write(example.SerializeToString())
+    self.shard_sizes[shard] += 1
+
+  def _close_writers(self) -> None:
+    for writer in self._writers:
+      writer.close()
+    self._writers = []
+
+  def _discard(self) -> None:
+    self._close_writers()
+    for path in self._paths + list(self._extra_files):
+      temporary = _temporary_path(path)
+      if tf.io.gfile.exists(temporary):
+        tf.io.gfile.remove(temporary)
+
+  def __exit__(self, exc_type, exc_value, traceback) -> None:
+    if exc_type is not None:
+      self._discard()
+      return
+    try:
+      self._close_writers()
+      for path, text in self._extra_files.items():
+        with tf.io.gfile.GFile(_temporary_path(path), 'w') as f:
+          f.write(text)
+      for path in self._paths + list(self._extra_files):
+        tf.io.gfile.rename(_temporary_path(path), path, overwrite=True)
+    except BaseException:
+      self._discard()
+      raise
+
+
+def _convert(tasks: Sequence[object], load_fn: Callable[[object], object],
+             to_example: Callable[[object], tf.train.Example],
+             count_segments: Callable[[object], tuple], output_prefix: str,
+             num_shards: int, num_workers: int, skip_invalid: bool,
+             extra_files: dict, progress: bool) -> conversion.ConversionSummary:
+  """Loads every task in parallel and writes the examples atomically."""
+  summary = conversion.ConversionSummary()
+  with AtomicShardedWriter(output_prefix, num_shards, extra_files) as writer:
+    for index, result in conversion.load_in_parallel(
+        load_fn, tasks, num_workers, skip_invalid, progress):
+      if isinstance(result, conversion.Skipped):
+        logging.warning('Skipped: %s', result.message)
+        summary.add_skip(result)
+        continue
+      writer.write(index, to_example(result))
+      segments, crowd, empty = count_segments(result)
+      summary.images += 1
+      summary.segments += segments
+      summary.crowd_segments += crowd
+      summary.empty_segments += empty
+      summary.max_segments_per_image = max(summary.max_segments_per_image,
+                                           segments)
+    summary.shard_sizes = list(writer.shard_sizes)
+  return summary
+
+
+def _panoptic_example(
+    record: coco_panoptic_conversion.PanopticRecord) -> tf.train.Example:
+  return example_schema.panoptic_example(
+      image_bytes=record.image_bytes, image_format=record.image_format,
+      height=record.height, width=record.width, file_name=record.file_name,
+      image_id=record.image_id,
+      segment_index_png=record.segment_index_png,
+      segment_ids=record.segment_ids, segment_classes=record.segment_classes,
+      segment_category_ids=record.segment_category_ids,
+      segment_is_crowd=record.segment_is_crowd,
+      segment_areas=record.segment_areas)
+
+
+def _panoptic_counts(record: coco_panoptic_conversion.PanopticRecord) -> tuple:
+  return (len(record.segment_ids), sum(record.segment_is_crowd),
+          sum(1 for a in record.segment_areas if a == 0))
+
+
+def convert_coco_panoptic(
+    annotation_file: str, image_dir: str, panoptic_dir: str,
+    output_prefix: str, num_shards: int, num_workers: int = 0,
+    categories_file: Optional[str] = None, skip_invalid: bool = False,
+    progress: bool = True) -> conversion.ConversionSummary:
+  """Converts a COCO panoptic split to sharded TFRecords.
+
+  Args:
+    annotation_file: the split's `panoptic_*.json`.
+    image_dir: folder of its images.
+    panoptic_dir: folder of its panoptic PNGs.
+    output_prefix: path prefix of the shards; the category map is written to
+      `category_map_path(output_prefix)`.
+    num_shards: number of shards.
+    num_workers: worker processes reading and checking the inputs (0: none).
+    categories_file: optional category list replacing the file's own.
+    skip_invalid: skip (and count) bad images instead of failing.
+    progress: whether to show a progress bar.
+
+  Returns:
+    The summary of what was written and skipped.
+
+  Raises:
+    ConversionError: on bad input (naming the file), unless `skip_invalid`
+      applies; nothing is left under the final names then.
+  """
+  tasks, categories = coco_panoptic_conversion.read_tasks(
+      annotation_file, image_dir, panoptic_dir, categories_file)
+  load_fn = functools.partial(
+      coco_panoptic_conversion.load_record,
+      categories={c.category_id: c.contiguous_id for c in categories})
+  extra = {category_map_path(output_prefix):
+           coco_panoptic_conversion.category_map_json(categories)}
+  return _convert(tasks, load_fn, _panoptic_example, _panoptic_counts,
+                  output_prefix, num_shards, num_workers, skip_invalid, extra,
+                  progress)
+
+
+def _semantic_example(
+    record: ade20k_conversion.SemanticRecord) -> tf.train.Example:
+  return example_schema.semantic_example(
+      image_bytes=record.image_bytes, image_format=record.image_format,
+      height=record.height, width=record.width, file_name=record.file_name,
+      image_id=record.image_id, label_png=record.label_png)
+
+
+def _semantic_counts(record: ade20k_conversion.SemanticRecord) -> tuple:
+  return len(record.classes_present), 0, 0
+
+
+def convert_ade20k(image_dir: str, label_dir: str, output_prefix: str,
+                   num_shards: int, num_workers: int = 0,
+                   num_classes: int = 150, skip_invalid: bool = False,
+                   progress: bool = True) -> conversion.ConversionSummary:
+  """Converts an ADE20K-150 split (images + label PNGs) to sharded TFRecords.
+
+  Args:
+    image_dir: folder of the images (e.g. ADEChallengeData2016/images/training).
+    label_dir: folder of the label PNGs (.../annotations/training).
+    output_prefix: path prefix of the shards; the category map is written to
+      `category_map_path(output_prefix)`.
+    num_shards: number of shards.
+    num_workers: worker processes reading and checking the inputs (0: none).
+    num_classes: number of classes (label values 1..num_classes).
+    skip_invalid: skip (and count) bad images instead of failing.
+    progress: whether to show a progress bar.
+
+  Returns:
+    The summary; `segments` counts the classes present per image.
+
+  Raises:
+    ConversionError: on bad input (naming the file), unless `skip_invalid`
+      applies; nothing is left under the final names then.
+  """
+  tasks = ade20k_conversion.read_tasks(image_dir, label_dir)
+  load_fn = functools.partial(ade20k_conversion.load_record,
+                              num_classes=num_classes)
+  extra = {category_map_path(output_prefix):
+           ade20k_conversion.category_map_json(num_classes)}
+  return _convert(tasks, load_fn, _semantic_example, _semantic_counts,
+                  output_prefix, num_shards, num_workers, skip_invalid, extra,
+                  progress)

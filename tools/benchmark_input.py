@@ -1,0 +1,200 @@
+# Copyright 2026 The MaskFormer-TF Authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Images/s of the MaskFormer input pipeline vs bare JPEG decoding, one run.
+
+The COCO panoptic sample's images are replicated `--num_images` times into a
+temporary panoptic dataset and converted to TFRecords with the project's
+converter. Four tf.data pipelines then read the same records, each with a
+parallel map (AUTOTUNE), batching and prefetching:
+  * bare JPEG decode: the JPEG bytes decoded, nothing else (the baseline);
+  * record decode: the project's decoder (JPEG + segment-index PNG);
+  * decode + augment: plus the training augmentation, without the canvas;
+  * training pipeline: `input_pipeline.build_input` (read, decode, augment,
+    normalize, pad onto the canvas, build the fixed-size labels, batch).
+The middle two return one element of each of their outputs, so that they
+batch; they show where the time goes. Pipelines are timed in alternating rounds in the same
+process; the table gives the median rate of each and its ratio to the
+baseline.
+
+  python tools/benchmark_input.py --sample_dir ../shared/data/coco_panoptic_sample
+"""
+import json
+import os
+import statistics
+import tempfile
+import time
+
+from absl import app
+from absl import flags
+import tensorflow as tf
+
+from projects.maskformer.configs import dataloader as dataloader_cfg
+from projects.maskformer.dataloaders import augmentation
+from projects.maskformer.dataloaders import input_pipeline
+from projects.maskformer.dataloaders import tfrecord_conversion
+
+_SAMPLE_DIR = flags.DEFINE_string(
+    'sample_dir', None,
+    'Folder of the COCO panoptic sample (images/, panoptic/, panoptic.json).')
+_NUM_IMAGES = flags.DEFINE_integer(
+    'num_images', 64, 'Images in the benchmark dataset (the sample repeated).')
+_BATCH_SIZE = flags.DEFINE_integer('batch_size', 8, 'Batch size.')
+_IMAGES_PER_ROUND = flags.DEFINE_integer(
+    'images_per_round', 256, 'Images timed per round and per pipeline.')
+_ROUNDS = flags.DEFINE_integer(
+    'rounds', 3, 'Alternating timing rounds; the median is reported.')
+_AUGMENTATION = flags.DEFINE_enum(
+    'augmentation', 'detr_panoptic', ['detr_panoptic', 'large_scale_jitter'],
+    'Training augmentation of the pipeline (the COCO recipe, or large-scale '
+    'jitter onto the canvas).')
+_OUTPUT_SIZE = flags.DEFINE_list(
+    'output_size', ['1344', '1344'],
+    'Canvas height,width; at least 1333,1333 for detr_panoptic.')
+_DTYPE = flags.DEFINE_enum('dtype', 'float32', ['float32', 'bfloat16'],
+                           'Image dtype of the pipeline output.')
+
+
+def _replicated_dataset(sample_dir: str, num_images: int, out_dir: str) -> str:
+  """Writes a panoptic JSON listing the sample's images `num_images` times."""
+  with open(os.path.join(sample_dir, 'panoptic.json'), 'rb') as f:
+    source = json.load(f)
+  images, annotations = [], []
+  by_id = {a['image_id']: a for a in source['annotations']}
+  for i in range(num_images):
+    image = dict(source['images'][i % len(source['images'])])
+    annotation = dict(by_id[image['id']])
+    image['id'] = annotation['image_id'] = i + 1
+    images.append(image)
+    annotations.append(annotation)
+  path = os.path.join(out_dir, 'panoptic_benchmark.json')
+  with open(path, 'w') as f:
+    json.dump({'images': images, 'annotations': annotations,
+               'categories': source['categories']}, f)
+  return path
+
+
+def _jpeg_bytes(files):
+  images = []
+  for record in tf.data.TFRecordDataset(files):
+    example = tf.train.Example.FromString(record.numpy())
+    images.append(example.features.feature['image/encoded'].bytes_list.value[0])
+  return images
+
+
+def _batched(dataset: tf.data.Dataset, fn, batch_size: int) -> tf.data.Dataset:
+  return (dataset.repeat().map(fn, num_parallel_calls=tf.data.AUTOTUNE)
+          .batch(batch_size).prefetch(tf.data.AUTOTUNE))
+
+
+def _bare_decode(encoded):
+  image = tf.io.decode_jpeg(encoded, channels=3, dct_method='INTEGER_ACCURATE')
+  return tf.shape(image)
+
+
+def _stage_datasets(files, params, batch_size: int):
+  """The baseline and the two partial pipelines, keyed by table row."""
+  decoder = input_pipeline.build_decoder(params)
+  recipe = params.parser.augmentation
+
+  def decode(record):
+    decoded = decoder.decode(record)
+    return (tf.cast(decoded['image'][-1, -1, -1], tf.int32) +
+            decoded['segment_map'][-1, -1])
+
+  def decode_and_augment(record, seed):
+    decoded = decoder.decode(record)
+    sample = augmentation.new_sample(decoded['image'], decoded['segment_map'])
+    if recipe.type == 'detr_panoptic':
+      sample = augmentation.detr_panoptic(sample, recipe.detr_panoptic, seed,
+                                          params.parser.label_resize)
+    else:
+      sample = augmentation.large_scale_jitter(
+          sample, recipe.large_scale_jitter, params.parser.output_size, seed,
+          params.parser.label_resize)
+    return (sample.image[-1, -1, -1] +
+            tf.cast(sample.segment_map[-1, -1], tf.float32))
+
+  records = tf.data.TFRecordDataset(files)
+  seeds = tf.data.Dataset.random(seed=0).batch(2)
+  return {
+      'bare JPEG decode': _batched(
+          tf.data.Dataset.from_tensor_slices(_jpeg_bytes(files)),
+          _bare_decode, batch_size),
+      'record decode (JPEG + segment PNG)': _batched(records, decode,
+                                                     batch_size),
+      'decode + augment (no canvas)': _batched(
+          tf.data.Dataset.zip((records.repeat(), seeds)), decode_and_augment,
+          batch_size),
+  }
+
+
+def _rate(iterator, batch_size: int, num_images: int) -> float:
+  """Images/s over `num_images` images (after one warm-up batch)."""
+  next(iterator)
+  batches = max(1, num_images // batch_size)
+  start = time.perf_counter()
+  for _ in range(batches):
+    next(iterator)
+  return batches * batch_size / (time.perf_counter() - start)
+
+
+def main(argv):
+  del argv
+  if not _SAMPLE_DIR.value:
+    raise app.UsageError('--sample_dir is required.')
+  output_size = [int(s) for s in _OUTPUT_SIZE.value]
+  with tempfile.TemporaryDirectory() as work_dir:
+    annotation_file = _replicated_dataset(_SAMPLE_DIR.value, _NUM_IMAGES.value,
+                                          work_dir)
+    prefix = os.path.join(work_dir, 'benchmark')
+    tfrecord_conversion.convert_coco_panoptic(
+        annotation_file, os.path.join(_SAMPLE_DIR.value, 'images'),
+        os.path.join(_SAMPLE_DIR.value, 'panoptic'), prefix, num_shards=4,
+        progress=False)
+    files = tfrecord_conversion.shard_paths(prefix, 4)
+
+    params = dataloader_cfg.coco_panoptic_data(
+        ','.join(files), is_training=True,
+        global_batch_size=_BATCH_SIZE.value)
+    params.shuffle_buffer_size = 16
+    params.parser.output_size = output_size
+    params.parser.augmentation.type = _AUGMENTATION.value
+    params.parser.dtype = _DTYPE.value
+    datasets = _stage_datasets(files, params, _BATCH_SIZE.value)
+    datasets['training pipeline'] = input_pipeline.build_input(params)
+    iterators = {name: iter(d) for name, d in datasets.items()}
+    rates = {name: [] for name in datasets}
+    for _ in range(_ROUNDS.value):
+      for name, iterator in iterators.items():
+        rates[name].append(_rate(iterator, _BATCH_SIZE.value,
+                                 _IMAGES_PER_ROUND.value))
+
+  baseline = statistics.median(rates['bare JPEG decode'])
+  print(f'CPU cores visible: {os.cpu_count()}; batch {_BATCH_SIZE.value}; '
+        f'canvas {output_size[0]}x{output_size[1]} {_DTYPE.value}; '
+        f'augmentation {_AUGMENTATION.value}; {_ROUNDS.value} rounds of '
+        f'{_IMAGES_PER_ROUND.value} images per pipeline')
+  print('| pipeline | images/s (median) | per round | vs bare decode |')
+  print('|---|---|---|---|')
+  for name, values in rates.items():
+    median = statistics.median(values)
+    print(f'| {name} | {median:.1f} | '
+          f'{", ".join(f"{r:.1f}" for r in values)} | '
+          f'{median / baseline:.2f} |')
+  return 0
+
+
+if __name__ == '__main__':
+  app.run(main)
