@@ -31,6 +31,7 @@ setuptools.setup(
         'gin-config>=0.5,<1',
         'Pillow>=10,<14',
         'tqdm>=4.60,<5',
+        'PyYAML>=6,<7',
     ],
     extras_require={
         'test': [

@@ -24,6 +24,7 @@ from official.core import config_definitions as cfg
 from official.core import exp_factory
 from official.modeling import hyperparams
 import pytest
+import yaml
 
 import projects.maskformer  # noqa: F401
 from projects.maskformer.configs import maskformer as maskformer_cfg
@@ -122,12 +123,22 @@ def test_experiment_is_registered_with_reference_defaults():
   assert model.transformer_predictor.num_decoder_layers == 6
 
 
-def test_yaml_config_mirrors_registered_experiment():
-  registered = exp_factory.get_exp_config('maskformer_coco_panoptic_r50')
-  params = exp_factory.get_exp_config('maskformer_coco_panoptic_r50')
+EXPERIMENTS = ('maskformer_coco_panoptic_r50', 'maskformer_coco_panoptic_r101',
+               'maskformer_ade20k_semantic_r50', 'maskformer_synthetic_cpu')
+
+
+@pytest.mark.parametrize('name', EXPERIMENTS)
+def test_yaml_config_mirrors_registered_experiment(name):
+  registered = exp_factory.get_exp_config(name)
+  registered.validate()
+  path = REPO_ROOT / 'configs' / f'{name}.yaml'
+  with open(path, encoding='utf-8') as f:
+    assert yaml.safe_load(f) == registered.as_dict(), (
+        f'{path} is out of date: python tools/export_experiment_yaml.py '
+        f'--experiment={name} --output={path.relative_to(REPO_ROOT)}')
+  # Applied with --config_file semantics, it changes nothing.
   params = hyperparams.override_params_dict(
-      params, str(REPO_ROOT / 'configs' / 'maskformer_coco_panoptic_r50.yaml'),
-      is_strict=True)
+      exp_factory.get_exp_config(name), str(path), is_strict=True)
   assert params.as_dict() == registered.as_dict()
 
 

@@ -30,8 +30,12 @@ baseline.
 
   python tools/benchmark_input.py --sample_dir ../shared/data/coco_panoptic_sample
 """
-import json
 import os
+import sys
+
+# Run from a checkout: import this checkout's `projects` package.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import json
 import statistics
 import tempfile
 import time

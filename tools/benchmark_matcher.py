@@ -35,6 +35,10 @@ Example:
   python tools/benchmark_matcher.py --cases=full,coco20 --repeats=5
 """
 import os
+import sys
+
+# Run from a checkout: import this checkout's `projects` package.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import time
 from typing import Callable
 from typing import Dict

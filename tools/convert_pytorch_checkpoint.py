@@ -38,21 +38,23 @@ The output is a TF checkpoint prefix: `tf.train.Checkpoint(model=model)`
 `tf.train.Checkpoint(backbone=backbone)` (for `init_checkpoint_modules:
 backbone`).
 """
+import os
 import sys
+
+# Run from a checkout: import this checkout's `projects` package.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app
 from absl import flags
-from official.core import exp_factory
-from official.modeling import hyperparams
 from official.vision.modeling.backbones import factory
 import tf_keras
 
-from projects.maskformer import registry_imports  # noqa: F401
 from projects.maskformer.checkpoints import converter
 from projects.maskformer.checkpoints import model_mapping
 from projects.maskformer.checkpoints import name_mapping
 from projects.maskformer.checkpoints import restricted_pickle
 from projects.maskformer.checkpoints import safetensors
+from projects.maskformer.configs import experiment_flags
 from projects.maskformer.modeling import maskformer_model
 
 _SOURCE = flags.DEFINE_string(
@@ -70,28 +72,8 @@ _BACKBONE_ONLY = flags.DEFINE_bool(
 _NAMING = flags.DEFINE_enum(
     'naming', 'auto', ('auto',) + name_mapping.NAMINGS,
     'Naming scheme of --source; "auto" detects it from the tensor names.')
-_EXPERIMENT = flags.DEFINE_string(
-    'experiment', 'maskformer_coco_panoptic_r50',
-    'Registered experiment whose task.model is the architecture.')
-_CONFIG_FILE = flags.DEFINE_multi_string(
-    'config_file', None, 'YAML experiment config files applied in order on '
-    'top of --experiment (as in Model Garden training).')
-_PARAMS_OVERRIDE = flags.DEFINE_string(
-    'params_override', None, 'Comma-separated or YAML overrides applied last, '
-    "e.g. 'task.model.num_classes=150,task.model.pixel_decoder.type=fpn'.")
-
-
-def _model_config():
-  """task.model of the experiment after config files and overrides."""
-  params = exp_factory.get_exp_config(_EXPERIMENT.value)
-  for config_file in _CONFIG_FILE.value or []:
-    params = hyperparams.override_params_dict(params, config_file,
-                                              is_strict=True)
-  if _PARAMS_OVERRIDE.value:
-    params = hyperparams.override_params_dict(params, _PARAMS_OVERRIDE.value,
-                                              is_strict=True)
-  params.validate()
-  return params.task.model
+_EXPERIMENT_FLAGS = experiment_flags.define_experiment_flags(
+    default_experiment='maskformer_coco_panoptic_r50')
 
 
 def _convert(model_config):
@@ -115,10 +97,9 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   try:
-    model_config = _model_config()
-  except (LookupError, ValueError, AttributeError) as e:
-    print(f'error: bad --experiment/--config_file/--params_override: {e}',
-          file=sys.stderr)
+    model_config = experiment_flags.load_experiment(_EXPERIMENT_FLAGS).task.model
+  except ValueError as e:
+    print(f'error: {e}', file=sys.stderr)
     return 2
   try:
     summary, path = _convert(model_config)

@@ -29,6 +29,9 @@ final names after a failure. Exits with status 1 on bad input.
 import os
 import sys
 
+# Run from a checkout: import this checkout's `projects` package.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 from absl import app
 from absl import flags
 

@@ -14,6 +14,14 @@
 
 r"""Evaluates COCO panoptic predictions with panopticapi's PQ definition.
 
+Two modes:
+  (a) files: --pred_json/--pred_folder hold existing predictions;
+  (b) model: --experiment (+ --config_file/--params_override) and --checkpoint
+      name a trained MaskFormer; it runs over the experiment's validation data
+      (`task.validation_data`), writes panopticapi-format predictions (and,
+      with --overlay_dir, readable overlays) into --output_dir, then evaluates
+      them as in (a).
+
 Given predictions in panopticapi's format (a folder of PNGs whose colour
 encodes the segment id R + 256 G + 256^2 B, and a JSON with one annotation
 per image: `image_id`, `file_name`, `segments_info` with `id` and
@@ -30,21 +38,35 @@ Usage:
       --pred_json=/tmp/predictions.json --pred_folder=/tmp/predictions \
       --output_json=/tmp/pq.json
 
+  python tools/evaluate_coco_panoptic.py --experiment=maskformer_synthetic_cpu \
+      --params_override="task.validation_data.input_path=/data/val-*,..." \
+      --checkpoint=/tmp/model --output_dir=/tmp/eval \
+      --gt_json=coco/annotations/panoptic_val2017.json \
+      --gt_folder=coco/annotations/panoptic_val2017 \
+      --image_dir=coco/val2017 --overlay_dir=/tmp/eval/overlays
+
 Exits with status 1 and a message naming the file, image and segment when
 the inputs are missing or inconsistent. Predictions can be written with
 `projects.maskformer.evaluation.panoptic_io.PanopticPredictionWriter` (from
 `MaskFormerPostProcessor` outputs via `panoptic_io.segments_from_table`) and
 then evaluated with `evaluate_prediction_files`.
 """
-import json
+import os
 import sys
+
+# Run from a checkout: import this checkout's `projects` package.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import json
 from typing import Any
 from typing import Dict
 from typing import Optional
 
 from absl import app
 from absl import flags
+from official.core import task_factory
 
+from projects.maskformer.configs import experiment_flags
+from projects.maskformer.evaluation import dataset_prediction
 from projects.maskformer.evaluation import panoptic_io
 from projects.maskformer.evaluation import panoptic_quality
 
@@ -68,8 +90,23 @@ _OUTPUT_JSON = flags.DEFINE_string(
     'values in [0, 1]).')
 _PROGRESS = flags.DEFINE_bool(
     'progress', True, 'Draw a progress bar on stderr.')
-
-_REQUIRED_FLAGS = (_GT_JSON, _GT_FOLDER, _PRED_JSON, _PRED_FOLDER)
+_EXPERIMENT_FLAGS = experiment_flags.define_experiment_flags()
+_CHECKPOINT = flags.DEFINE_string(
+    'checkpoint', None, 'Model mode: a checkpoint of the model (a training '
+    'model_dir, whose latest checkpoint is used, or a checkpoint path, e.g. '
+    'one written by tools/convert_pytorch_checkpoint.py).')
+_OUTPUT_DIR = flags.DEFINE_string(
+    'output_dir', None, 'Model mode: where predictions.json and the '
+    'predictions/ PNG folder are written (then evaluated).')
+_IMAGE_DIR = flags.DEFINE_string(
+    'image_dir', None, 'Model mode: folder of the original images (the '
+    'ground-truth JSON\'s images[].file_name), needed by --overlay_dir.')
+_OVERLAY_DIR = flags.DEFINE_string(
+    'overlay_dir', None, 'Model mode: also write an overlay picture (segment '
+    'colours, outlines, class names) per image here.')
+_MAX_IMAGES = flags.DEFINE_integer(
+    'max_images', None, 'Model mode: predict at most this many images (the '
+    'evaluation then covers only those; use for quick looks, not for PQ).')
 
 
 def evaluate_prediction_files(gt_json: str,
@@ -104,17 +141,57 @@ def evaluate_prediction_files(gt_json: str,
   return results
 
 
+def predict_and_evaluate() -> Dict[str, Any]:
+  """Model mode: predicts the validation data, writes and evaluates files."""
+  params = experiment_flags.load_experiment(_EXPERIMENT_FLAGS)
+  if params.task.validation_data.decoder.label_type != 'panoptic':
+    raise ValueError('the experiment\'s validation data is not panoptic')
+  params.task.init_checkpoint = _CHECKPOINT.value
+  params.task.init_checkpoint_modules = 'all'
+  task = task_factory.get_task(params.task)
+  model = task.build_model()
+  task.initialize(model)
+  pred_folder = os.path.join(_OUTPUT_DIR.value, 'predictions')
+  pred_json = os.path.join(_OUTPUT_DIR.value, 'predictions.json')
+  image_names = (dataset_prediction.image_file_names(_GT_JSON.value)
+                 if _OVERLAY_DIR.value else None)
+  summary = dataset_prediction.write_panoptic_predictions(
+      task, model, pred_folder, pred_json, overlay_dir=_OVERLAY_DIR.value,
+      image_dir=_IMAGE_DIR.value, image_names=image_names,
+      max_images=_MAX_IMAGES.value, show_progress=_PROGRESS.value)
+  print(f'wrote {summary["images"]} predictions ({summary["segments"]} '
+        f'segments) to {pred_json} and {pred_folder}/')
+  if _OVERLAY_DIR.value:
+    print(f'wrote overlays to {_OVERLAY_DIR.value}/')
+  return evaluate_prediction_files(_GT_JSON.value, _GT_FOLDER.value, pred_json,
+                                   pred_folder, _OUTPUT_JSON.value,
+                                   _PROGRESS.value)
+
+
 def main(argv) -> int:
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
-  missing = [f'--{flag.name}' for flag in _REQUIRED_FLAGS if not flag.value]
+  model_mode = bool(_EXPERIMENT_FLAGS.experiment.value)
+  if model_mode:
+    required = (_GT_JSON, _GT_FOLDER, _CHECKPOINT, _OUTPUT_DIR)
+    if _PRED_JSON.value or _PRED_FOLDER.value:
+      raise app.UsageError('--pred_json/--pred_folder (file mode) and '
+                           '--experiment (model mode) exclude each other')
+    if _OVERLAY_DIR.value and not _IMAGE_DIR.value:
+      raise app.UsageError('--overlay_dir needs --image_dir')
+  else:
+    required = (_GT_JSON, _GT_FOLDER, _PRED_JSON, _PRED_FOLDER)
+  missing = [f'--{flag.name}' for flag in required if not flag.value]
   if missing:
     raise app.UsageError(f'missing required flags: {", ".join(missing)}')
   try:
-    evaluate_prediction_files(_GT_JSON.value, _GT_FOLDER.value,
-                              _PRED_JSON.value, _PRED_FOLDER.value,
-                              _OUTPUT_JSON.value, _PROGRESS.value)
-  except (panoptic_io.PanopticFormatError, OSError) as e:
+    if model_mode:
+      predict_and_evaluate()
+    else:
+      evaluate_prediction_files(_GT_JSON.value, _GT_FOLDER.value,
+                                _PRED_JSON.value, _PRED_FOLDER.value,
+                                _OUTPUT_JSON.value, _PROGRESS.value)
+  except (panoptic_io.PanopticFormatError, OSError, ValueError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 1
   return 0

@@ -15,3 +15,4 @@
 """Imports every module that registers experiments, tasks or backbones."""
 # pylint: disable=unused-import
 from projects.maskformer.configs import maskformer  # noqa: F401
+from projects.maskformer.tasks import maskformer_segmentation  # noqa: F401

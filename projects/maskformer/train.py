@@ -29,8 +29,27 @@ from official.core import train_utils
 from official.modeling import performance
 
 from projects.maskformer import registry_imports  # noqa: F401
+from projects.maskformer.tasks import maskformer_segmentation
 
 FLAGS = flags.FLAGS
+
+
+class NonFiniteLossGuard:
+  """Orbit train action: stops training at the first non-finite loss.
+
+  The task records, in the metric `first_nonfinite_step`, the first step of a
+  loop whose global loss was NaN or infinite; this action raises before the
+  controller checkpoints the corrupted weights.
+  """
+
+  def __call__(self, train_output) -> None:
+    step = train_output.get(maskformer_segmentation.FIRST_NONFINITE_STEP, -1)
+    if step is not None and float(step) >= 0:
+      raise FloatingPointError(
+          f'training stopped: the loss was not finite at step {int(step)} '
+          f'(loop output: {dict(train_output)}); the last checkpoint before '
+          'it is intact. Lower the learning rate, check the data, or use '
+          'float32.')
 
 
 def main(_):
@@ -55,7 +74,8 @@ def main(_):
       task=task,
       mode=FLAGS.mode,
       params=params,
-      model_dir=model_dir)
+      model_dir=model_dir,
+      train_actions=[NonFiniteLossGuard()])
   train_utils.save_gin_config(FLAGS.mode, model_dir)
 
 

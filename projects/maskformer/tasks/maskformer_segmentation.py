@@ -1,0 +1,327 @@
+# Copyright 2026 The MaskFormer-TF Authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""MaskFormer segmentation task (panoptic or semantic) for Model Garden.
+
+Train step: model forward, one matcher call for every decoder layer, the
+18 loss terms normalised by globally all-reduced counts (each replica returns
+its share of the global loss, so the optimizer's cross-replica gradient sum is
+the gradient of the global loss and nothing is divided by the number of
+replicas), then the optimizer (whole-model clipping after that sum). It is
+static-shaped and compiles with XLA.
+
+Validation step: the same losses, then the original's inference (panoptic
+and semantic) on a fixed canvas; the host accumulates PQ (panopticapi's
+definition) or mIoU over the whole evaluation set in `aggregate_logs`.
+"""
+import json
+from typing import Any
+from typing import Dict
+from typing import List
+from typing import Optional
+
+from absl import logging
+from official.core import base_task
+from official.core import task_factory
+import tensorflow as tf
+import tf_keras
+
+from projects.maskformer.configs import dataloader as data_cfg
+from projects.maskformer.configs import maskformer as exp_cfg
+from projects.maskformer.dataloaders import input_pipeline
+from projects.maskformer.dataloaders import maskformer_input
+from projects.maskformer.dataloaders import targets as targets_lib
+from projects.maskformer.evaluation import panoptic_quality
+from projects.maskformer.evaluation import semantic_metrics
+from projects.maskformer.losses import criterion as criterion_lib
+from projects.maskformer.modeling import maskformer_model
+from projects.maskformer.modeling import postprocessing
+
+FIRST_NONFINITE_STEP = 'first_nonfinite_step'
+_PANOPTIC_LOGS = 'panoptic_evaluation'
+_SEMANTIC_LOGS = 'semantic_confusion'
+_GROUNDTRUTH_KEYS = (maskformer_input.GROUNDTRUTH_SEGMENT_MAP,
+                     maskformer_input.SEGMENT_CLASSES,
+                     maskformer_input.SEGMENT_IS_CROWD,
+                     maskformer_input.SEGMENT_VALID,
+                     maskformer_input.IMAGE_INFO, maskformer_input.IMAGE_ID)
+
+
+class FirstNonFiniteStep(tf_keras.metrics.Metric):
+  """The first step of the current loop whose global loss was not finite.
+
+  -1 while every loss was finite. The value is the same on every replica
+  (it is computed from the all-reduced loss), so replicas average to it.
+  """
+
+  def __init__(self, name: str = FIRST_NONFINITE_STEP, **kwargs):
+    super().__init__(name=name, dtype=tf.float32, **kwargs)
+    self._step = self.add_weight(
+        'step', initializer=tf_keras.initializers.Constant(-1.0),
+        aggregation=tf.VariableAggregation.MEAN)
+
+  def update_state(self, step: tf.Tensor, loss: tf.Tensor) -> None:
+    record = tf.logical_and(self._step < 0.0,
+                            tf.logical_not(tf.math.is_finite(loss)))
+    self._step.assign(tf.where(record, tf.cast(step, tf.float32), self._step))
+
+  def result(self) -> tf.Tensor:
+    return tf.identity(self._step)
+
+  def reset_state(self) -> None:
+    self._step.assign(-1.0)
+
+
+def read_category_map(path: str) -> List[Dict[str, Any]]:
+  """The 'categories' list of a converter's category JSON, by contiguous id.
+
+  Raises:
+    ValueError: the file is missing or its ids are not 0..K-1.
+  """
+  if not path or not tf.io.gfile.exists(path):
+    raise ValueError(
+        'panoptic evaluation needs task.evaluation.category_map_file, the '
+        f'categories JSON written by the TFRecord converter; got {path!r}')
+  with tf.io.gfile.GFile(path) as f:
+    categories = json.load(f)['categories']
+  categories = sorted(categories, key=lambda c: c['contiguous_id'])
+  if [c['contiguous_id'] for c in categories] != list(range(len(categories))):
+    raise ValueError(f'{path}: contiguous ids are not 0..{len(categories) - 1}')
+  return categories
+
+
+@task_factory.register_task_cls(exp_cfg.MaskFormerTask)
+class MaskFormerSegmentationTask(base_task.Task):
+  """Trains and evaluates MaskFormer."""
+
+  def __init__(self, params: exp_cfg.MaskFormerTask, logging_dir=None,
+               name=None):
+    super().__init__(params, logging_dir=logging_dir, name=name)
+    if params.init_checkpoint_modules not in ('all', 'backbone'):
+      raise ValueError("task.init_checkpoint_modules must be 'all' or "
+                       f"'backbone', got {params.init_checkpoint_modules!r}")
+    self._criterion = criterion_lib.MaskFormerCriterion(params.losses)
+    self._label_type = params.validation_data.decoder.label_type
+    self._categories = None
+    self._post_processor = None
+    if self._label_type == data_cfg.PANOPTIC and params.validation_data.input_path:
+      self._categories = read_category_map(
+          params.evaluation.category_map_file)
+
+  @property
+  def criterion(self) -> criterion_lib.MaskFormerCriterion:
+    return self._criterion
+
+  @property
+  def categories(self) -> Optional[List[Dict[str, Any]]]:
+    """Panoptic categories by contiguous id (from the category map)."""
+    return self._categories
+
+  def build_model(self) -> maskformer_model.MaskFormer:
+    # Weight decay is the optimizer's (decoupled), never an L2 loss.
+    return maskformer_model.build_maskformer_model(self.task_config.model)
+
+  def initialize(self, model: tf_keras.Model) -> None:
+    """Restores `init_checkpoint` (all weights or the backbone only)."""
+    path = self.task_config.init_checkpoint
+    if not path:
+      return
+    if tf.io.gfile.isdir(path):
+      path = tf.train.latest_checkpoint(path)
+      if path is None:
+        raise ValueError(f'no checkpoint in {self.task_config.init_checkpoint}')
+    if self.task_config.init_checkpoint_modules == 'all':
+      checkpoint = tf.train.Checkpoint(model=model)
+    else:
+      checkpoint = tf.train.Checkpoint(backbone=model.backbone)
+    checkpoint.read(path).expect_partial().assert_existing_objects_matched()
+    logging.info('Restored %s weights from %s',
+                 self.task_config.init_checkpoint_modules, path)
+
+  def build_inputs(self, params: data_cfg.DataConfig,
+                   input_context: Optional[tf.distribute.InputContext] = None
+                   ) -> tf.data.Dataset:
+    return input_pipeline.build_input(params, input_context)
+
+  def build_metrics(self, training: bool = True) -> List[tf_keras.metrics.Metric]:
+    if not training:
+      return []
+    num_layers = (self.task_config.model.transformer_predictor
+                  .num_decoder_layers if self.task_config.losses
+                  .deep_supervision else 1)
+    names = ['total_loss'] + [
+        term + suffix for suffix in criterion_lib.layer_suffixes(num_layers)
+        for term in ('loss_ce', 'loss_mask', 'loss_dice')]
+    return ([tf_keras.metrics.Mean(name, dtype=tf.float32) for name in names] +
+            [FirstNonFiniteStep()])
+
+  def _losses(self, images: tf.Tensor, labels: Dict[str, tf.Tensor],
+              model: tf_keras.Model, training: bool):
+    """Forward pass and this replica's share of the weighted global loss."""
+    outputs = model(images, training=training)
+    outputs = tf.nest.map_structure(lambda t: tf.cast(t, tf.float32), outputs)
+    targets = targets_lib.expand_targets(labels)
+    total, terms = self._criterion(outputs, targets)
+    return outputs, total, terms
+
+  def _global_logs(self, total: tf.Tensor, terms: Dict[str, tf.Tensor]
+                   ) -> Dict[str, tf.Tensor]:
+    """Sums the replicas' shares: every replica then logs the global values."""
+    names = ['total_loss'] + sorted(terms)
+    values = tf.stack([total] + [terms[n] for n in sorted(terms)])
+    values = tf.distribute.get_replica_context().all_reduce(
+        tf.distribute.ReduceOp.SUM, values)
+    return dict(zip(names, tf.unstack(values)))
+
+  def train_step(self, inputs, model: tf_keras.Model,
+                 optimizer: tf_keras.optimizers.Optimizer,
+                 metrics: Optional[List[tf_keras.metrics.Metric]] = None):
+    """One optimizer step on a per-replica batch.
+
+    Args:
+      inputs: `(images, labels)` from the input pipeline.
+      model: the MaskFormer.
+      optimizer: the optimizer (for the recipe, `MaskFormerAdamW`).
+      metrics: the training metrics of `build_metrics(training=True)`.
+
+    Returns:
+      A dict with `self.loss` (the global weighted loss) and every term.
+    """
+    images, labels = inputs
+    with tf.GradientTape() as tape:
+      _, total, terms = self._losses(images, labels, model, training=True)
+      scaled = total
+      if isinstance(optimizer, tf_keras.mixed_precision.LossScaleOptimizer):
+        scaled = optimizer.get_scaled_loss(total)
+    variables = model.trainable_variables
+    grads = tape.gradient(scaled, variables)
+    if isinstance(optimizer, tf_keras.mixed_precision.LossScaleOptimizer):
+      grads = optimizer.get_unscaled_gradients(grads)
+    optimizer.apply_gradients(list(zip(grads, variables)))
+    logs = self._global_logs(total, terms)
+    for metric in metrics or []:
+      if isinstance(metric, FirstNonFiniteStep):
+        metric.update_state(optimizer.iterations - 1, logs['total_loss'])
+      else:
+        metric.update_state(logs[metric.name])
+    logs[self.loss] = logs['total_loss']
+    return logs
+
+  def build_post_processor(self, params: data_cfg.DataConfig
+                           ) -> postprocessing.MaskFormerPostProcessor:
+    """The original's inference for `params`' data (panoptic or semantic)."""
+    canvas = params.parser.groundtruth_padded_size
+    if not canvas:
+      raise ValueError('evaluation needs task.validation_data.parser.'
+                       'groundtruth_padded_size (the original-resolution '
+                       'canvas of the ground truth and predictions)')
+    evaluation = self.task_config.evaluation
+    if self._label_type == data_cfg.PANOPTIC:
+      thing_classes = [c['contiguous_id'] for c in self._categories
+                       if c['isthing']]
+      outputs = ('panoptic',)
+    else:
+      thing_classes, outputs = [], ('semantic',)
+    return postprocessing.MaskFormerPostProcessor(
+        thing_classes=thing_classes, canvas_size=canvas, outputs=outputs,
+        object_mask_threshold=evaluation.object_mask_threshold,
+        overlap_threshold=evaluation.overlap_threshold)
+
+  def post_process(self, outputs: Dict[str, Any], images: tf.Tensor,
+                   labels: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+    """Inference at the original image sizes (validation data settings).
+
+    Args:
+      outputs: the model's outputs for `images`.
+      images: the float [B, H, W, 3] input batch.
+      labels: the input pipeline's labels (for `image_info`).
+
+    Returns:
+      The `MaskFormerPostProcessor` outputs.
+    """
+    if self._post_processor is None:
+      self._post_processor = self.build_post_processor(
+          self.task_config.validation_data)
+    image_info = labels[maskformer_input.IMAGE_INFO]
+    sizes = tf.cast(tf.round(image_info[:, 1]), tf.int32)
+    original_sizes = tf.cast(tf.round(image_info[:, 0]), tf.int32)
+    return self._post_processor(outputs, images.shape[1:3], sizes,
+                                original_sizes)
+
+  def validation_step(self, inputs, model: tf_keras.Model,
+                      metrics: Optional[List[tf_keras.metrics.Metric]] = None):
+    """Losses and inference on a per-replica batch.
+
+    Returns:
+      A dict with `self.loss` and, for `aggregate_logs`, the ground truth and
+      the panoptic predictions (panoptic data) or the confusion matrix
+      (semantic data).
+    """
+    del metrics
+    images, labels = inputs
+    outputs, total, terms = self._losses(images, labels, model,
+                                         training=False)
+    logs = {self.loss: self._global_logs(total, terms)['total_loss']}
+    results = self.post_process(outputs, images, labels)
+    if self._label_type == data_cfg.PANOPTIC:
+      predictions = {k: results[k] for k in (
+          'panoptic', 'segment_valid', 'segment_id', 'segment_category',
+          'segment_score')}
+      groundtruth = {k: labels[k] for k in _GROUNDTRUTH_KEYS}
+      logs[_PANOPTIC_LOGS] = (groundtruth, predictions)
+    else:
+      gt_classes = semantic_metrics.semantic_labels_from_segments(
+          labels[maskformer_input.GROUNDTRUTH_SEGMENT_MAP],
+          labels[maskformer_input.SEGMENT_CLASSES])
+      predicted = tf.argmax(results['semantic'], axis=-1, output_type=tf.int32)
+      logs[_SEMANTIC_LOGS] = semantic_metrics.semantic_confusion_matrix(
+          gt_classes, predicted, self.task_config.model.num_classes,
+          valid_mask=results['valid_mask'])
+    return logs
+
+  def aggregate_logs(self, state=None, step_outputs=None):
+    if state is None:
+      if self._label_type == data_cfg.PANOPTIC:
+        state = panoptic_quality.PanopticQualityEvaluator(
+            {c['category_id']: c for c in self._categories},
+            category_ids=[c['category_id'] for c in self._categories])
+      else:
+        state = semantic_metrics.SemanticSegmentationMetrics(
+            self.task_config.model.num_classes)
+    if self._label_type == data_cfg.PANOPTIC:
+      state.update_state(*step_outputs[_PANOPTIC_LOGS])
+    else:
+      state.update_state(step_outputs[_SEMANTIC_LOGS])
+    return state
+
+  def reduce_aggregated_logs(self, aggregated_logs, global_step=None
+                             ) -> Dict[str, float]:
+    """PQ / SQ / RQ (all, things, stuff) or mIoU / fwIoU / mACC / pACC, in %."""
+    result = aggregated_logs.result()
+    per_class = self.task_config.evaluation.report_per_class_metrics
+    logs = {}
+    if self._label_type == data_cfg.PANOPTIC:
+      for group, suffix in (('All', ''), ('Things', '_th'), ('Stuff', '_st')):
+        for metric in ('pq', 'sq', 'rq'):
+          logs[metric.upper() + suffix] = 100.0 * result[group][metric]
+      if per_class:
+        for category_id, values in result['per_class'].items():
+          logs[f'PQ/{category_id}'] = 100.0 * values['pq']
+    else:
+      for metric in ('mIoU', 'fwIoU', 'mACC', 'pACC'):
+        logs[metric] = 100.0 * result[metric]
+      if per_class:
+        for k, iou in enumerate(result['per_class_iou']):
+          logs[f'IoU/{k}'] = 100.0 * iou
+    return logs
