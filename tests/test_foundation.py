@@ -15,6 +15,7 @@
 """Foundation: packaging, the `official` namespace, registration, fixtures."""
 import os
 import pathlib
+import site
 import subprocess
 import sys
 import tempfile
@@ -65,13 +66,15 @@ def test_checkout_resolves_project_and_model_garden():
 
 
 def _installed_project_root():
-  """site-packages path of an installed maskformer-tf, or None."""
-  try:
-    from importlib import metadata  # pylint: disable=g-import-not-at-top
-    dist = metadata.distribution('maskformer-tf')
-  except metadata.PackageNotFoundError:
-    return None
-  return pathlib.Path(dist.locate_file(''))
+  """site-packages directory holding an installed maskformer-tf, or None.
+
+  Only site-packages is searched: a source checkout may hold build metadata
+  (`*.egg-info`) that must not count as an installation.
+  """
+  from importlib import metadata  # pylint: disable=g-import-not-at-top
+  dists = list(metadata.distributions(name='maskformer-tf',
+                                      path=site.getsitepackages()))
+  return pathlib.Path(dists[0].locate_file('')) if dists else None
 
 
 def test_installed_package_resolves_outside_checkout():
