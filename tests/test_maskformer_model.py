@@ -24,6 +24,7 @@ import tf_keras
 from projects.maskformer.checkpoints import converter
 from projects.maskformer.checkpoints import model_mapping
 from projects.maskformer.configs import model as model_cfg
+from projects.maskformer.dataloaders import maskformer_input
 from projects.maskformer.modeling import maskformer_model
 from projects.maskformer.reference import checks as checks_lib
 from projects.maskformer.reference import fixture as fixture_lib
@@ -189,11 +190,12 @@ def test_model_garden_backbone_through_the_factory():
     model_mapping.maskformer_targets(model)
 
 
-def test_normalize_images_uses_reference_mean_and_std(reference_dir):
+def test_input_normalization_uses_reference_mean_and_std(reference_dir):
   arrays = np.load(reference_dir / 'r50w16_enc' / 'reference.npz')
   image = arrays['image_0']
   height, width = arrays['image_sizes'][0]
-  normalized = maskformer_model.normalize_images(image).numpy()
+  normalized = maskformer_input.normalize_image(
+      tf.cast(image, tf.float32)).numpy()
   expected = fixture_lib.nchw_to_nhwc(
       arrays['padded_normalized_images'])[0, :height, :width]
   np.testing.assert_allclose(normalized, expected, atol=1e-5)

@@ -39,6 +39,8 @@ from official.projects.detr.modeling import detr
 import tensorflow as tf
 import tf_keras
 
+from projects.maskformer.ops import interpolation
+
 # PyTorch's LayerNorm / GroupNorm / BatchNorm epsilon.
 TORCH_NORM_EPSILON = 1e-5
 
@@ -268,13 +270,6 @@ class MultiHeadAttention(tf_keras.layers.Layer):
                 dropout_rate=self._dropout_rate)
 
 
-def _legacy_nearest_indices(in_size: tf.Tensor, out_size: tf.Tensor):
-  """Source indices of PyTorch's legacy nearest: min(floor(i*in/out), in-1)."""
-  scale = tf.cast(in_size, tf.float32) / tf.cast(out_size, tf.float32)
-  positions = tf.cast(tf.range(out_size), tf.float32) * scale
-  return tf.minimum(tf.cast(tf.floor(positions), tf.int32), in_size - 1)
-
-
 def resize_nearest_legacy(features: tf.Tensor,
                           size: Sequence[tf.Tensor]) -> tf.Tensor:
   """`F.interpolate(x, size, mode='nearest')` on NHWC features.
@@ -292,8 +287,8 @@ def resize_nearest_legacy(features: tf.Tensor,
     A [B, height, width, C] tensor of the input dtype.
   """
   shape = tf.shape(features)
-  rows = _legacy_nearest_indices(shape[1], size[0])
-  cols = _legacy_nearest_indices(shape[2], size[1])
+  rows = interpolation.legacy_nearest_indices(shape[1], size[0])
+  cols = interpolation.legacy_nearest_indices(shape[2], size[1])
   return tf.gather(tf.gather(features, rows, axis=1), cols, axis=2)
 
 

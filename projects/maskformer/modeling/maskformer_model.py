@@ -17,7 +17,7 @@
 "Per-Pixel Classification is Not All You Need for Semantic Segmentation":
 a backbone, a per-pixel decoder and a transformer predictor, numerically
 identical to the original PyTorch model. The model takes normalized NHWC
-images (see `normalize_images`) and returns the shared output contract:
+images (see `dataloaders.maskformer_input.normalize_image`) and returns the shared output contract:
 
   'pred_logits': float32 [B, Q, K + 1], "no object" last;
   'pred_masks': float32 [B, Q, H/4, W/4] mask logits;
@@ -49,8 +49,6 @@ from projects.maskformer.modeling import resnet  # noqa: F401  (registers 'torch
 from projects.maskformer.modeling import transformer_predictor as predictor_lib
 
 # The original's pixel mean / std (RGB, 0-255 inputs).
-PIXEL_MEAN = (123.675, 116.280, 103.530)
-PIXEL_STD = (58.395, 57.120, 57.375)
 
 # Variable-name regexes (see the module docstring). They match names with or
 # without the ':0' and MirroredStrategy '/replica_<k>' suffixes.
@@ -60,19 +58,6 @@ NORM_VARIABLE_REGEX = r'(group_norm|layer_norm)\d*/(gamma|beta)(/|:|$)'
 QUERY_EMBED_VARIABLE_REGEX = r'(^|/)query_embed(/|:|$)'
 
 _PIXEL_DECODER_TYPES = ('fpn', 'transformer_encoder')
-
-
-def normalize_images(images: tf.Tensor) -> tf.Tensor:
-  """(image - PIXEL_MEAN) / PIXEL_STD, the original's input normalization.
-
-  Args:
-    images: A [..., 3] RGB tensor with values in 0..255 (any numeric dtype).
-
-  Returns:
-    A float32 tensor of the same shape.
-  """
-  images = tf.cast(images, tf.float32)
-  return (images - tf.constant(PIXEL_MEAN)) / tf.constant(PIXEL_STD)
 
 
 class MaskFormer(tf_keras.Model):

@@ -25,12 +25,20 @@ from typing import Sequence
 import tensorflow as tf
 
 
-def _source_scale(in_size: tf.Tensor, out_size: int) -> tf.Tensor:
+def _source_scale(in_size: tf.Tensor, out_size) -> tf.Tensor:
   return tf.cast(in_size, tf.float32) / tf.cast(out_size, tf.float32)
 
 
-def _nearest_indices(in_size: tf.Tensor, out_size: int) -> tf.Tensor:
-  """PyTorch's legacy 'nearest' source index: min(floor(i * in/out), in - 1)."""
+def legacy_nearest_indices(in_size: tf.Tensor, out_size) -> tf.Tensor:
+  """PyTorch's legacy 'nearest' source index: min(floor(i * in/out), in - 1).
+
+  Args:
+    in_size: The input length (int or int32 scalar tensor).
+    out_size: The output length (int or int32 scalar tensor).
+
+  Returns:
+    An int32 [out_size] tensor of input indices.
+  """
   positions = tf.range(out_size, dtype=tf.float32) * _source_scale(
       in_size, out_size)
   return tf.minimum(tf.cast(tf.floor(positions), tf.int32), in_size - 1)
@@ -53,8 +61,8 @@ def resize_nearest_legacy(images: tf.Tensor, size: Sequence[int]) -> tf.Tensor:
   images = tf.convert_to_tensor(images)
   shape = tf.shape(images)
   rank = images.shape.rank
-  rows = _nearest_indices(shape[rank - 2], size[0])
-  cols = _nearest_indices(shape[rank - 1], size[1])
+  rows = legacy_nearest_indices(shape[rank - 2], size[0])
+  cols = legacy_nearest_indices(shape[rank - 1], size[1])
   return tf.gather(tf.gather(images, rows, axis=rank - 2), cols, axis=rank - 1)
 
 
