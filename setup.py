@@ -32,11 +32,11 @@ setuptools.setup(
         'Pillow>=10,<14',
         'tqdm>=4.60,<5',
         'PyYAML>=6,<7',
+        'scipy>=1.11,<2',
     ],
     extras_require={
         'test': [
             'pytest>=8,<10',
-            'scipy>=1.11,<2',
             'ruff>=0.6,<1',
         ],
     },

@@ -14,11 +14,16 @@
 
 """Tests of tools/verify_reference.py and the `reference` package.
 
-Besides the shipped fixtures, the tool must handle any folder in their
-format. A synthetic fixture (other sizes, width, depths, decoder depth,
-query and class counts, legacy checkpoint names) is written from a random TF
-model: its numbers only exercise the tool, parity itself is tested against
-the PyTorch fixtures.
+The shipped PyTorch fixtures (model, standalone and training folders) are
+verified as the tool does, and their JSON reports checked. Besides them, the
+tool must handle any folder in their format: a synthetic model fixture
+(other sizes, width, depths, decoder depth, query and class counts, legacy
+checkpoint names, its own thing classes) is written from a random TF model
+with our own matcher, criterion and post-processor, so its numbers only
+exercise the tool (parity itself is tested against the PyTorch fixtures);
+wrong values planted in a copy show that every comparison is live. A copy of
+the standalone matcher fixture rewritten with fewer queries and targets
+checks the tool against scipy's optimum of the PyTorch cost.
 """
 import json
 import os
@@ -28,14 +33,22 @@ import shutil
 import subprocess
 import sys
 
+import fixture_reports
 import numpy as np
 import pytest
+from scipy import optimize
 import tf_keras
 
+from projects.maskformer.checkpoints import converter
 from projects.maskformer.checkpoints import model_mapping
+from projects.maskformer.configs import losses as losses_cfg
+from projects.maskformer.losses import criterion as criterion_lib
 from projects.maskformer.modeling import maskformer_model
+from projects.maskformer.modeling import postprocessing
 from projects.maskformer.reference import checks as checks_lib
+from projects.maskformer.reference import coco_panoptic_categories
 from projects.maskformer.reference import fixture as fixture_lib
+from projects.maskformer.reference import inference_parity
 from projects.maskformer.reference import verification
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -44,8 +57,22 @@ _SYNTHETIC_CONFIG = {
     'width': 8, 'depths': [1, 1, 2, 1], 'pixel_decoder': 'transformer_encoder',
     'conv_dim': 32, 'mask_dim': 24, 'hidden_dim': 32, 'nheads': 2,
     'dim_feedforward': 48, 'enc_layers': 2, 'dec_layers': 3, 'dropout': 0.0,
-    'num_queries': 7, 'num_classes': 5,
+    'num_queries': 7, 'num_classes': 5, 'object_mask_threshold': 0.0,
+    'overlap_threshold': 0.8,
 }
+_SYNTHETIC_THINGS = [0, 1]
+_SYNTHETIC_IMAGE_SIZES = np.array([[70, 90], [60, 80]])
+_SYNTHETIC_ORIGINAL_SIZES = np.array([[140, 180], [90, 120]])
+
+# End-to-end outputs of r50w16_fpn that miss the 1e-4 tolerance because the
+# fixture is ill-conditioned in float32 (PyTorch's own float32 result is as
+# far from a float64 evaluation; see tests/test_maskformer_model.py).
+_FPN_ILL_CONDITIONED = frozenset({
+    'aux2_pred_logits', 'aux3_pred_logits', 'aux4_pred_logits',
+    'aux4_pred_masks'})
+# The step-0 gradients of the training fixture (tests/test_training_parity.py
+# documents why most of them miss 1e-4 * ||reference||).
+_TRAINING_GRADIENTS = 'training.step0.gradient.'
 
 
 def _torch_state(model):
@@ -69,35 +96,114 @@ def _nchw(tensor):
   return np.asarray(tensor).transpose(0, 3, 1, 2)
 
 
-@pytest.fixture(scope='module')
-def synthetic_fixture(tmp_path_factory):
-  """A model fixture folder written from a random model, legacy names."""
-  path = tmp_path_factory.mktemp('synthetic_fixture')
+def _ground_truth(rng, size, num_segments, num_classes):
+  """Disjoint blocky masks covering part of an image, and their classes."""
+  height, width = size
+  blocks = rng.integers(-1, num_segments, size=(height // 10 + 1,
+                                                width // 10 + 1))
+  labels = np.kron(blocks, np.ones((10, 10), int))[:height, :width]
+  masks = np.stack([labels == s for s in range(num_segments)])
+  masks = masks[masks.any(axis=(1, 2))]
+  return masks, rng.integers(0, num_classes, size=len(masks))
+
+
+def _write_synthetic_fixture(path):
+  """A model fixture folder from a random model, legacy names, all suites."""
   tf_keras.utils.set_random_seed(3)
+  rng = np.random.default_rng(3)
   model = maskformer_model.build_maskformer_model(
       fixture_lib.model_config(_SYNTHETIC_CONFIG))
-  images = np.random.default_rng(3).normal(size=(2, 70, 90, 3)).astype(
-      np.float32)
+  images = rng.normal(size=(2, 70, 90, 3)).astype(np.float32)
   outputs = model(images, training=False)
   arrays = {'padded_normalized_images': _nchw(images),
             'mask_features': _nchw(outputs['mask_features']),
             'transformer_encoder_output': _nchw(
                 outputs['transformer_encoder_features']),
             'pred_logits': outputs['pred_logits'].numpy(),
-            'pred_masks': outputs['pred_masks'].numpy()}
+            'pred_masks': outputs['pred_masks'].numpy(),
+            'image_sizes': _SYNTHETIC_IMAGE_SIZES,
+            'original_sizes': _SYNTHETIC_ORIGINAL_SIZES}
   for level in '2345':
     arrays[f'backbone_res{level}'] = _nchw(outputs['backbone_features'][level])
   for j, aux in enumerate(outputs['aux_outputs']):
     arrays[f'aux{j}_pred_logits'] = aux['pred_logits'].numpy()
   arrays['aux1_pred_masks'] = outputs['aux_outputs'][1]['pred_masks'].numpy()
+
+  truth = [_ground_truth(rng, size, count, _SYNTHETIC_CONFIG['num_classes'])
+           for size, count in zip(_SYNTHETIC_IMAGE_SIZES, (3, 5))]
+  for b, (masks, classes) in enumerate(truth):
+    arrays[f'gt_masks_{b}'], arrays[f'gt_classes_{b}'] = masks, classes
+  targets = fixture_lib.padded_targets(
+      [m for m, _ in truth], [c for _, c in truth], images.shape[1:3],
+      max(len(c) for _, c in truth))
+  criterion = criterion_lib.MaskFormerCriterion(losses_cfg.Losses())
+  matchings = criterion.match(outputs, targets).numpy()
+  total, terms = criterion(outputs, targets, matchings)
+  # Matchings of the final layer and aux layer 1 only: aux layer 0 has none.
+  for layer, key in ((0, 'final'), (2, 'aux1')):
+    for b, (_, classes) in enumerate(truth):
+      arrays[f'match_{key}_img{b}_src'] = matchings[layer, b, :len(classes)]
+      arrays[f'match_{key}_img{b}_tgt'] = np.arange(len(classes))
+
+  canvas = tuple(_SYNTHETIC_ORIGINAL_SIZES.max(axis=0))
+  inference = postprocessing.MaskFormerPostProcessor(
+      _SYNTHETIC_THINGS, canvas, outputs=('semantic', 'panoptic'),
+      object_mask_threshold=0.0, overlap_threshold=0.8)(
+          outputs, images.shape[1:3], _SYNTHETIC_IMAGE_SIZES,
+          _SYNTHETIC_ORIGINAL_SIZES)
+  inference = {k: v.numpy() for k, v in inference.items()}
+  segments = []
+  for b, (height, width) in enumerate(_SYNTHETIC_ORIGINAL_SIZES):
+    semantic = inference['semantic'][b, :height, :width]
+    arrays[f'panoptic_seg_{b}'] = inference['panoptic'][b, :height, :width]
+    arrays[f'sem_argmax_{b}'] = semantic.argmax(-1).astype(np.int16)
+    samples = np.stack([rng.integers(0, height, 50),
+                        rng.integers(0, width, 50)], axis=1)
+    arrays[f'sem_sample_yx_{b}'] = samples
+    arrays[f'sem_sample_scores_{b}'] = semantic[samples[:, 0], samples[:, 1]]
+    segments.append(inference_parity.segments_info(inference, b))
+  assert all(segments), 'the synthetic fixture should have segments'
+
   np.savez(path / 'reference.npz', **arrays)
   (path / 'weights.pkl').write_bytes(
       pickle.dumps({'model': _torch_state(model)}))
   num_params = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
   (path / 'manifest.json').write_text(json.dumps({
       'config': _SYNTHETIC_CONFIG, 'legacy_pixel_decoder_names': True,
-      'num_params': num_params}))
+      'num_params': num_params, 'thing_classes': _SYNTHETIC_THINGS,
+      'losses_unweighted': {k: float(v) for k, v in terms.items()},
+      'loss_total': float(total), 'panoptic_segments_info': segments}))
+
+
+@pytest.fixture(scope='module')
+def synthetic_fixture(tmp_path_factory):
+  path = tmp_path_factory.mktemp('synthetic_fixture')
+  _write_synthetic_fixture(path)
   return path
+
+
+@pytest.fixture(scope='module')
+def synthetic_report(synthetic_fixture):
+  return verification.verify_fixture(synthetic_fixture)
+
+
+def _copy(source, destination):
+  """A copy of a fixture folder whose files can be rewritten."""
+  shutil.copytree(source, destination)
+  return destination
+
+
+def _rewrite_npz(path, edit):
+  with np.load(path) as npz:
+    arrays = dict(npz)
+  edit(arrays)
+  np.savez(path, **arrays)
+
+
+def _rewrite_json(path, edit):
+  content = json.loads(path.read_text())
+  edit(content)
+  path.write_text(json.dumps(content))
 
 
 def test_model_config_follows_the_manifest():
@@ -117,8 +223,18 @@ def test_model_config_follows_the_manifest():
                               if k != 'enc_layers'})
 
 
-def test_any_fixture_folder_in_the_format_is_verified(synthetic_fixture):
-  report = verification.verify_fixture(synthetic_fixture)
+def test_coco_thing_classes_match_the_dataset_categories(coco_sample_dir):
+  """The shipped table against panopticapi's category file."""
+  categories = sorted(json.loads(
+      (coco_sample_dir / 'panoptic_coco_categories.json').read_text()),
+                      key=lambda c: c['id'])
+  assert len(categories) == coco_panoptic_categories.NUM_CLASSES == 133
+  assert coco_panoptic_categories.thing_contiguous_ids() == [
+      i for i, c in enumerate(categories) if c['isthing'] == 1]
+
+
+def test_any_fixture_folder_in_the_format_is_verified(synthetic_report):
+  report = synthetic_report
   names = [c.name for c in report.checks]
   assert names[:9] == [
       'num_params', 'backbone_res2', 'backbone_res3', 'backbone_res4',
@@ -127,29 +243,68 @@ def test_any_fixture_folder_in_the_format_is_verified(synthetic_fixture):
   assert {'aux0_pred_logits', 'aux1_pred_logits', 'aux1_pred_masks',
           'isolated.predictor.aux1_pred_masks',
           'isolated.pixel_decoder.transformer_encoder_output'} <= set(names)
+  # 3 decoder layers x 2 images; aux0 has no stored matching.
+  for layer in ('final', 'aux0', 'aux1'):
+    for b in range(2):
+      assert f'matching.{layer}.img{b}.ours_optimal' in names
+      assert (f'matching.{layer}.img{b}.reference_optimal' in names) == (
+          layer != 'aux0')
+  terms = [t + s for s in ('', '_0', '_1')
+           for t in ('loss_ce', 'loss_mask', 'loss_dice')]
+  for label in ('reference_matching', 'own_matching'):
+    assert [n for n in names if n.startswith(f'loss.{label}.')] == [
+        f'loss.{label}.{t}' for t in terms + ['total']]
+  assert [n for n in names if n.startswith('inference.')] == [
+      f'inference.img{b}.{kind}' for b in range(2)
+      for kind in ('panoptic_segments', 'panoptic_map', 'semantic_argmax',
+                   'semantic_scores')]
+  notes = {n.name: n.value for n in report.notes}
+  assert 'scipy' in notes['matching.aux0.reference']
+  assert notes['matching.final.img1.identical_indices'].endswith('/5')
   assert report.passed, report.to_text()
 
 
-def test_a_wrong_output_fails_only_its_check(synthetic_fixture, tmp_path):
-  broken = tmp_path / 'broken'
-  shutil.copytree(synthetic_fixture, broken)
-  with np.load(broken / 'reference.npz') as npz:
-    arrays = dict(npz)
-  arrays['aux0_pred_logits'][1, 3, 2] += 0.5
-  np.savez(broken / 'reference.npz', **arrays)
+def test_a_wrong_value_fails_only_its_check(synthetic_fixture, tmp_path):
+  broken = _copy(synthetic_fixture, tmp_path / 'broken')
+
+  def edit_arrays(arrays):
+    arrays['aux0_pred_logits'][1, 3, 2] += 0.5
+    arrays['panoptic_seg_1'][5, 7] += 1
+    arrays['sem_sample_scores_0'][3, 2] += 2e-5
+    # An unmatched query for target 0: not a one-to-one optimal matching.
+    arrays['match_aux1_img0_src'][0] = arrays['match_aux1_img0_src'][1]
+
+  def edit_manifest(manifest):
+    manifest['losses_unweighted']['loss_dice_1'] *= 1.001
+    manifest['panoptic_segments_info'][0][0]['category_id'] += 1
+
+  _rewrite_npz(broken / 'reference.npz', edit_arrays)
+  _rewrite_json(broken / 'manifest.json', edit_manifest)
   report = verification.verify_fixture(broken)
-  assert not report.passed
-  assert {c.name for c in report.failures()} == {
-      'aux0_pred_logits', 'isolated.predictor.aux0_pred_logits'}
-  failure = report.failures()[0]
-  assert failure.max_abs_err == pytest.approx(0.5, abs=1e-5)
+  failures = {c.name: c for c in report.failures()}
+  assert set(failures) == {
+      'aux0_pred_logits', 'isolated.predictor.aux0_pred_logits',
+      'inference.img1.panoptic_map', 'inference.img0.semantic_scores',
+      'inference.img0.panoptic_segments',
+      'matching.aux1.img0.reference_optimal',
+      'loss.reference_matching.loss_dice_1', 'loss.own_matching.loss_dice_1',
+      # The broken aux-1 matching changes every aux-1 term and the total.
+      'loss.reference_matching.loss_ce_1',
+      'loss.reference_matching.loss_mask_1',
+      'loss.reference_matching.total'}
+  assert failures['aux0_pred_logits'].max_abs_err == pytest.approx(0.5,
+                                                                   abs=1e-5)
+  assert failures['inference.img1.panoptic_map'].max_abs_err == 1.0
+  assert failures['inference.img0.panoptic_segments'].max_abs_err == 1.0
+  assert failures['inference.img0.semantic_scores'].max_abs_err == (
+      pytest.approx(2e-5, rel=1e-2))
 
 
 def test_report_formats():
   report = checks_lib.Report('somewhere', [
       checks_lib.compare_scaled('a', [1.0, 2.0], [1.0, 2.0001]),
       checks_lib.compare_scaled('b', [[0.0]], [0.0, 1.0]),
-  ])
+  ], [checks_lib.Note('n', '3/4')])
   payload = json.loads(report.to_json_string())
   assert payload == {
       'fixture': 'somewhere', 'passed': False,
@@ -157,10 +312,24 @@ def test_report_formats():
           {'name': 'a', 'max_abs_err': pytest.approx(1e-4),
            'tolerance': pytest.approx(2.0001e-4), 'passed': True},
           {'name': 'b', 'max_abs_err': float('inf'),
-           'tolerance': pytest.approx(1e-4), 'passed': False}]}
+           'tolerance': pytest.approx(1e-4), 'passed': False}],
+      'notes': [{'name': 'n', 'value': '3/4'}]}
   text = report.to_text()
   assert 'shape [1, 1] != reference [2]' in text
+  assert '  n: 3/4' in text.splitlines()
   assert text.splitlines()[-1] == '2 checks, 1 failed: FAIL'
+
+
+def test_relative_comparisons():
+  check = checks_lib.compare_relative('r', 10.0001, 10.0, 1e-5)
+  assert check.passed and check.tolerance == pytest.approx(1e-4)
+  assert not checks_lib.compare_relative('r', 10.0002, 10.0, 1e-5).passed
+  assert not checks_lib.compare_relative('r', float('nan'), 1.0, 1.0).passed
+  check = checks_lib.compare_elementwise_relative(
+      'e', [0.0, 300.0], [5e-5, 300.02], 1e-4)
+  assert check.passed and check.max_abs_err == pytest.approx(6.67e-5, rel=1e-3)
+  check = checks_lib.compare_l2('l', [3.0, 4.0 + 1e-3], [3.0, 4.0], 1e-4)
+  assert not check.passed and check.tolerance == pytest.approx(5e-4)
 
 
 def _run_tool(*args):
@@ -172,51 +341,249 @@ def _run_tool(*args):
       text=True, check=False, timeout=600)
 
 
-def test_tool_json_on_the_enc_fixture(reference_dir):
-  result = _run_tool(reference_dir / 'r50w16_enc', '--json')
-  assert result.returncode == 0, result.stderr
-  payload = json.loads(result.stdout)
-  assert payload['passed'] is True
-  assert payload['fixture'].endswith('r50w16_enc')
-  names = [c['name'] for c in payload['checks']]
-  assert names[:8] == [
-      'num_params', 'backbone_res2', 'backbone_res3', 'backbone_res4',
-      'backbone_res5', 'mask_features', 'transformer_encoder_output',
-      'pred_logits']
-  assert {'pred_masks', 'aux4_pred_logits', 'aux4_pred_masks'} <= set(names)
+def _model_check_names(num_layers, num_images):
+  names = {f'matching.{fixture_lib.layer_key(layer)}.img{b}.{kind}'
+           for layer in range(num_layers) for b in range(num_images)
+           for kind in ('ours_optimal', 'reference_optimal')}
+  terms = ['total'] + [t + s for s in criterion_lib.layer_suffixes(num_layers)
+                       for t in criterion_lib.TERM_NAMES]
+  names |= {f'loss.{label}.{t}' for t in terms
+            for label in ('reference_matching', 'own_matching')}
+  names |= {f'inference.img{b}.{kind}' for b in range(num_images)
+            for kind in ('panoptic_segments', 'panoptic_map',
+                         'semantic_argmax', 'semantic_scores')}
+  return names
+
+
+def _known_failure(folder, name):
+  return ((folder == 'r50w16_fpn' and name in _FPN_ILL_CONDITIONED) or
+          (folder == 'training' and name.startswith(_TRAINING_GRADIENTS) and
+           name != _TRAINING_GRADIENTS + 'names'))
+
+
+@pytest.mark.parametrize('folder', ['r50w16_enc', 'r50w16_fpn', 'training'])
+def test_json_report_of_a_shipped_folder(reference_dir, folder):
+  """Every check passes but the documented ill-conditioned ones."""
+  report = fixture_reports.report(str(reference_dir / folder))
+  payload = json.loads(report.to_json_string())
+  assert set(payload) == {'fixture', 'checks', 'notes', 'passed'}
+  assert payload['fixture'].endswith(folder)
   for check in payload['checks']:
     assert set(check) == {'name', 'max_abs_err', 'tolerance', 'passed'}
-    assert check['max_abs_err'] <= check['tolerance']
+  names = [c['name'] for c in payload['checks']]
+  assert len(names) == len(set(names))
+  if folder == 'training':
+    assert {'training.step0.loss.total', 'training.replay.weights',
+            'training.free_running.loss_falls'} <= set(names)
+  else:
+    assert names[:5] == ['num_params', 'backbone_res2', 'backbone_res3',
+                         'backbone_res4', 'backbone_res5']
+    assert _model_check_names(6, 2) <= set(names)
+    notes = {n['name']: n['value'] for n in payload['notes']}
+    assert len([n for n in notes if n.endswith('identical_indices')]) == 12
+  failing = [c['name'] for c in payload['checks'] if not c['passed']]
+  unexpected = [n for n in failing if not _known_failure(folder, n)]
+  assert not unexpected, [c for c in report.checks if c.name in unexpected]
+  assert payload['passed'] is (folder == 'r50w16_enc')
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    'ill-conditioned in float32: PyTorch itself is outside the tolerance of a '
+    'float64 evaluation for these outputs (tests/test_maskformer_model.py)'))
+def test_fpn_ill_conditioned_outputs_pass(reference_dir):
+  report = fixture_reports.report(str(reference_dir / 'r50w16_fpn'))
+  checks = [c for c in report.checks if c.name in _FPN_ILL_CONDITIONED]
+  assert len(checks) == len(_FPN_ILL_CONDITIONED)
+  assert all(c.passed for c in checks), checks
+
+
+def test_tool_json_on_the_standalone_folder(reference_dir):
+  result = _run_tool(reference_dir / 'standalone', '--json')
+  assert result.returncode == 0, result.stderr
+  payload = json.loads(result.stdout)
+  assert payload['passed'] is True and payload['fixture'].endswith('standalone')
+  names = [c['name'] for c in payload['checks']]
+  assert all(c['passed'] and c['max_abs_err'] <= c['tolerance']
+             for c in payload['checks'])
+  assert {f'cost.img{b}' for b in range(6)} <= set(names)
+  assert {f'matching.final.img{b}.optimal_assignment_cost'
+          for b in range(6)} <= set(names)
+  for layer in ('final', 'aux0', 'aux1'):
+    assert {f'matching.{layer}.img{b}.ours_optimal'
+            for b in range(6)} <= set(names)
+  assert {f'matching.final.img{b}.reference_optimal'
+          for b in range(6)} <= set(names)
+  terms = [t + s for s in ('', '_0', '_1') for t in criterion_lib.TERM_NAMES]
+  for label in ('reference_matching', 'own_matching'):
+    assert [n for n in names if n.startswith(f'loss.{label}.')] == [
+        f'loss.{label}.{t}' for t in terms + ['total']]
+  for c in range(12):
+    assert {f'postprocess.case{c}.panoptic_segments',
+            f'postprocess.case{c}.panoptic_map'} <= set(names)
+    assert (f'postprocess.case{c}.semantic_scores' in names) == (c < 6)
+
+
+def test_standalone_folder_with_fewer_queries_and_targets(reference_dir,
+                                                          tmp_path):
+  """matcher_criterion only, 40 queries, at most 10 targets per image.
+
+  The PyTorch cost of a sub-problem is a sub-matrix of the stored cost, and
+  scipy's optimum of it is the reference matching; the losses, which depend
+  on every query, are left out of the json.
+  """
+  folder = tmp_path / 'small_standalone'
+  folder.mkdir()
+  source = reference_dir / 'standalone' / 'matcher_criterion'
+  with np.load(f'{source}.npz') as npz:
+    arrays = dict(npz)
+  meta = json.loads(pathlib.Path(f'{source}.json').read_text())
+  num_queries = 40
+  small = {}
+  for key, value in arrays.items():
+    if 'pred_' in key:
+      small[key] = value[:, :num_queries]
+  optima = []
+  for b in range(len(meta['target_counts'])):
+    count = min(10, len(arrays[f'tgt_classes_{b}']))
+    cost = arrays[f'cost_{b}'][:num_queries, :count]
+    small[f'tgt_masks_{b}'] = arrays[f'tgt_masks_{b}'][:count]
+    small[f'tgt_classes_{b}'] = arrays[f'tgt_classes_{b}'][:count]
+    small[f'cost_{b}'] = cost
+    rows, cols = optimize.linear_sum_assignment(cost.astype(np.float64))
+    small[f'match_{b}_src'], small[f'match_{b}_tgt'] = rows, cols
+    optima.append(float(cost[rows, cols].astype(np.float64).sum()))
+  meta.update(num_queries=num_queries, optimal_assignment_cost=optima)
+  del meta['losses_unweighted'], meta['loss_total']
+  np.savez(folder / 'matcher_criterion.npz', **small)
+  (folder / 'matcher_criterion.json').write_text(json.dumps(meta))
+
+  report = verification.verify_fixture(folder)
+  names = [c.name for c in report.checks]
+  assert {f'cost.img{b}' for b in range(6)} <= set(names)
+  assert 'matching.aux1.img5.ours_optimal' in names
+  assert not [n for n in names if n.startswith(('loss.', 'postprocess.'))]
+  assert report.passed, report.to_text()
 
 
 def test_tool_exit_status_on_failure(synthetic_fixture, tmp_path):
-  broken = tmp_path / 'broken'
-  shutil.copytree(synthetic_fixture, broken)
-  with np.load(broken / 'reference.npz') as npz:
-    arrays = dict(npz)
-  arrays['pred_masks'] *= 1.01
-  np.savez(broken / 'reference.npz', **arrays)
+  broken = _copy(synthetic_fixture, tmp_path / 'broken')
+
+  def scale_masks(arrays):
+    arrays['pred_masks'] *= 1.01
+
+  _rewrite_npz(broken / 'reference.npz', scale_masks)
   result = _run_tool(broken)
   assert result.returncode == 1
-  lines = {line.split()[0]: line for line in result.stdout.splitlines()[2:-1]}
+  lines = {line.split()[0]: line for line in result.stdout.splitlines()
+           if line.endswith(('PASS', 'FAIL'))}
   assert lines['pred_masks'].endswith('FAIL')
   assert lines['pred_logits'].endswith('PASS')
+  assert lines['loss.reference_matching.total'].endswith('PASS')
   assert result.stdout.splitlines()[-1].endswith('FAIL')
 
 
-@pytest.mark.parametrize('folder,message', [
-    ('training', 'training fixture'),
-    ('standalone', 'not implemented yet'),
+def _empty(folder, reference_dir, synthetic_fixture):
+  del reference_dir, synthetic_fixture
+  folder.mkdir()
+
+
+def _not_a_directory(folder, reference_dir, synthetic_fixture):
+  del reference_dir, synthetic_fixture
+  folder.write_text('')
+
+
+def _model_without_reference(folder, reference_dir, synthetic_fixture):
+  del reference_dir
+  _copy(synthetic_fixture, folder)
+  (folder / 'reference.npz').unlink()
+
+
+def _model_with_bad_manifest(folder, reference_dir, synthetic_fixture):
+  del reference_dir
+  _copy(synthetic_fixture, folder)
+  (folder / 'manifest.json').write_text('{"config": ')
+
+
+def _model_without_thing_classes(folder, reference_dir, synthetic_fixture):
+  del reference_dir
+  _copy(synthetic_fixture, folder)
+  _rewrite_json(folder / 'manifest.json',
+                lambda manifest: manifest.pop('thing_classes'))
+
+
+def _model_with_other_architecture(folder, reference_dir, synthetic_fixture):
+  del reference_dir
+  _copy(synthetic_fixture, folder)
+  _rewrite_json(folder / 'manifest.json',
+                lambda manifest: manifest['config'].update(hidden_dim=16))
+
+
+def _standalone_half_pair(folder, reference_dir, synthetic_fixture):
+  del synthetic_fixture
+  folder.mkdir()
+  (folder / 'postprocess.npz').symlink_to(
+      reference_dir / 'standalone' / 'postprocess.npz')
+
+
+def _postprocess_without_thresholds(folder, reference_dir, synthetic_fixture):
+  del synthetic_fixture
+  folder.mkdir()
+  source = reference_dir / 'standalone'
+  (folder / 'postprocess.npz').symlink_to(source / 'postprocess.npz')
+  meta = json.loads((source / 'postprocess.json').read_text())
+  del meta['cases'][3]['overlap_threshold']
+  (folder / 'postprocess.json').write_text(json.dumps(meta))
+
+
+def _training_without_lr(folder, reference_dir, synthetic_fixture):
+  del synthetic_fixture
+  folder.mkdir()
+  for name in fixture_lib.TRAINING_FILES[1:]:
+    (folder / name).symlink_to(reference_dir / 'training' / name)
+  trajectory = json.loads(
+      (reference_dir / 'training' / 'trajectory.json').read_text())
+  del trajectory['optimizer']['lr']
+  (folder / 'trajectory.json').write_text(json.dumps(trajectory))
+
+
+def _training_without_gradients(folder, reference_dir, synthetic_fixture):
+  del synthetic_fixture
+  folder.mkdir()
+  for name in fixture_lib.TRAINING_FILES:
+    if name != 'gradients.npz':
+      (folder / name).symlink_to(reference_dir / 'training' / name)
+
+
+@pytest.mark.parametrize('make_folder,error,message', [
+    (_empty, fixture_lib.FixtureError, 'is not a fixture folder'),
+    (_not_a_directory, fixture_lib.FixtureError, 'is not a directory'),
+    (_model_without_reference, fixture_lib.FixtureError,
+     'missing reference.npz'),
+    (_model_with_bad_manifest, fixture_lib.FixtureError, 'not valid JSON'),
+    (_model_without_thing_classes, fixture_lib.FixtureError,
+     '"thing_classes"'),
+    (_model_with_other_architecture, converter.CheckpointMismatchError,
+     'mis-shaped'),
+    (_standalone_half_pair, fixture_lib.FixtureError, 'go together'),
+    (_postprocess_without_thresholds, fixture_lib.FixtureError,
+     r"case 3 lacks \['overlap_threshold'\]"),
+    (_training_without_lr, fixture_lib.FixtureError, r"lacks \['lr'\]"),
+    (_training_without_gradients, fixture_lib.FixtureError,
+     'missing gradients.npz'),
 ])
-def test_tool_refuses_other_fixture_kinds_clearly(reference_dir, folder,
-                                                  message):
-  result = _run_tool(reference_dir / folder)
+def test_bad_folders_are_refused_clearly(make_folder, error, message,
+                                         reference_dir, synthetic_fixture,
+                                         tmp_path):
+  folder = tmp_path / 'bad'
+  make_folder(folder, reference_dir, synthetic_fixture)
+  with pytest.raises(error, match=message):
+    verification.verify_fixture(folder)
+
+
+def test_tool_exit_status_on_a_bad_folder(reference_dir, tmp_path):
+  folder = tmp_path / 'bad'
+  _training_without_gradients(folder, reference_dir, None)
+  result = _run_tool(folder)
   assert result.returncode == 2
-  assert message in result.stderr
+  assert 'missing gradients.npz' in result.stderr
   assert 'Traceback' not in result.stderr
-
-
-def test_tool_rejects_a_folder_without_fixture_files(tmp_path):
-  result = _run_tool(tmp_path)
-  assert result.returncode == 2
-  assert 'missing manifest.json, weights.pkl, reference.npz' in result.stderr

@@ -17,32 +17,52 @@ r"""Checks the TF MaskFormer against a PyTorch reference fixture folder.
 Usage:
   python tools/verify_reference.py FIXTURE_DIR [--json]
 
-FIXTURE_DIR is a model fixture folder: manifest.json (the architecture under
-"config"), weights.pkl (a detectron2-style checkpoint, current or legacy
-names) and reference.npz (the PyTorch outputs, NCHW). The tool builds the
-manifest's architecture, converts weights.pkl strictly, runs the fixture's
-images in float32 and prints, for every output it can compare (parameter
-count, backbone features, mask features, encoder output, logits, masks, every
-auxiliary layer, and each head module run on the reference's own inputs),
-the max abs error, the tolerance (1e-4 * max(1, max|reference|)) and
-pass/fail.
+FIXTURE_DIR is any folder in the reference fixtures' format:
+
+  * a model folder (manifest.json, weights.pkl with current or legacy names,
+    reference.npz): the manifest's architecture is built, the weights are
+    converted strictly and the images run in float32; then the parameter
+    count, backbone features, mask features, encoder output, logits and masks
+    of every layer (end to end and per head module), the matchings of every
+    decoder layer and image (ours optimal for our cost, the reference's
+    equally optimal), all loss terms and the total with the reference and
+    with our matchings, and the panoptic and semantic inference results;
+  * a standalone folder (matcher_criterion.{npz,json} and/or
+    postprocess.{npz,json}): matching costs, optimal costs, matchings, loss
+    terms, panoptic maps and segments, semantic scores;
+  * a training folder (trajectory.json, batch.npz, weights_initial.pkl,
+    gradients.npz, matchings_step0.npz, weights_final.pkl): step-0 loss and
+    gradients with the reference matchings, the optimizer replay of the
+    reference gradients, and the free-running training loop (the task's
+    train_step) against the loss trajectory.
+
+For each check it prints the error, the tolerance of the fixtures' README and
+pass/fail, then informational notes (e.g. how many matched indices equal the
+reference's).
 
 Exit status: 0 if every check passes, 1 if any fails, 2 if FIXTURE_DIR
-cannot be verified (not a model fixture, a training or standalone fixture,
-or weights that do not fit the architecture).
+cannot be verified (not a fixture folder, missing or malformed files, or
+weights that do not fit the architecture).
 """
+import os
+import pickle
 import sys
+
+# Run from a checkout: import this checkout's `projects` package.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app
 from absl import flags
 
 from projects.maskformer.checkpoints import converter
+from projects.maskformer.checkpoints import name_mapping
 from projects.maskformer.reference import fixture as fixture_lib
 from projects.maskformer.reference import verification
 
 _JSON = flags.DEFINE_bool(
     'json', False, 'Print one JSON object {"fixture", "checks": [{"name", '
-    '"max_abs_err", "tolerance", "passed"}], "passed"} instead of a table.')
+    '"max_abs_err", "tolerance", "passed"}], "notes": [{"name", "value"}], '
+    '"passed"} instead of a table.')
 
 _EXIT_UNVERIFIABLE = 2
 
@@ -55,6 +75,7 @@ def main(argv):
   try:
     report = verification.verify_fixture(fixture_dir)
   except (fixture_lib.FixtureError, converter.CheckpointMismatchError,
+          name_mapping.NamingError, pickle.UnpicklingError,
           FileNotFoundError) as e:
     print(f'error: {e}', file=sys.stderr)
     return _EXIT_UNVERIFIABLE

@@ -14,17 +14,21 @@
 
 """Named parity checks against reference outputs, and their reports.
 
-A `Check` records one compared quantity: its name, the largest absolute
-error, the tolerance it had to meet, and whether it passed. A `Report` holds
-the checks of one fixture and renders them as a text table or as the JSON
-object `{"fixture": ..., "checks": [{"name", "max_abs_err", "tolerance",
-"passed"}], "passed": bool}`.
+A `Check` records one compared quantity: its name, the error measured, the
+tolerance it had to meet, and whether it passed. A `Note` records a measured
+figure that is reported for information and never fails (e.g. how many
+matched indices equal the reference's). A `Report` holds the checks and notes
+of one fixture and renders them as a text table or as the JSON object
+`{"fixture": ..., "checks": [{"name", "max_abs_err", "tolerance",
+"passed"}], "notes": [{"name", "value"}], "passed": bool}`.
 """
 import dataclasses
 import json
 from typing import Any
 from typing import Dict
+from typing import Iterable
 from typing import List
+from typing import Union
 
 import numpy as np
 
@@ -38,8 +42,11 @@ class Check:
 
   Attributes:
     name: what was compared, e.g. 'aux3_pred_logits'.
-    max_abs_err: max |ours - reference| (inf if the shapes differ or ours has
-      non-finite values where the reference has finite ones).
+    max_abs_err: the error: max |ours - reference| (inf if the shapes differ
+      or ours has non-finite values where the reference has finite ones); for
+      `compare_elementwise_relative` max |ours - reference| / max(1,
+      |reference|), for `compare_l2` the L2 norm of the difference, for
+      `compare_count` the number of mismatches.
     tolerance: the largest error allowed.
     passed: max_abs_err <= tolerance.
     detail: optional note (e.g. a shape mismatch); not part of the JSON.
@@ -104,6 +111,98 @@ def compare_exact(name: str, actual: float, expected: float) -> Check:
                f'{actual} vs reference {expected}')
 
 
+def compare_relative(name: str, actual: float, reference: float,
+                     relative: float) -> Check:
+  """Checks a scalar: |actual - reference| <= relative * |reference|."""
+  actual, reference = float(actual), float(reference)
+  error = abs(actual - reference)
+  if np.isnan(error):
+    error = float('inf')
+  tolerance = relative * abs(reference)
+  return Check(name, error, tolerance, error <= tolerance,
+               f'{actual!r} vs reference {reference!r}')
+
+
+def compare_elementwise_relative(name: str, actual: Any, reference: Any,
+                                 relative: float) -> Check:
+  """Checks |actual - reference| <= relative * max(1, |reference|) everywhere.
+
+  Args:
+    name: the check's name.
+    actual: our values (array-like).
+    reference: the reference values (array-like).
+    relative: the relative tolerance.
+
+  Returns:
+    The check, with the error in units of max(1, |reference|): max over the
+    elements of |actual - reference| / max(1, |reference|), against
+    `relative`. A shape mismatch fails with an infinite error.
+  """
+  actual = np.asarray(actual, np.float64)
+  reference = np.asarray(reference, np.float64)
+  if actual.shape != reference.shape:
+    return Check(name, float('inf'), relative, False,
+                 f'shape {list(actual.shape)} != reference '
+                 f'{list(reference.shape)}')
+  if not actual.size:
+    return Check(name, 0.0, relative, True)
+  error = np.abs(actual - reference) / np.maximum(1.0, np.abs(reference))
+  error = float(np.max(np.where(np.isnan(error), np.inf, error)))
+  return Check(name, error, relative, error <= relative)
+
+
+def compare_l2(name: str, actual: Any, reference: Any,
+               relative: float) -> Check:
+  """Checks ||actual - reference||_2 <= relative * ||reference||_2.
+
+  Args:
+    name: the check's name.
+    actual: our values (array-like).
+    reference: the reference values (array-like, same shape).
+    relative: the relative tolerance.
+
+  Returns:
+    The check (error: the L2 norm of the difference, computed in float64).
+  """
+  actual = np.asarray(actual, np.float64)
+  reference = np.asarray(reference, np.float64)
+  if actual.shape != reference.shape:
+    return Check(name, float('inf'), 0.0, False,
+                 f'shape {list(actual.shape)} != reference '
+                 f'{list(reference.shape)}')
+  error = float(np.linalg.norm((actual - reference).ravel()))
+  if np.isnan(error):
+    error = float('inf')
+  reference_norm = float(np.linalg.norm(reference.ravel()))
+  return Check(name, error, relative * reference_norm,
+               error <= relative * reference_norm,
+               f'||reference|| = {reference_norm:.3g}')
+
+
+def compare_count(name: str, mismatches: int, total: int) -> Check:
+  """Checks that none of `total` compared items (pixels, entries) differ."""
+  return Check(name, float(mismatches), 0.0, mismatches == 0,
+               f'{mismatches} of {total} differ')
+
+
+@dataclasses.dataclass(frozen=True)
+class Note:
+  """A measured figure reported for information; it never fails.
+
+  Attributes:
+    name: what was measured, e.g. 'matching.aux4.img0.identical_indices'.
+    value: the figure, as text (e.g. '9/17').
+  """
+  name: str
+  value: str
+
+  def to_json(self) -> Dict[str, Any]:
+    return {'name': self.name, 'value': self.value}
+
+
+Result = Union[Check, Note]
+
+
 @dataclasses.dataclass
 class Report:
   """The checks of one fixture.
@@ -111,9 +210,16 @@ class Report:
   Attributes:
     fixture: the fixture directory.
     checks: the checks, in the order they were made.
+    notes: the informational figures, in the order they were made.
   """
   fixture: str
   checks: List[Check] = dataclasses.field(default_factory=list)
+  notes: List[Note] = dataclasses.field(default_factory=list)
+
+  def add(self, results: Iterable[Result]) -> None:
+    """Appends checks to `checks` and notes to `notes`, keeping the order."""
+    for result in results:
+      (self.notes if isinstance(result, Note) else self.checks).append(result)
 
   @property
   def passed(self) -> bool:
@@ -126,6 +232,7 @@ class Report:
   def to_json(self) -> Dict[str, Any]:
     return {'fixture': self.fixture,
             'checks': [c.to_json() for c in self.checks],
+            'notes': [n.to_json() for n in self.notes],
             'passed': self.passed}
 
   def to_json_string(self) -> str:
@@ -133,7 +240,7 @@ class Report:
     return json.dumps(self.to_json(), indent=1)
 
   def to_text(self) -> str:
-    """A human-readable table with one line per check and a verdict."""
+    """A table with one line per check, then the notes, then a verdict."""
     width = max([len('check')] + [len(c.name) for c in self.checks])
     lines = [f'fixture: {self.fixture}',
              f'{"check":<{width}}  {"max_abs_err":>11}  {"tolerance":>11}  '
@@ -144,6 +251,9 @@ class Report:
       if c.detail and not c.passed:
         line += f'  ({c.detail})'
       lines.append(line)
+    if self.notes:
+      lines.append('notes:')
+      lines.extend(f'  {n.name}: {n.value}' for n in self.notes)
     failed = len(self.failures())
     lines.append(f'{len(self.checks)} checks, {failed} failed: '
                  f'{"PASS" if self.passed else "FAIL"}')
