@@ -16,17 +16,24 @@
 
 Run as `python -m official.projects.maskformer.train --experiment=...
 --mode=train --model_dir=...`; every Model Garden flag (`--config_file`,
-`--params_override`, `--tpu`, ...) applies.
+`--params_override`, `--tpu`, ...) applies. Two additions to Model Garden's
+own driver: training stops at the first non-finite step before its weights
+are checkpointed (`NonFiniteLossGuard`), and the optimizer's slots are created
+before the train loop is traced (`build_trainer`).
 """
 from absl import app
 from absl import flags
 import gin
 from official.common import distribute_utils
 from official.common import flags as tfm_flags
+from official.core import base_trainer
+from official.core import config_definitions as cfg
 from official.core import task_factory
 from official.core import train_lib
 from official.core import train_utils
 from official.modeling import performance
+import tensorflow as tf
+import tf_keras
 
 from projects.maskformer import registry_imports  # noqa: F401
 from projects.maskformer.tasks import maskformer_segmentation
@@ -35,21 +42,64 @@ FLAGS = flags.FLAGS
 
 
 class NonFiniteLossGuard:
-  """Orbit train action: stops training at the first non-finite loss.
+  """Orbit train action: stops training at the first non-finite step.
 
   The task records, in the metric `first_nonfinite_step`, the first step of a
-  loop whose global loss was NaN or infinite; this action raises before the
-  controller checkpoints the corrupted weights.
+  loop whose global loss or updated weights were NaN or infinite; this action
+  raises before the controller checkpoints the corrupted weights, so the
+  latest checkpoint holds the weights of a step before it.
   """
 
   def __call__(self, train_output) -> None:
-    step = train_output.get(maskformer_segmentation.FIRST_NONFINITE_STEP, -1)
-    if step is not None and float(step) >= 0:
-      raise FloatingPointError(
-          f'training stopped: the loss was not finite at step {int(step)} '
-          f'(loop output: {dict(train_output)}); the last checkpoint before '
-          'it is intact. Lower the learning rate, check the data, or use '
-          'float32.')
+    step = train_output.get(maskformer_segmentation.FIRST_NONFINITE_STEP)
+    if step is None or float(step) < 0:
+      return
+    step = int(step)
+    values = ', '.join(f'{name}={float(value):.6g}'
+                       for name, value in sorted(train_output.items())
+                       if name != maskformer_segmentation.FIRST_NONFINITE_STEP)
+    raise FloatingPointError(
+        f'training stopped at step {step} (the update from global step '
+        f'{step} to {step + 1}): its loss or its updated weights are NaN or '
+        f'infinite. The loop\'s averages: {values}. No checkpoint after '
+        f'global step {step} was written; the latest one in the model '
+        'directory is intact. Lower the learning rate, check the data, or '
+        'train in float32.')
+
+
+def build_trainer(params: cfg.ExperimentConfig, task, mode: str,
+                  model_dir: str,
+                  strategy: tf.distribute.Strategy) -> base_trainer.Trainer:
+  """Model Garden's trainer for `mode`, with the optimizer's slots created.
+
+  A Keras optimizer creates its slot variables in its first
+  `apply_gradients`, inside the traced train loop, so tf.function traces the
+  loop twice (once to capture the new variables). Creating them here, as
+  Model Garden's runner would build the trainer otherwise, traces it once; a
+  checkpoint restored afterwards fills them as before.
+
+  Args:
+    params: the experiment.
+    task: the task, built in `strategy`'s scope.
+    mode: the driver's mode ('train', 'eval', 'train_and_eval', ...).
+    model_dir: the model directory (for the best-checkpoint exporter).
+    strategy: the distribution strategy.
+
+  Returns:
+    The trainer, to pass to `train_lib.run_experiment`.
+  """
+  with strategy.scope():
+    trainer = train_utils.create_trainer(
+        params, task, train='train' in mode, evaluate='eval' in mode,
+        checkpoint_exporter=train_lib.maybe_create_best_ckpt_exporter(
+            params, model_dir))
+    if 'train' in mode:
+      variables = trainer.model.trainable_variables
+      if isinstance(trainer.optimizer, tf_keras.optimizers.legacy.Optimizer):
+        trainer.optimizer._create_all_weights(variables)  # pylint: disable=protected-access
+      else:
+        trainer.optimizer.build(variables)
+  return trainer
 
 
 def main(_):
@@ -75,7 +125,8 @@ def main(_):
       mode=FLAGS.mode,
       params=params,
       model_dir=model_dir,
-      train_actions=[NonFiniteLossGuard()])
+      train_actions=[NonFiniteLossGuard()],
+      trainer=build_trainer(params, task, FLAGS.mode, model_dir, strategy))
   train_utils.save_gin_config(FLAGS.mode, model_dir)
 
 

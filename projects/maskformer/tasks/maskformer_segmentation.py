@@ -19,7 +19,9 @@ Train step: model forward, one matcher call for every decoder layer, the
 its share of the global loss, so the optimizer's cross-replica gradient sum is
 the gradient of the global loss and nothing is divided by the number of
 replicas), then the optimizer (whole-model clipping after that sum). It is
-static-shaped and compiles with XLA.
+static-shaped and compiles with XLA. The metric `first_nonfinite_step` records
+the first step whose loss or updated weights are not finite, for the driver
+to stop before checkpointing them.
 
 Validation step: the same losses, then the original's inference (panoptic
 and semantic) on a fixed canvas; the host accumulates PQ (panopticapi's
@@ -56,13 +58,21 @@ _GROUNDTRUTH_KEYS = (maskformer_input.GROUNDTRUTH_SEGMENT_MAP,
                      maskformer_input.SEGMENT_IS_CROWD,
                      maskformer_input.SEGMENT_VALID,
                      maskformer_input.IMAGE_INFO, maskformer_input.IMAGE_ID)
+# Root objects of whole-model (and training) and backbone-only checkpoints.
+_MODEL_ROOT = 'model'
+_BACKBONE_ROOT = 'backbone'
 
 
 class FirstNonFiniteStep(tf_keras.metrics.Metric):
-  """The first step of the current loop whose global loss was not finite.
+  """The first step of the current loop that produced non-finite values.
 
-  -1 while every loss was finite. The value is the same on every replica
-  (it is computed from the all-reduced loss), so replicas average to it.
+  A step counts when its global loss, or any trainable weight after its
+  update, is NaN or infinite: a finite loss can still come with a corrupting
+  update (an overflowing gradient, a NaN learning rate), and such weights
+  must not reach a checkpoint. The value is the step index (the optimizer's
+  `iterations` before the step, 0-based), -1 while every step was finite.
+  It is the same on every replica (the loss is all-reduced and the weights
+  are mirrored), so replicas average to it.
   """
 
   def __init__(self, name: str = FIRST_NONFINITE_STEP, **kwargs):
@@ -71,9 +81,15 @@ class FirstNonFiniteStep(tf_keras.metrics.Metric):
         'step', initializer=tf_keras.initializers.Constant(-1.0),
         aggregation=tf.VariableAggregation.MEAN)
 
-  def update_state(self, step: tf.Tensor, loss: tf.Tensor) -> None:
-    record = tf.logical_and(self._step < 0.0,
-                            tf.logical_not(tf.math.is_finite(loss)))
+  def update_state(self, step: tf.Tensor, finite: tf.Tensor) -> None:
+    """Records `step` if it is the first non-finite one.
+
+    Args:
+      step: an integer scalar tensor, the step index.
+      finite: a bool scalar tensor, whether the step's loss and updated
+        weights were all finite.
+    """
+    record = tf.logical_and(self._step < 0.0, tf.logical_not(finite))
     self._step.assign(tf.where(record, tf.cast(step, tf.float32), self._step))
 
   def result(self) -> tf.Tensor:
@@ -81,6 +97,12 @@ class FirstNonFiniteStep(tf_keras.metrics.Metric):
 
   def reset_state(self) -> None:
     self._step.assign(-1.0)
+
+
+def _all_finite(tensors: List[tf.Tensor]) -> tf.Tensor:
+  """A bool scalar tensor: whether every element of `tensors` is finite."""
+  return tf.reduce_all(
+      tf.stack([tf.reduce_all(tf.math.is_finite(t)) for t in tensors]))
 
 
 def read_category_map(path: str) -> List[Dict[str, Any]]:
@@ -99,6 +121,31 @@ def read_category_map(path: str) -> List[Dict[str, Any]]:
   if [c['contiguous_id'] for c in categories] != list(range(len(categories))):
     raise ValueError(f'{path}: contiguous ids are not 0..{len(categories) - 1}')
   return categories
+
+
+def _resolve_checkpoint(path: str) -> str:
+  """The checkpoint prefix named by `path` (a prefix, or a folder's latest).
+
+  Raises:
+    ValueError: there is no checkpoint at `path`.
+  """
+  prefix = (tf.train.latest_checkpoint(path) if tf.io.gfile.isdir(path)
+            else path)
+  if not prefix or not tf.io.gfile.exists(prefix + '.index'):
+    raise ValueError(f'task.init_checkpoint {path!r} is not a TF checkpoint '
+                     '(a prefix with a .index file, or a folder whose '
+                     '`checkpoint` file names one)')
+  return prefix
+
+
+def _child_name(parent: tf.Module, child: tf.Module) -> str:
+  """The name under which `parent` tracks `child` in its checkpoints."""
+  names = [name for name, value in
+           tf.train.TrackableView(parent).children(parent).items()
+           if value is child]
+  if len(names) != 1:
+    raise ValueError(f'{parent.name} does not track {child.name} once')
+  return names[0]
 
 
 @task_factory.register_task_cls(exp_cfg.MaskFormerTask)
@@ -133,21 +180,44 @@ class MaskFormerSegmentationTask(base_task.Task):
     return maskformer_model.build_maskformer_model(self.task_config.model)
 
   def initialize(self, model: tf_keras.Model) -> None:
-    """Restores `init_checkpoint` (all weights or the backbone only)."""
-    path = self.task_config.init_checkpoint
-    if not path:
+    """Restores `init_checkpoint`: all weights, or the backbone only.
+
+    'all' reads a whole-model checkpoint (`tools/convert_pytorch_checkpoint.py`
+    or one of this task's own training checkpoints); 'backbone' reads the
+    backbone of such a checkpoint, or a backbone-only one (`--backbone_only`),
+    and leaves the other weights as they are.
+
+    Args:
+      model: the built model.
+
+    Raises:
+      ValueError: `init_checkpoint` names no checkpoint, or one without the
+        requested weights.
+    """
+    if not self.task_config.init_checkpoint:
       return
-    if tf.io.gfile.isdir(path):
-      path = tf.train.latest_checkpoint(path)
-      if path is None:
-        raise ValueError(f'no checkpoint in {self.task_config.init_checkpoint}')
-    if self.task_config.init_checkpoint_modules == 'all':
+    path = _resolve_checkpoint(self.task_config.init_checkpoint)
+    modules = self.task_config.init_checkpoint_modules
+    roots = {name.split('/')[0] for name in
+             tf.train.load_checkpoint(path).get_variable_to_shape_map()}
+    if modules == 'all' and _MODEL_ROOT in roots:
       checkpoint = tf.train.Checkpoint(model=model)
-    else:
+    elif modules == 'backbone' and _BACKBONE_ROOT in roots:
       checkpoint = tf.train.Checkpoint(backbone=model.backbone)
+    elif modules == 'backbone' and _MODEL_ROOT in roots:
+      checkpoint = tf.train.Checkpoint(
+          model=tf.train.Checkpoint(**{_child_name(model, model.backbone):
+                                       model.backbone}))
+    elif modules == 'all' and _BACKBONE_ROOT in roots:
+      raise ValueError(
+          f'task.init_checkpoint {path} holds a backbone only; restore it '
+          "with init_checkpoint_modules='backbone'")
+    else:
+      raise ValueError(
+          f'task.init_checkpoint {path} holds neither a model nor a '
+          f'backbone (its root objects: {sorted(roots)})')
     checkpoint.read(path).expect_partial().assert_existing_objects_matched()
-    logging.info('Restored %s weights from %s',
-                 self.task_config.init_checkpoint_modules, path)
+    logging.info('Restored %s weights from %s', modules, path)
 
   def build_inputs(self, params: data_cfg.DataConfig,
                    input_context: Optional[tf.distribute.InputContext] = None
@@ -212,7 +282,10 @@ class MaskFormerSegmentationTask(base_task.Task):
     logs = self._global_logs(total, terms)
     for metric in metrics or []:
       if isinstance(metric, FirstNonFiniteStep):
-        metric.update_state(optimizer.iterations - 1, logs['total_loss'])
+        # Read after the update (automatic control dependencies order it).
+        finite = tf.logical_and(tf.math.is_finite(logs['total_loss']),
+                                _all_finite(variables))
+        metric.update_state(optimizer.iterations - 1, finite)
       else:
         metric.update_state(logs[metric.name])
     logs[self.loss] = logs['total_loss']
