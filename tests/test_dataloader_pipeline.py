@@ -17,10 +17,12 @@ import json
 from unittest import mock
 
 import numpy as np
+from official.modeling import hyperparams
 from PIL import Image
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
+import yaml
 
 from projects.maskformer.configs import dataloader as dataloader_cfg
 from projects.maskformer.dataloaders import decoders
@@ -312,3 +314,16 @@ def test_panoptic_ids_to_segment_map():
   np.testing.assert_array_equal(segment_map, [[-1, 1, 0], [-1, 1, 2]])
   empty = decoders.panoptic_ids_to_segment_map(ids, tf.zeros([0], tf.int32))
   np.testing.assert_array_equal(empty, -np.ones((2, 3)))
+
+
+@pytest.mark.parametrize(
+    'kind', ['detr_panoptic', 'semantic_crop', 'large_scale_jitter', 'none'])
+def test_every_augmentation_type_survives_a_yaml_round_trip(kind, tmp_path):
+  config = dataloader_cfg.DataConfig()
+  config.override({'parser': {'augmentation': {'type': kind}}})
+  path = tmp_path / 'data.yaml'
+  path.write_text(yaml.safe_dump(config.as_dict()))
+  restored = hyperparams.override_params_dict(dataloader_cfg.DataConfig(),
+                                              str(path), is_strict=True)
+  assert restored.parser.augmentation.type == kind
+  assert restored.as_dict() == config.as_dict()

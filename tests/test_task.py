@@ -22,6 +22,8 @@ import functools
 import math
 
 import numpy as np
+from official.core import exp_factory
+from official.core import task_factory
 import pytest
 import synthetic_data
 import tensorflow as tf
@@ -247,3 +249,10 @@ def test_evaluation_equals_pq_compute_on_written_predictions(tiny, records,
   for category_id, values in truth['per_class'].items():
     assert logs[f'PQ/{category_id}'] == pytest.approx(
         100.0 * values['pq'], abs=1e-9), category_id
+
+
+def test_deep_supervision_settings_must_agree():
+  params = exp_factory.get_exp_config('maskformer_synthetic_cpu').task
+  params.model.transformer_predictor.deep_supervision = False
+  with pytest.raises(ValueError, match='deep_supervision'):
+    task_factory.get_task(params)

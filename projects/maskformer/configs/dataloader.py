@@ -103,6 +103,11 @@ class LargeScaleJitter(hyperparams.Config):
 
 
 @dataclasses.dataclass
+class NoAugmentation(hyperparams.Config):
+  """No training augmentation: the evaluation resize only."""
+
+
+@dataclasses.dataclass
 class Augmentation(hyperparams.OneOfConfig):
   """Training augmentation.
 
@@ -117,6 +122,8 @@ class Augmentation(hyperparams.OneOfConfig):
       default_factory=SemanticCropAugmentation)
   large_scale_jitter: LargeScaleJitter = dataclasses.field(
       default_factory=LargeScaleJitter)
+  # A field per type, so that every choice serialises to YAML.
+  none: NoAugmentation = dataclasses.field(default_factory=NoAugmentation)
 
 
 @dataclasses.dataclass

@@ -158,6 +158,11 @@ class MaskFormerSegmentationTask(base_task.Task):
     if params.init_checkpoint_modules not in ('all', 'backbone'):
       raise ValueError("task.init_checkpoint_modules must be 'all' or "
                        f"'backbone', got {params.init_checkpoint_modules!r}")
+    if (params.losses.deep_supervision and
+        not params.model.transformer_predictor.deep_supervision):
+      raise ValueError('task.losses.deep_supervision needs the auxiliary '
+                       'outputs: set task.model.transformer_predictor.'
+                       'deep_supervision too')
     self._criterion = criterion_lib.MaskFormerCriterion(params.losses)
     self._label_type = params.validation_data.decoder.label_type
     self._categories = None
