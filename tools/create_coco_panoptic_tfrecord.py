@@ -36,7 +36,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from absl import app
 from absl import flags
 
-from projects.maskformer.dataloaders import conversion
 from projects.maskformer.dataloaders import tfrecord_conversion
 
 _IMAGE_DIR = flags.DEFINE_string(
@@ -74,24 +73,18 @@ flags.mark_flags_as_required(
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  try:
-    summary = tfrecord_conversion.convert_coco_panoptic(
-        annotation_file=_ANNOTATION_FILE.value,
-        image_dir=_IMAGE_DIR.value,
-        panoptic_dir=_PANOPTIC_DIR.value,
-        output_prefix=_OUTPUT_PREFIX.value,
-        num_shards=_NUM_SHARDS.value,
-        num_workers=_NUM_WORKERS.value,
-        categories_file=_CATEGORIES_FILE.value,
-        skip_invalid=_SKIP_INVALID.value,
-        progress=_PROGRESS.value)
-  except conversion.ConversionError as e:
-    print(f'ERROR: {e}\nNothing was written.', file=sys.stderr)
-    return 1
-  print(summary.report())
-  print('category map: '
-        f'{tfrecord_conversion.category_map_path(_OUTPUT_PREFIX.value)}')
-  return 0
+  return tfrecord_conversion.run_conversion_tool(
+      lambda: tfrecord_conversion.convert_coco_panoptic(
+          annotation_file=_ANNOTATION_FILE.value,
+          image_dir=_IMAGE_DIR.value,
+          panoptic_dir=_PANOPTIC_DIR.value,
+          output_prefix=_OUTPUT_PREFIX.value,
+          num_shards=_NUM_SHARDS.value,
+          num_workers=_NUM_WORKERS.value,
+          categories_file=_CATEGORIES_FILE.value,
+          skip_invalid=_SKIP_INVALID.value,
+          progress=_PROGRESS.value),
+      _OUTPUT_PREFIX.value)
 
 
 if __name__ == '__main__':

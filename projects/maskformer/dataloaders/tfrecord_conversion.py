@@ -23,6 +23,7 @@ under the final names.
 """
 import functools
 import os
+import sys
 from typing import Callable
 from typing import List
 from typing import Optional
@@ -254,3 +255,20 @@ def convert_ade20k(image_dir: str, label_dir: str, output_prefix: str,
   return _convert(tasks, load_fn, _semantic_example, _semantic_counts,
                   output_prefix, num_shards, num_workers, skip_invalid, extra,
                   progress)
+
+
+def run_conversion_tool(convert: Callable[[], conversion.ConversionSummary],
+                        output_prefix: str) -> int:
+  """Runs a converter for a command-line tool; returns the exit status.
+
+  Prints the summary and the category map path, or the error (naming the
+  file) on stderr with status 1.
+  """
+  try:
+    summary = convert()
+  except conversion.ConversionError as e:
+    print(f'ERROR: {e}\nNothing was written.', file=sys.stderr)
+    return 1
+  print(summary.report())
+  print(f'category map: {category_map_path(output_prefix)}')
+  return 0
