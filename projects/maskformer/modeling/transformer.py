@@ -71,18 +71,22 @@ class _FeedForward(tf_keras.layers.Layer):
         self._dropout(self.linear1(inputs), training=training))
 
 
-class TransformerEncoderLayer(tf_keras.layers.Layer):
-  """One post-norm encoder layer (self-attention + FFN)."""
+class _TransformerBlock(tf_keras.layers.Layer):
+  """Hyper-parameters shared by the layers and stacks below.
+
+  These layers do not autocast: they take float inputs of any dtype and keep
+  the residual stream in float32 (see the module docstring).
+  """
 
   def __init__(self, num_heads: int, dim_feedforward: int,
                dropout_rate: float, **kwargs):
-    """Initializes the layer.
+    """Initializes the block.
 
     Args:
       num_heads: attention heads.
       dim_feedforward: FFN inner width.
       dropout_rate: dropout on attention weights, FFN inner activations and
-        both residual branches.
+        every residual branch.
       **kwargs: passed to `tf_keras.layers.Layer`.
     """
     kwargs.setdefault('autocast', False)
@@ -90,6 +94,35 @@ class TransformerEncoderLayer(tf_keras.layers.Layer):
     self._num_heads = num_heads
     self._dim_feedforward = dim_feedforward
     self._dropout_rate = dropout_rate
+
+
+class _TransformerStack(_TransformerBlock):
+  """A block made of `num_layers` identical layers named `layer_{i}`."""
+
+  def __init__(self, num_layers: int, num_heads: int, dim_feedforward: int,
+               dropout_rate: float, **kwargs):
+    """Initializes the stack.
+
+    Args:
+      num_layers: number of layers.
+      num_heads: attention heads.
+      dim_feedforward: FFN inner width.
+      dropout_rate: dropout rate of every dropout.
+      **kwargs: passed to `tf_keras.layers.Layer`.
+    """
+    super().__init__(num_heads, dim_feedforward, dropout_rate, **kwargs)
+    self._num_layers = num_layers
+
+  def _make_layers(self, layer_class) -> List[_TransformerBlock]:
+    return [
+        layer_class(self._num_heads, self._dim_feedforward,
+                    self._dropout_rate, name=f'layer_{i}')
+        for i in range(self._num_layers)
+    ]
+
+
+class TransformerEncoderLayer(_TransformerBlock):
+  """One post-norm encoder layer (self-attention + FFN)."""
 
   def build(self, input_shape):
     self.self_attention = layers.MultiHeadAttention(
@@ -126,33 +159,11 @@ class TransformerEncoderLayer(tf_keras.layers.Layer):
                     tf.float32))
 
 
-class TransformerEncoder(tf_keras.layers.Layer):
+class TransformerEncoder(_TransformerStack):
   """A stack of post-norm encoder layers with no final norm."""
 
-  def __init__(self, num_layers: int, num_heads: int, dim_feedforward: int,
-               dropout_rate: float, **kwargs):
-    """Initializes the layer.
-
-    Args:
-      num_layers: number of encoder layers.
-      num_heads: attention heads.
-      dim_feedforward: FFN inner width.
-      dropout_rate: dropout rate of every dropout.
-      **kwargs: passed to `tf_keras.layers.Layer`.
-    """
-    kwargs.setdefault('autocast', False)
-    super().__init__(**kwargs)
-    self._num_layers = num_layers
-    self._num_heads = num_heads
-    self._dim_feedforward = dim_feedforward
-    self._dropout_rate = dropout_rate
-
   def build(self, input_shape):
-    self.encoder_layers = [
-        TransformerEncoderLayer(self._num_heads, self._dim_feedforward,
-                                self._dropout_rate, name=f'layer_{i}')
-        for i in range(self._num_layers)
-    ]
+    self.encoder_layers = self._make_layers(TransformerEncoderLayer)
     super().build(input_shape)
 
   def call(self, inputs: tf.Tensor, pos: tf.Tensor,
@@ -168,25 +179,8 @@ class TransformerEncoder(tf_keras.layers.Layer):
     return x
 
 
-class TransformerDecoderLayer(tf_keras.layers.Layer):
+class TransformerDecoderLayer(_TransformerBlock):
   """One post-norm decoder layer (self-attention, cross-attention, FFN)."""
-
-  def __init__(self, num_heads: int, dim_feedforward: int,
-               dropout_rate: float, **kwargs):
-    """Initializes the layer.
-
-    Args:
-      num_heads: attention heads.
-      dim_feedforward: FFN inner width.
-      dropout_rate: dropout on attention weights, FFN inner activations and
-        the three residual branches.
-      **kwargs: passed to `tf_keras.layers.Layer`.
-    """
-    kwargs.setdefault('autocast', False)
-    super().__init__(**kwargs)
-    self._num_heads = num_heads
-    self._dim_feedforward = dim_feedforward
-    self._dropout_rate = dropout_rate
 
   def build(self, input_shape):
     self.self_attention = layers.MultiHeadAttention(
@@ -232,33 +226,11 @@ class TransformerDecoderLayer(tf_keras.layers.Layer):
                     tf.float32))
 
 
-class TransformerDecoder(tf_keras.layers.Layer):
+class TransformerDecoder(_TransformerStack):
   """Post-norm decoder layers plus the shared final LayerNorm."""
 
-  def __init__(self, num_layers: int, num_heads: int, dim_feedforward: int,
-               dropout_rate: float, **kwargs):
-    """Initializes the layer.
-
-    Args:
-      num_layers: number of decoder layers.
-      num_heads: attention heads.
-      dim_feedforward: FFN inner width.
-      dropout_rate: dropout rate of every dropout.
-      **kwargs: passed to `tf_keras.layers.Layer`.
-    """
-    kwargs.setdefault('autocast', False)
-    super().__init__(**kwargs)
-    self._num_layers = num_layers
-    self._num_heads = num_heads
-    self._dim_feedforward = dim_feedforward
-    self._dropout_rate = dropout_rate
-
   def build(self, input_shape):
-    self.decoder_layers = [
-        TransformerDecoderLayer(self._num_heads, self._dim_feedforward,
-                                self._dropout_rate, name=f'layer_{i}')
-        for i in range(self._num_layers)
-    ]
+    self.decoder_layers = self._make_layers(TransformerDecoderLayer)
     self.layer_norm = layers.layer_norm('decoder_layer_norm')
     super().build(input_shape)
 
