@@ -386,10 +386,10 @@ def test_bfloat16_predictions_give_float32_losses():
   assert float(total) == float(expected_total)
 
 
-def test_weights_and_deep_supervision_switch():
-  outputs, targets = _synthetic(seed=3)
-  params = losses_config.Losses(deep_supervision=False, class_weight=2.0,
-                                mask_weight=3.0, dice_weight=5.0)
+def test_weights_without_auxiliary_outputs():
+  outputs, targets = _synthetic(seed=3, aux_layers=0)
+  params = losses_config.Losses(class_weight=2.0, mask_weight=3.0,
+                                dice_weight=5.0)
   total, terms = criterion_lib.MaskFormerCriterion(params)(outputs, targets)
   assert sorted(terms) == ['loss_ce', 'loss_dice', 'loss_mask']
   np.testing.assert_allclose(

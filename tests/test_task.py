@@ -251,8 +251,10 @@ def test_evaluation_equals_pq_compute_on_written_predictions(tiny, records,
         100.0 * values['pq'], abs=1e-9), category_id
 
 
-def test_deep_supervision_settings_must_agree():
+def test_deep_supervision_is_the_model_switch():
   params = exp_factory.get_exp_config('maskformer_synthetic_cpu').task
   params.model.transformer_predictor.deep_supervision = False
-  with pytest.raises(ValueError, match='deep_supervision'):
-    task_factory.get_task(params)
+  task = task_factory.get_task(params)
+  names = [m.name for m in task.build_metrics(training=True)]
+  assert names == ['total_loss', 'loss_ce', 'loss_mask', 'loss_dice',
+                   'first_nonfinite_step']

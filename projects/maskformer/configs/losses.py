@@ -34,8 +34,6 @@ class Losses(hyperparams.Config):
       (`NO_OBJECT_WEIGHT`; the other classes weigh 1).
     focal_alpha: alpha of the sigmoid focal loss and cost.
     focal_gamma: gamma of the sigmoid focal loss and cost.
-    deep_supervision: also match and apply the losses to every auxiliary
-      decoder layer.
   """
   class_weight: float = 1.0
   mask_weight: float = 20.0
@@ -46,4 +44,3 @@ class Losses(hyperparams.Config):
   no_object_weight: float = 0.1
   focal_alpha: float = 0.25
   focal_gamma: float = 2.0
-  deep_supervision: bool = True

@@ -230,11 +230,15 @@ class MaskFormerCriterion:
 
   def layers(self, outputs: Mapping[str, tf.Tensor]
              ) -> List[Tuple[tf.Tensor, tf.Tensor]]:
-    """(pred_logits, pred_masks) of the final layer, then of each aux layer."""
+    """(pred_logits, pred_masks) of the final layer, then of each aux layer.
+
+    Deep supervision is the model's switch (as the original's single
+    DEEP_SUPERVISION flag): every auxiliary layer the model returns in
+    `aux_outputs` is matched and supervised.
+    """
     layers = [(outputs['pred_logits'], outputs['pred_masks'])]
-    if self._params.deep_supervision:
-      layers += [(aux['pred_logits'], aux['pred_masks'])
-                 for aux in outputs.get('aux_outputs', ())]
+    layers += [(aux['pred_logits'], aux['pred_masks'])
+               for aux in outputs.get('aux_outputs', ())]
     return layers
 
   def match(self, outputs: Mapping[str, tf.Tensor],

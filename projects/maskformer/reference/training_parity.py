@@ -269,8 +269,7 @@ def step0_checks(fixture: fixture_lib.TrainingFixture
       {k: tf.constant(v) for k, v in labels.items()})
   config = task.task_config
   num_layers = (config.model.transformer_predictor.num_decoder_layers
-                if config.losses.deep_supervision and
-                config.model.transformer_predictor.deep_supervision else 1)
+                if config.model.transformer_predictor.deep_supervision else 1)
   num_images, num_slots = labels[maskformer_input.SEGMENT_VALID].shape
   matchings = _step0_matchings(fixture, num_layers, num_images, num_slots)
 

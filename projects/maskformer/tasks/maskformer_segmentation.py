@@ -158,11 +158,6 @@ class MaskFormerSegmentationTask(base_task.Task):
     if params.init_checkpoint_modules not in ('all', 'backbone'):
       raise ValueError("task.init_checkpoint_modules must be 'all' or "
                        f"'backbone', got {params.init_checkpoint_modules!r}")
-    if (params.losses.deep_supervision and
-        not params.model.transformer_predictor.deep_supervision):
-      raise ValueError('task.losses.deep_supervision needs the auxiliary '
-                       'outputs: set task.model.transformer_predictor.'
-                       'deep_supervision too')
     self._criterion = criterion_lib.MaskFormerCriterion(params.losses)
     self._label_type = params.validation_data.decoder.label_type
     self._categories = None
@@ -233,8 +228,8 @@ class MaskFormerSegmentationTask(base_task.Task):
     if not training:
       return []
     num_layers = (self.task_config.model.transformer_predictor
-                  .num_decoder_layers if self.task_config.losses
-                  .deep_supervision else 1)
+                  .num_decoder_layers if self.task_config.model
+                  .transformer_predictor.deep_supervision else 1)
     names = ['total_loss'] + [
         term + suffix for suffix in criterion_lib.layer_suffixes(num_layers)
         for term in ('loss_ce', 'loss_mask', 'loss_dice')]
