@@ -36,6 +36,13 @@ FIXTURE_DIR is any folder in the reference fixtures' format:
     reference gradients, and the free-running training loop (the task's
     train_step) against the loss trajectory.
 
+With --pytorch_witness (model folders; needs torch and transformers, `pip
+install ".[pytorch]"`), the `transformers` port of MaskFormer is loaded with
+the same weights and run in float64, and notes report how far the reference
+and our outputs are from that exact answer, in tolerances: a failure where
+the reference itself is about as far off is float32 conditioning, not a
+porting error (docs/numerics.md).
+
 For each check it prints the error, the tolerance of the fixtures' README and
 pass/fail, then informational notes (e.g. how many matched indices equal the
 reference's).
@@ -57,12 +64,17 @@ from absl import flags
 from projects.maskformer.checkpoints import converter
 from projects.maskformer.checkpoints import name_mapping
 from projects.maskformer.reference import fixture as fixture_lib
+from projects.maskformer.reference import transformers_witness
 from projects.maskformer.reference import verification
 
 _JSON = flags.DEFINE_bool(
     'json', False, 'Print one JSON object {"fixture", "checks": [{"name", '
     '"max_abs_err", "tolerance", "passed"}], "notes": [{"name", "value"}], '
     '"passed"} instead of a table.')
+
+_PYTORCH_WITNESS = flags.DEFINE_bool(
+    'pytorch_witness', False, 'Model folders: also run the transformers port '
+    'in float64 and report the reference\'s and our distance from it.')
 
 _EXIT_UNVERIFIABLE = 2
 
@@ -73,9 +85,17 @@ def main(argv):
                          f'{argv[1:]}')
   fixture_dir = argv[1]
   try:
-    report = verification.verify_fixture(fixture_dir)
+    suites = tuple(verification.MODEL_CHECK_SUITES)
+    if _PYTORCH_WITNESS.value:
+      if not isinstance(fixture_lib.load_fixture(fixture_dir),
+                        fixture_lib.ModelFixture):
+        raise fixture_lib.FixtureError(
+            '--pytorch_witness applies to model folders only')
+      suites += (transformers_witness.witness_notes,)
+    report = verification.verify_fixture(fixture_dir, suites)
   except (fixture_lib.FixtureError, converter.CheckpointMismatchError,
           name_mapping.NamingError, pickle.UnpicklingError,
+          transformers_witness.WitnessUnavailableError,
           FileNotFoundError) as e:
     print(f'error: {e}', file=sys.stderr)
     return _EXIT_UNVERIFIABLE
