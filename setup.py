@@ -39,6 +39,13 @@ setuptools.setup(
             'pytest>=8,<10',
             'ruff>=0.6,<1',
         ],
+        # The `transformers` port of MaskFormer: tools/benchmark.py's PyTorch
+        # side and tools/verify_reference.py --pytorch_witness.
+        'pytorch': [
+            'torch==2.13.0',
+            'transformers>=5.23,<6',
+            'safetensors>=0.4,<1',
+        ],
     },
     classifiers=[
         'Programming Language :: Python :: 3',
