@@ -139,6 +139,27 @@ def test_image_resize_matches_pil_bilinear(sample_jpeg, size):
   np.testing.assert_array_equal(resized, np.round(resized))
 
 
+@pytest.mark.parametrize('rule', ['pil', 'torch'])
+@pytest.mark.parametrize('size,top_left,crop_size', [
+    ((800, 1199), (0, 0), (800, 1199)),
+    ((1366, 2048), (100, 300), (1024, 1024)),
+    ((500, 749), (13, 200), (450, 500)),
+    ((300, 450), (7, 0), (293, 384)),  # Shrinks: antialiased.
+    ((400, 600), (16, 1), (384, 599))])
+def test_resize_and_crop_is_crop_after_resize(sample_jpeg, sample_png, size,
+                                              top_left, crop_size, rule):
+  sample = augmentation.new_sample(tf.constant(sample_jpeg),
+                                   tf.constant(_ids(sample_png), tf.int32))
+  size, top_left, crop_size = (tf.constant(v) for v in (size, top_left,
+                                                        crop_size))
+  expected = augmentation.crop(augmentation.resize(sample, size, rule),
+                               top_left, crop_size)
+  result = augmentation.resize_and_crop(sample, size, top_left, crop_size,
+                                        rule)
+  for name, value in expected._asdict().items():
+    np.testing.assert_array_equal(getattr(result, name), value, name)
+
+
 def _opencv_hsv_step(rgb, channel, fn):
   cv2 = pytest.importorskip('cv2')
   hsv = cv2.cvtColor(np.ascontiguousarray(rgb[..., ::-1]), cv2.COLOR_BGR2HSV)
@@ -222,7 +243,8 @@ def _interior(segment_map, radius=2):
   return same
 
 
-def _parser(kind, label_type=dataloader_cfg.PANOPTIC, **recipe):
+def _parser(kind, label_type=dataloader_cfg.PANOPTIC, dtype='float32',
+            **recipe):
   aug = dataloader_cfg.Augmentation(type=kind)
   aug.detr_panoptic.override({
       'crop_short_edges': [60, 80], 'crop_size_range': [50, 90],
@@ -237,7 +259,7 @@ def _parser(kind, label_type=dataloader_cfg.PANOPTIC, **recipe):
       output_size=output_size, label_type=label_type, max_segments=60,
       augmentation_params=aug, eval_short_edge=150, eval_max_size=256,
       groundtruth_padded_size=[128, 176],
-      label_resize='torch' if kind == 'semantic_crop' else 'pil')
+      label_resize='torch' if kind == 'semantic_crop' else 'pil', dtype=dtype)
 
 
 def _parse(parser, data, seed=None):
@@ -446,6 +468,64 @@ def test_static_shapes():
       assert label_spec['image_info'].shape == [4, 2]
 
 
+@pytest.mark.parametrize('training', [True, False])
+@pytest.mark.parametrize('kind,recipe', [
+    ('detr_panoptic', {}),
+    ('semantic_crop', {'color_jitter': True}),
+    ('large_scale_jitter', {}),
+    ('none', {}),
+])
+def test_uint8_image_normalized_on_the_device_is_the_float32_image(
+    kind, recipe, training):
+  label_type = (dataloader_cfg.SEMANTIC if kind == 'semantic_crop' else
+                dataloader_cfg.PANOPTIC)
+  data = _decoded(label_type)
+  as_float = _parser(kind, label_type, **recipe)
+  as_uint8 = _parser(kind, label_type, dtype='uint8', **recipe)
+  # The config the task hands to `prepare_model_inputs` (its padding rule).
+  params = dataloader_cfg.DataConfig(is_training=training)
+  params.parser.augmentation = as_uint8._augmentation  # pylint: disable=protected-access
+  padded = 0
+  for seed in range(4):
+    image, labels = _parse(as_float, data, seed if training else None)
+    image_u8, labels_u8 = _parse(as_uint8, data, seed if training else None)
+    assert image_u8.dtype == np.uint8
+    assert labels_u8['segment_map'].dtype == np.int8  # 60 slots.
+    content = labels_u8['pixel_mask']
+    # The host image is the normalized one before normalization.
+    np.testing.assert_array_equal(
+        image_u8[content], np.round(image[content] * STD + MEAN))
+    batch = {k: tf.constant(v[None]) for k, v in labels_u8.items()}
+    device_image, device_labels = maskformer_input.prepare_model_inputs(
+        tf.constant(image_u8[None]), batch, params)
+    assert device_image.dtype == tf.float32
+    np.testing.assert_array_equal(device_image[0], image)  # Bit-identical.
+    assert device_labels['segment_map'].dtype == tf.int32
+    for key, value in labels.items():
+      np.testing.assert_array_equal(device_labels[key][0], value, key)
+    padded += int((~content & (image != 0).any(-1)).sum())
+  # 'semantic_crop' training images have pixels padded with 128 before the
+  # normalization (outside the pixel mask, nonzero after it); no other has.
+  assert (padded > 0) == (kind == 'semantic_crop' and training)
+
+
+def test_float_images_pass_the_device_step_unchanged():
+  parser = _parser('none')
+  image, labels = _parse(parser, _decoded(dataloader_cfg.PANOPTIC))
+  batch = {k: tf.constant(v[None]) for k, v in labels.items()}
+  device_image, _ = maskformer_input.prepare_model_inputs(
+      tf.constant(image[None]), batch, dataloader_cfg.DataConfig())
+  np.testing.assert_array_equal(device_image[0], image)
+
+
+def test_segment_map_dtype_holds_the_slots():
+  assert maskformer_input.segment_map_dtype(1) == tf.int8
+  assert maskformer_input.segment_map_dtype(127) == tf.int8
+  assert maskformer_input.segment_map_dtype(128) == tf.int16
+  assert maskformer_input.segment_map_dtype(32767) == tf.int16
+  assert maskformer_input.segment_map_dtype(32768) == tf.int32
+
+
 def test_bfloat16_image():
   parser = maskformer_input.Parser(
       output_size=[256, 256], dtype='bfloat16', eval_short_edge=150,
@@ -466,3 +546,7 @@ def test_invalid_options_are_rejected():
     maskformer_input.Parser(output_size=[1344, 1344], label_resize='linear')
   with pytest.raises(ValueError, match='label_type'):
     maskformer_input.Parser(output_size=[1344, 1344], label_type='instance')
+  with pytest.raises(ValueError, match='dtype'):
+    maskformer_input.Parser(output_size=[1344, 1344], dtype='float16')
+  with pytest.raises(ValueError, match='pad_value'):
+    _parser('semantic_crop', dtype='uint8', pad_value=127.5)

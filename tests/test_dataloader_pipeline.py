@@ -297,7 +297,16 @@ def test_config_presets_and_overrides():
       range(480, 801, 32))
   assert coco.parser.output_size == [1344, 1344]
   assert coco.decoder.num_classes == 133
+  # Training batches leave the normalization to the device; evaluation
+  # batches, which `evaluation.dataset_prediction` feeds straight to the
+  # model, are normalized.
+  assert coco.parser.dtype == 'uint8'
+  assert dataloader_cfg.coco_panoptic_data(
+      is_training=False).parser.dtype == 'float32'
   ade = dataloader_cfg.ade20k_semantic_data(is_training=True)
+  assert ade.parser.dtype == 'uint8'
+  assert dataloader_cfg.ade20k_semantic_data(
+      is_training=False).parser.dtype == 'float32'
   assert ade.parser.label_resize == 'torch'
   assert ade.parser.augmentation.semantic_crop.crop_size == [512, 512]
   assert ade.decoder.label_type == 'semantic'

@@ -50,10 +50,13 @@ def _expected_masks(labels):
 
 
 @pytest.mark.parametrize('jit', [False, True])
-def test_expand_targets(jit):
+@pytest.mark.parametrize('map_dtype', [np.int32, np.int8])
+def test_expand_targets(jit, map_dtype):
   labels = _labels()
   fn = tf.function(targets.expand_targets, jit_compile=jit)
-  result = fn({k: tf.constant(v) for k, v in labels.items()},
+  # The parser ships narrow segment maps (int8 for T <= 127).
+  result = fn({k: tf.constant(v.astype(map_dtype) if k == 'segment_map'
+                              else v) for k, v in labels.items()},
               mask_dtype=tf.float32)
   masks, valid = _expected_masks(labels)
   assert result['masks'].shape == (2, 4, 3, 4)

@@ -29,6 +29,7 @@ import synthetic_data
 import tensorflow as tf
 import tf_keras
 
+from projects.maskformer.dataloaders import maskformer_input
 from projects.maskformer.evaluation import dataset_prediction
 from projects.maskformer.evaluation import panoptic_quality
 from projects.maskformer.tasks import maskformer_segmentation
@@ -202,6 +203,32 @@ def test_mixed_bfloat16_train_step(tiny):
   assert all(np.isfinite(w).all() for w in after)
   assert any(not np.array_equal(a, b) for a, b in zip(after, before))
   assert tf_keras.mixed_precision.global_policy().name == 'float32'
+
+
+def test_uint8_batches_are_normalized_in_the_train_step(tiny):
+  """A 'uint8' pipeline trains exactly as the host-normalized 'float32' one."""
+  params = tiny.params.task.train_data.replace(parser={'dtype': 'uint8'})
+  batch = next(iter(tiny.task.build_inputs(params)))
+  images, labels = batch
+  assert images.dtype == tf.uint8
+  assert labels['segment_map'].dtype == tf.int8
+  float_images, float_labels = tiny.batches[0]  # Same seed, same examples.
+  prepared, prepared_labels = maskformer_input.prepare_model_inputs(
+      images, labels, params)
+  np.testing.assert_array_equal(prepared, float_images)
+  assert prepared_labels['segment_map'].dtype == tf.int32
+  for key, value in float_labels.items():
+    np.testing.assert_array_equal(prepared_labels[key], value, key)
+
+  tiny.reset('graph')
+  float_logs = tiny.step('graph', tiny.batches[0])
+  tiny.reset('graph')
+  # A step function of its own: the shared one stays traced once.
+  logs = tf.function(tiny.task.train_step)(
+      batch, model=tiny.model, optimizer=tiny.optimizers['graph'],
+      metrics=tiny.metrics['graph'])
+  for name, value in float_logs.items():
+    assert logs[name].numpy() == pytest.approx(value, rel=1e-6), name
 
 
 def _fit_validation_images(tiny, records, num_steps):

@@ -22,11 +22,17 @@ parallel map (AUTOTUNE), batching and prefetching:
   * record decode: the project's decoder (JPEG + segment-index PNG);
   * decode + augment: plus the training augmentation, without the canvas;
   * training pipeline: `input_pipeline.build_input` (read, decode, augment,
-    normalize, pad onto the canvas, build the fixed-size labels, batch).
+    pad onto the canvas, build the fixed-size labels, batch; `--dtype=uint8`,
+    the recipe's default, leaves the normalization to the device, float
+    dtypes normalize on the host).
 The middle two return one element of each of their outputs, so that they
-batch; they show where the time goes. Pipelines are timed in alternating rounds in the same
-process; the table gives the median rate of each and its ratio to the
-baseline.
+batch; they show where the time goes. Pipelines are timed in alternating
+rounds in the same process, each round on a fresh, warmed-up iterator (so
+that no idle pipeline refills its buffers during another's timing). The
+table gives the median rate of each and its ratio to the baseline, and the
+same for the process CPU time per image, which other processes sharing the
+cores hardly change (on an idle machine where every pipeline keeps the cores
+busy, both ratios agree).
 
   python tools/benchmark_input.py --sample_dir ../shared/data/coco_panoptic_sample
 """
@@ -59,6 +65,8 @@ _IMAGES_PER_ROUND = flags.DEFINE_integer(
     'images_per_round', 256, 'Images timed per round and per pipeline.')
 _ROUNDS = flags.DEFINE_integer(
     'rounds', 3, 'Alternating timing rounds; the median is reported.')
+_WARMUP_BATCHES = flags.DEFINE_integer(
+    'warmup_batches', 4, 'Batches read before each timing round.')
 _AUGMENTATION = flags.DEFINE_enum(
     'augmentation', 'detr_panoptic', ['detr_panoptic', 'large_scale_jitter'],
     'Training augmentation of the pipeline (the COCO recipe, or large-scale '
@@ -66,8 +74,9 @@ _AUGMENTATION = flags.DEFINE_enum(
 _OUTPUT_SIZE = flags.DEFINE_list(
     'output_size', ['1344', '1344'],
     'Canvas height,width; at least 1333,1333 for detr_panoptic.')
-_DTYPE = flags.DEFINE_enum('dtype', 'float32', ['float32', 'bfloat16'],
-                           'Image dtype of the pipeline output.')
+_DTYPE = flags.DEFINE_enum(
+    'dtype', 'uint8', ['uint8', 'float32', 'bfloat16'],
+    'Image dtype of the pipeline output (uint8: normalized on the device).')
 
 
 def _replicated_dataset(sample_dir: str, num_images: int, out_dir: str) -> str:
@@ -144,14 +153,26 @@ def _stage_datasets(files, params, batch_size: int):
   }
 
 
-def _rate(iterator, batch_size: int, num_images: int) -> float:
-  """Images/s over `num_images` images (after one warm-up batch)."""
-  next(iterator)
+def _rate(dataset: tf.data.Dataset, batch_size: int, num_images: int):
+  """Images/s and CPU ms/image over `num_images` images of a fresh iterator.
+
+  The iterator is warmed up (its buffers filled, AUTOTUNE settled) and
+  deleted after the timing, so that no other pipeline refills its buffers in
+  the background meanwhile. The CPU time is this process's (all threads):
+  unlike the rate, it hardly depends on other processes sharing the cores.
+  """
+  iterator = iter(dataset)
+  for _ in range(_WARMUP_BATCHES.value):
+    next(iterator)
   batches = max(1, num_images // batch_size)
-  start = time.perf_counter()
+  start, cpu_start = time.perf_counter(), time.process_time()
   for _ in range(batches):
     next(iterator)
-  return batches * batch_size / (time.perf_counter() - start)
+  images = batches * batch_size
+  rate = images / (time.perf_counter() - start)
+  cpu_ms = 1000.0 * (time.process_time() - cpu_start) / images
+  del iterator
+  return rate, cpu_ms
 
 
 def main(argv):
@@ -178,25 +199,31 @@ def main(argv):
     params.parser.dtype = _DTYPE.value
     datasets = _stage_datasets(files, params, _BATCH_SIZE.value)
     datasets['training pipeline'] = input_pipeline.build_input(params)
-    iterators = {name: iter(d) for name, d in datasets.items()}
     rates = {name: [] for name in datasets}
+    cpu = {name: [] for name in datasets}
     for _ in range(_ROUNDS.value):
-      for name, iterator in iterators.items():
-        rates[name].append(_rate(iterator, _BATCH_SIZE.value,
-                                 _IMAGES_PER_ROUND.value))
+      for name, dataset in datasets.items():
+        rate, cpu_ms = _rate(dataset, _BATCH_SIZE.value,
+                             _IMAGES_PER_ROUND.value)
+        rates[name].append(rate)
+        cpu[name].append(cpu_ms)
 
   baseline = statistics.median(rates['bare JPEG decode'])
+  cpu_baseline = statistics.median(cpu['bare JPEG decode'])
   print(f'CPU cores visible: {os.cpu_count()}; batch {_BATCH_SIZE.value}; '
         f'canvas {output_size[0]}x{output_size[1]} {_DTYPE.value}; '
         f'augmentation {_AUGMENTATION.value}; {_ROUNDS.value} rounds of '
         f'{_IMAGES_PER_ROUND.value} images per pipeline')
-  print('| pipeline | images/s (median) | per round | vs bare decode |')
-  print('|---|---|---|---|')
+  print('| pipeline | images/s (median) | per round | vs bare decode '
+        '| CPU ms/image (median) | vs bare decode, by CPU time |')
+  print('|---|---|---|---|---|---|')
   for name, values in rates.items():
     median = statistics.median(values)
+    cpu_ms = statistics.median(cpu[name])
     print(f'| {name} | {median:.1f} | '
           f'{", ".join(f"{r:.1f}" for r in values)} | '
-          f'{median / baseline:.2f} |')
+          f'{median / baseline:.2f} | {cpu_ms:.2f} | '
+          f'{cpu_baseline / cpu_ms:.2f} |')
   return 0
 
 

@@ -26,8 +26,9 @@ def expand_targets(labels: dict, mask_dtype: tf.DType = tf.bool) -> dict:
   are negatives for every mask, as in the original.
 
   Args:
-    labels: a batch of the parser's labels, with 'segment_map' (an int32
-      [B, H, W] tensor), 'segment_classes' (an int32 [B, T] tensor),
+    labels: a batch of the parser's labels, with 'segment_map' (an integer
+      [B, H, W] tensor, widened to int32 here), 'segment_classes' (an int32
+      [B, T] tensor),
       'segment_valid' and 'segment_is_crowd' (bool [B, T] tensors).
     mask_dtype: dtype of the masks (bool, or a float type for the losses).
 
@@ -36,7 +37,7 @@ def expand_targets(labels: dict, mask_dtype: tf.DType = tf.bool) -> dict:
     invalid targets), 'classes' (an int32 [B, T] tensor) and 'valid' (a bool
     [B, T] tensor, False for padding and crowd slots).
   """
-  segment_map = labels[maskformer_input.SEGMENT_MAP]
+  segment_map = tf.cast(labels[maskformer_input.SEGMENT_MAP], tf.int32)
   classes = labels[maskformer_input.SEGMENT_CLASSES]
   valid = tf.logical_and(labels[maskformer_input.SEGMENT_VALID],
                          tf.logical_not(

@@ -79,6 +79,8 @@ def write_panoptic_predictions(task, model: tf_keras.Model, pred_folder: str,
 
   @tf.function
   def predict(images, labels):
+    images, labels = maskformer_input.prepare_model_inputs(images, labels,
+                                                           params)
     outputs = model(images, training=False)
     outputs = {'pred_logits': tf.cast(outputs['pred_logits'], tf.float32),
                'pred_masks': tf.cast(outputs['pred_masks'], tf.float32)}

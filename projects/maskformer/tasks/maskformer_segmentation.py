@@ -260,7 +260,8 @@ class MaskFormerSegmentationTask(base_task.Task):
     """One optimizer step on a per-replica batch.
 
     Args:
-      inputs: `(images, labels)` from the input pipeline.
+      inputs: `(images, labels)` from the input pipeline (of `train_data`;
+        uint8 images are normalized here, `prepare_model_inputs`).
       model: the MaskFormer.
       optimizer: the optimizer (for the recipe, `MaskFormerAdamW`).
       metrics: the training metrics of `build_metrics(training=True)`.
@@ -268,7 +269,8 @@ class MaskFormerSegmentationTask(base_task.Task):
     Returns:
       A dict with `self.loss` (the global weighted loss) and every term.
     """
-    images, labels = inputs
+    images, labels = maskformer_input.prepare_model_inputs(
+        *inputs, self.task_config.train_data)
     with tf.GradientTape() as tape:
       _, total, terms = self._losses(images, labels, model, training=True)
       scaled = total
@@ -336,13 +338,17 @@ class MaskFormerSegmentationTask(base_task.Task):
                       metrics: Optional[List[tf_keras.metrics.Metric]] = None):
     """Losses and inference on a per-replica batch.
 
+    `inputs` come from the `validation_data` pipeline (uint8 images are
+    normalized here, `maskformer_input.prepare_model_inputs`).
+
     Returns:
       A dict with `self.loss` and, for `aggregate_logs`, the ground truth and
       the panoptic predictions (panoptic data) or the confusion matrix
       (semantic data).
     """
     del metrics
-    images, labels = inputs
+    images, labels = maskformer_input.prepare_model_inputs(
+        *inputs, self.task_config.validation_data)
     outputs, total, terms = self._losses(images, labels, model,
                                          training=False)
     logs = {self.loss: self._global_logs(total, terms)['total_loss']}
