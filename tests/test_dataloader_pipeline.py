@@ -140,6 +140,39 @@ def test_evaluation_pipeline_on_the_real_sample(coco):
     _check_eval_example(image, labels, coco['images'][int(labels['image_id'])])
 
 
+@pytest.mark.parametrize('divisibility', [0, 32])
+def test_evaluation_padded_only_to_the_size_divisibility(coco, divisibility):
+  """The original's evaluation input: each image alone, no canvas."""
+  params = _eval_config(input_path=coco['pattern'])
+  params.parser.eval_padding = dataloader_cfg.EVAL_PADDING_SIZE_DIVISIBILITY
+  params.parser.size_divisibility = divisibility
+  examples = _collect(input_pipeline.build_input(params))
+  assert len(examples) == len(coco['images'])
+  for image, labels in examples:
+    content = [int(round(s)) for s in labels['image_info'][1]]
+    if divisibility:
+      expected = [-(-s // divisibility) * divisibility for s in content]
+    else:
+      expected = content
+    assert list(image.shape[:2]) == expected
+    assert list(labels['pixel_mask'].shape) == expected
+    assert list(labels['segment_map'].shape) == expected
+    # Everything else exactly as on the canvas: the checks of the canvas
+    # pipeline hold on the image's own padded size.
+    _check_eval_example(image, labels,
+                        coco['images'][int(labels['image_id'])])
+
+
+def test_evaluation_without_canvas_needs_batches_of_one(coco):
+  params = _eval_config(input_path=coco['pattern'], global_batch_size=2)
+  params.parser.eval_padding = dataloader_cfg.EVAL_PADDING_SIZE_DIVISIBILITY
+  with pytest.raises(ValueError, match='per-replica batch size must be 1'):
+    input_pipeline.build_input(params)
+  params.parser.eval_padding = 'bucket'
+  with pytest.raises(ValueError, match='eval_padding'):
+    input_pipeline.build_parser(params)
+
+
 def test_deterministic_training_batches(coco):
   def read(seed):
     params = dataloader_cfg.coco_panoptic_data(

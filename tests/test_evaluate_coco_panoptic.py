@@ -24,6 +24,9 @@ import conftest
 import numpy as np
 from PIL import Image
 import pytest
+import test_export_saved_model
+
+from projects.maskformer.dataloaders import tfrecord_conversion
 
 TOOL = conftest.REPO_ROOT / 'tools' / 'evaluate_coco_panoptic.py'
 
@@ -196,3 +199,38 @@ def test_missing_flags_and_help():
   for flag in ('gt_json', 'gt_folder', 'pred_json', 'pred_folder',
                'output_json', 'progress'):
     assert f'--{flag}' in result.stdout or f'--[no]{flag}' in result.stdout
+
+
+def test_model_mode_predicts_each_image_at_its_own_size(coco_sample_dir,
+                                                        tmp_path):
+  """The default model mode: no canvas, one image at a time, any shape."""
+  tfrecord_conversion.convert_coco_panoptic(
+      str(coco_sample_dir / 'panoptic.json'),
+      str(coco_sample_dir / 'images'), str(coco_sample_dir / 'panoptic'),
+      str(tmp_path / 'val'), num_shards=1, progress=False)
+  experiment = test_export_saved_model.write_experiment(tmp_path,
+                                                        coco_sample_dir)
+  output_dir = tmp_path / 'eval'
+  result = subprocess.run(
+      [sys.executable, str(TOOL), '--experiment=maskformer_synthetic_cpu',
+       f'--config_file={experiment.config_file}',
+       f'--params_override=task.validation_data.input_path={tmp_path}/val-*,'
+       'task.validation_data.parser.max_segments=100',
+       f'--checkpoint={experiment.checkpoint}', f'--output_dir={output_dir}',
+       f'--gt_json={coco_sample_dir / "panoptic.json"}',
+       f'--gt_folder={coco_sample_dir / "panoptic"}', '--noprogress'],
+      env=dict(os.environ, PYTHONPATH=str(conftest.REPO_ROOT)),
+      capture_output=True, text=True, timeout=300, check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert 'predicting one image at a time' in result.stdout
+  with open(output_dir / 'predictions.json') as f:
+    annotations = json.load(f)['annotations']
+  with open(coco_sample_dir / 'panoptic.json') as f:
+    sizes = {i['id']: (i['height'], i['width'])
+             for i in json.load(f)['images']}
+  assert sorted(a['image_id'] for a in annotations) == sorted(sizes)
+  for annotation in annotations:
+    png = np.asarray(Image.open(output_dir / 'predictions' /
+                                annotation['file_name']))
+    assert png.shape[:2] == sizes[annotation['image_id']]
+  assert re.search(r'All\s+\|?\s*[\d.]+', result.stdout)

@@ -19,6 +19,7 @@ real input pipeline. The graph and XLA train steps are traced once each and
 shared by the tests of this module (tracing dominates the run time on CPU).
 """
 import functools
+import json
 import math
 
 import numpy as np
@@ -29,6 +30,7 @@ import synthetic_data
 import tensorflow as tf
 import tf_keras
 
+from projects.maskformer.configs import dataloader as data_cfg
 from projects.maskformer.dataloaders import maskformer_input
 from projects.maskformer.evaluation import dataset_prediction
 from projects.maskformer.evaluation import panoptic_quality
@@ -276,6 +278,69 @@ def test_evaluation_equals_pq_compute_on_written_predictions(tiny, records,
   for category_id, values in truth['per_class'].items():
     assert logs[f'PQ/{category_id}'] == pytest.approx(
         100.0 * values['pq'], abs=1e-9), category_id
+
+
+def _padding_task(tiny, eval_padding):
+  params = tiny.params.task.replace(validation_data={
+      'parser': {'eval_padding': eval_padding}, 'global_batch_size': 1})
+  return task_factory.get_task(params)
+
+
+def test_prediction_without_canvas_equals_canvas_on_canvas_sized_images(
+    tiny, tmp_path):
+  """The dynamic-shape path computes what the static path does.
+
+  The synthetic images are as large as the canvas, so both paddings give the
+  model the same pixels; runs after the model was fitted above, so that the
+  predictions hold segments.
+  """
+  written = {}
+  for padding in (data_cfg.EVAL_PADDING_CANVAS,
+                  data_cfg.EVAL_PADDING_SIZE_DIVISIBILITY):
+    folder = tmp_path / padding
+    summary = dataset_prediction.write_panoptic_predictions(
+        _padding_task(tiny, padding), tiny.model, str(folder / 'png'),
+        str(folder / 'predictions.json'), show_progress=False)
+    assert summary['images'] == 4
+    with open(folder / 'predictions.json') as f:
+      written[padding] = json.load(f)['annotations']
+  canvas, exact = (written[p] for p in (data_cfg.EVAL_PADDING_CANVAS,
+                                        data_cfg.EVAL_PADDING_SIZE_DIVISIBILITY))
+  assert sum(len(a['segments_info']) for a in canvas) > 0
+  assert exact == canvas
+  for annotation in canvas:
+    name = annotation['file_name']
+    np.testing.assert_array_equal(
+        tf.io.decode_png(tf.io.read_file(str(
+            tmp_path / data_cfg.EVAL_PADDING_CANVAS / 'png' / name))),
+        tf.io.decode_png(tf.io.read_file(str(
+            tmp_path / data_cfg.EVAL_PADDING_SIZE_DIVISIBILITY / 'png' /
+            name))))
+
+
+def test_post_process_accepts_dynamic_image_shapes(tiny):
+  task = _padding_task(tiny, data_cfg.EVAL_PADDING_CANVAS)
+  images, labels = next(iter(task.build_inputs(task.task_config
+                                               .validation_data)))
+  outputs = tiny.model(images, training=False)
+  outputs = {k: outputs[k] for k in ('pred_logits', 'pred_masks')}
+  static = task.post_process(outputs, images, labels)
+  dynamic_images = tf.TensorSpec([None, None, None, 3], images.dtype)
+  dynamic = tf.function(
+      lambda o, i: task.post_process(o, i, labels),
+      input_signature=[tf.nest.map_structure(tf.TensorSpec.from_tensor,
+                                             outputs), dynamic_images])(
+                                                 outputs, images)
+  for key, value in static.items():
+    np.testing.assert_array_equal(dynamic[key], value, key)
+
+
+def test_validation_step_needs_the_canvas(tiny):
+  task = _padding_task(tiny, data_cfg.EVAL_PADDING_SIZE_DIVISIBILITY)
+  batch = next(iter(tiny.task.build_inputs(
+      tiny.params.task.validation_data)))
+  with pytest.raises(ValueError, match="eval_padding='canvas'"):
+    task.validation_step(batch, model=tiny.model)
 
 
 def test_deep_supervision_is_the_model_switch():

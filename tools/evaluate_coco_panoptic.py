@@ -20,7 +20,13 @@ Two modes:
       name a trained MaskFormer; it runs over the experiment's validation data
       (`task.validation_data`), writes panopticapi-format predictions (and,
       with --overlay_dir, readable overlays) into --output_dir, then evaluates
-      them as in (a).
+      them as in (a). By default every image is predicted as the original
+      evaluates it: alone, resized by the validation data's evaluation
+      resize and padded only to a multiple of its `size_divisibility` (0 for
+      COCO: no padding), so a converted PyTorch checkpoint gives the
+      original's predictions; --noexact_padding predicts on the static canvas
+      of the training-time validation instead (padded pixels then take part
+      in the attention).
 
 Given predictions in panopticapi's format (a folder of PNGs whose colour
 encodes the segment id R + 256 G + 256^2 B, and a JSON with one annotation
@@ -65,6 +71,7 @@ from absl import app
 from absl import flags
 from official.core import task_factory
 
+from projects.maskformer.configs import dataloader as data_cfg
 from projects.maskformer.configs import experiment_flags
 from projects.maskformer.evaluation import dataset_prediction
 from projects.maskformer.evaluation import panoptic_io
@@ -104,6 +111,12 @@ _IMAGE_DIR = flags.DEFINE_string(
 _OVERLAY_DIR = flags.DEFINE_string(
     'overlay_dir', None, 'Model mode: also write an overlay picture (segment '
     'colours, outlines, class names) per image here.')
+_EXACT_PADDING = flags.DEFINE_bool(
+    'exact_padding', True, 'Model mode: predict one image at a time, padded '
+    'only to the validation data\'s parser.size_divisibility, as the original '
+    '(sets parser.eval_padding=size_divisibility, global_batch_size=1 and a '
+    'model input size of any height and width); false: the experiment\'s '
+    'validation data as configured (the static canvas).')
 _MAX_IMAGES = flags.DEFINE_integer(
     'max_images', None, 'Model mode: predict at most this many images (the '
     'evaluation then covers only those; use for quick looks, not for PQ).')
@@ -148,6 +161,13 @@ def predict_and_evaluate() -> Dict[str, Any]:
     raise ValueError('the experiment\'s validation data is not panoptic')
   params.task.init_checkpoint = _CHECKPOINT.value
   params.task.init_checkpoint_modules = 'all'
+  if _EXACT_PADDING.value:
+    data = params.task.validation_data
+    data.parser.eval_padding = data_cfg.EVAL_PADDING_SIZE_DIVISIBILITY
+    data.global_batch_size = 1
+    params.task.model.input_size = [None, None, 3]
+    print('predicting one image at a time, padded to a multiple of '
+          f'{data.parser.size_divisibility} (0: not padded), as the original')
   task = task_factory.get_task(params.task)
   model = task.build_model()
   task.initialize(model)

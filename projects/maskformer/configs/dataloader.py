@@ -24,6 +24,9 @@ PANOPTIC = 'panoptic'
 SEMANTIC = 'semantic'
 OVERFLOW_ERROR = 'error'
 OVERFLOW_KEEP_LARGEST = 'keep_largest'
+# Evaluation padding (`Parser.eval_padding`).
+EVAL_PADDING_CANVAS = 'canvas'
+EVAL_PADDING_SIZE_DIVISIBILITY = 'size_divisibility'
 COCO_TRAIN_SHORT_EDGES = tuple(range(480, 801, 32))
 ADE20K_TRAIN_SHORT_EDGES = (256, 307, 358, 409, 460, 512, 563, 614, 665, 716,
                             768, 819, 870, 921, 972, 1024)
@@ -153,9 +156,22 @@ class Parser(hyperparams.Config):
       `max_segments` largest ones (non-crowd first) and logs a warning; the
       pixels of dropped segments become void.
     eval_short_edge: short edge of the evaluation resize.
-    eval_max_size: maximum long edge of the evaluation resize. An image whose
-      evaluation size does not fit `output_size` is scaled down further to fit
-      it (`image_info` records the scale actually used).
+    eval_max_size: maximum long edge of the evaluation resize. With the
+      'canvas' padding, an image whose evaluation size does not fit
+      `output_size` is scaled down further to fit it (`image_info` records
+      the scale actually used).
+    eval_padding: how evaluation images are padded. 'canvas': onto the static
+      `output_size` canvas (TPU and XLA friendly; the padded pixels take part
+      in the attention, which the original's batch-1 inference does not
+      have). 'size_divisibility': only up to the next multiple of
+      `size_divisibility`, as the original evaluates (its inference is then
+      reproduced exactly); image shapes vary, so the per-replica batch size
+      must be 1 and the consumer must accept dynamic shapes
+      (`evaluation.dataset_prediction` and tools/evaluate_coco_panoptic.py
+      do; the task's validation step needs 'canvas').
+    size_divisibility: with 'size_divisibility' padding, the multiple the
+      evaluation image is padded to; 0 for none (the original: 0 for COCO
+      panoptic, 32 for ADE20K).
     groundtruth_padded_size: when set, evaluation examples also carry the
       segment map at the original resolution, padded to this [height, width].
     label_resize: nearest-neighbour rule of the segment-map resize: 'pil' (PIL
@@ -174,6 +190,8 @@ class Parser(hyperparams.Config):
   segment_overflow: str = OVERFLOW_ERROR
   eval_short_edge: int = 800
   eval_max_size: int = 1333
+  eval_padding: str = EVAL_PADDING_CANVAS
+  size_divisibility: int = 0
   groundtruth_padded_size: Optional[List[int]] = None
   label_resize: str = 'pil'
   augmentation: Augmentation = dataclasses.field(default_factory=Augmentation)
@@ -247,7 +265,8 @@ def ade20k_semantic_data(input_path: str = '', is_training: bool = True,
     512/2048 onto a 1024 x 1024 canvas (images whose resized size does not fit
     it, aspect ratios beyond 1:2, are scaled down to fit), augmentation
     'semantic_crop'; training images are uint8 (normalized on the device),
-    evaluation images float32.
+    evaluation images float32; size divisibility 32 for the
+    'size_divisibility' evaluation padding (the original's).
   """
   return DataConfig(
       input_path=input_path,
@@ -259,6 +278,7 @@ def ade20k_semantic_data(input_path: str = '', is_training: bool = True,
           output_size=[512, 512] if is_training else [1024, 1024],
           eval_short_edge=512,
           eval_max_size=2048,
+          size_divisibility=32,
           label_resize='torch',
           augmentation=Augmentation(type='semantic_crop'),
           dtype='uint8' if is_training else 'float32'))

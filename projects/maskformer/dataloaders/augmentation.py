@@ -281,17 +281,26 @@ def resize_and_random_crop(sample: Sample, size: tf.Tensor,
                          label_resize)
 
 
-def pad_segment_map(segment_map: tf.Tensor, size: Sequence[int]) -> tf.Tensor:
-  """Pads an [H, W] segment map bottom/right with -1 to the static `size`."""
-  room = tf.constant(size, tf.int32) - tf.shape(segment_map)[:2]
+def pad_segment_map(segment_map: tf.Tensor, size) -> tf.Tensor:
+  """Pads an [H, W] segment map bottom/right with -1 to `size`.
+
+  Args:
+    segment_map: an integer [H, W] tensor, at most `size`.
+    size: [height, width]: Python ints (the result gets that static shape)
+      or an int32 [2] tensor.
+
+  Returns:
+    The padded [height, width] map.
+  """
+  room = tf.cast(size, tf.int32) - tf.shape(segment_map)[:2]
   padded = tf.pad(segment_map, [[0, room[0]], [0, room[1]]],
                   constant_values=-1)
-  padded.set_shape(list(size))
+  if not tf.is_tensor(size):
+    padded.set_shape(list(size))
   return padded
 
 
-def pad_image(image: tf.Tensor, size: Sequence[int],
-              value: float) -> tf.Tensor:
+def pad_image(image: tf.Tensor, size, value: float) -> tf.Tensor:
   """Pads an [H, W, 3] image bottom/right with `value` to the static `size`.
 
   The image is padded as an [H, W * 3] matrix: TensorFlow's CPU pad of a
@@ -299,7 +308,7 @@ def pad_image(image: tf.Tensor, size: Sequence[int],
 
   Args:
     image: a [H, W, 3] tensor, at most `size`.
-    size: [height, width] after padding.
+    size: [height, width] after padding: Python ints or an int32 [2] tensor.
     value: value of the padded pixels.
 
   Returns:

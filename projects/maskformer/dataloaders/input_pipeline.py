@@ -89,6 +89,8 @@ def build_parser(params: dataloader_cfg.DataConfig) -> maskformer_input.Parser:
       augmentation_params=p.augmentation,
       eval_short_edge=p.eval_short_edge,
       eval_max_size=p.eval_max_size,
+      eval_padding=p.eval_padding,
+      size_divisibility=p.size_divisibility,
       groundtruth_padded_size=p.groundtruth_padded_size,
       label_resize=p.label_resize,
       dtype=p.dtype)
@@ -120,6 +122,22 @@ def _check_tfds_prepared(params: dataloader_cfg.DataConfig) -> None:
         'not download.')
 
 
+def _check_dynamic_shapes_batch_one(
+    params: dataloader_cfg.DataConfig,
+    input_context: Optional[tf.distribute.InputContext]) -> None:
+  """Images of per-image shapes can only be batched one at a time."""
+  if (params.is_training or params.parser.eval_padding ==
+      dataloader_cfg.EVAL_PADDING_CANVAS):
+    return
+  per_replica = (input_context.get_per_replica_batch_size(
+      params.global_batch_size) if input_context else params.global_batch_size)
+  if per_replica != 1:
+    raise ValueError(
+        f"parser.eval_padding={params.parser.eval_padding!r} gives every "
+        'image its own shape: the per-replica batch size must be 1, got '
+        f'{per_replica} (global_batch_size {params.global_batch_size})')
+
+
 def build_input(params: dataloader_cfg.DataConfig,
                 input_context: Optional[tf.distribute.InputContext] = None
                 ) -> tf.data.Dataset:
@@ -131,13 +149,15 @@ def build_input(params: dataloader_cfg.DataConfig,
       per-replica batch size.
 
   Returns:
-    A `tf.data.Dataset` of per-replica batches with static shapes.
+    A `tf.data.Dataset` of per-replica batches, with static shapes unless
+    evaluation data uses 'size_divisibility' padding (then batches of one).
 
   Raises:
     ValueError: on an invalid config or a TFDS dataset that is not prepared.
   """
   if params.tfds_name:
     _check_tfds_prepared(params)
+  _check_dynamic_shapes_batch_one(params, input_context)
   decoder = build_decoder(params)
   parser = build_parser(params)
   reader = input_reader_factory.input_reader_generator(

@@ -211,6 +211,8 @@ class Parser(parser.Parser):
                    dataloader_cfg.Augmentation] = None,
                eval_short_edge: int = 800,
                eval_max_size: int = 1333,
+               eval_padding: str = dataloader_cfg.EVAL_PADDING_CANVAS,
+               size_divisibility: int = 0,
                groundtruth_padded_size: Optional[Sequence[int]] = None,
                label_resize: str = augmentation.LABEL_RESIZE_PIL,
                dtype: str = 'float32'):
@@ -225,6 +227,11 @@ class Parser(parser.Parser):
         COCO 'detr_panoptic' recipe.
       eval_short_edge: short edge of the evaluation resize.
       eval_max_size: maximum long edge of the evaluation resize.
+      eval_padding: 'canvas' (evaluation images on the `output_size` canvas)
+        or 'size_divisibility' (padded only to a multiple of
+        `size_divisibility`: dynamic image shapes, as the original).
+      size_divisibility: the multiple of 'size_divisibility' padding (0:
+        none).
       groundtruth_padded_size: if set, evaluation examples also carry the
         original-resolution segment map padded to this [height, width].
       label_resize: segment-map resize rule, 'pil' or 'torch'.
@@ -242,6 +249,8 @@ class Parser(parser.Parser):
                           dataloader_cfg.Augmentation())
     self._eval_short_edge = eval_short_edge
     self._eval_max_size = eval_max_size
+    self._eval_padding = eval_padding
+    self._size_divisibility = size_divisibility
     self._groundtruth_padded_size = (list(groundtruth_padded_size)
                                      if groundtruth_padded_size else None)
     self._label_resize = label_resize
@@ -273,6 +282,14 @@ class Parser(parser.Parser):
     if self._max_segments < 1:
       raise ValueError(f'max_segments must be positive, got '
                        f'{self._max_segments}')
+    if self._eval_padding not in (
+        dataloader_cfg.EVAL_PADDING_CANVAS,
+        dataloader_cfg.EVAL_PADDING_SIZE_DIVISIBILITY):
+      raise ValueError("eval_padding must be 'canvas' or 'size_divisibility', "
+                       f'got {self._eval_padding!r}')
+    if self._size_divisibility < 0:
+      raise ValueError('size_divisibility must be >= 0, got '
+                       f'{self._size_divisibility}')
     kind = self._augmentation.type
     if kind not in _AUGMENTATIONS:
       raise ValueError(f'augmentation type must be one of {_AUGMENTATIONS}, '
@@ -291,12 +308,27 @@ class Parser(parser.Parser):
           f'output_size {self._output_size} cannot hold the {kind!r} '
           f'augmentation output (up to {needed})')
 
+  @property
+  def pads_evaluation_to_canvas(self) -> bool:
+    """Whether evaluation images have the static canvas shape."""
+    return self._eval_padding == dataloader_cfg.EVAL_PADDING_CANVAS
+
   def _eval_resize(self, sample: augmentation.Sample) -> augmentation.Sample:
     size = augmentation.shortest_edge_size(
         augmentation.image_size(sample), self._eval_short_edge,
         self._eval_max_size)
-    size = augmentation.fit_size(size, self._output_size)
+    if self.pads_evaluation_to_canvas:
+      size = augmentation.fit_size(size, self._output_size)
     return augmentation.resize(sample, size, self._label_resize)
+
+  def _eval_canvas(self, content_size: tf.Tensor):
+    """The padded size of an evaluation image of `content_size`."""
+    if self.pads_evaluation_to_canvas:
+      return self._output_size
+    if not self._size_divisibility:
+      return content_size
+    divisor = self._size_divisibility
+    return (content_size + divisor - 1) // divisor * divisor
 
   def _parse_train_data(self, data: dict):
     """Augments a decoded example into fixed-shape training inputs.
@@ -351,9 +383,11 @@ class Parser(parser.Parser):
     sample = augmentation.new_sample(data[decoders.IMAGE], original_map)
     original_size = augmentation.image_size(sample)
     sample = self._eval_resize(sample)
-    return self._finalize(sample, augmentation.image_size(sample),
-                          original_size, data, counted_map=original_map,
-                          groundtruth_map=original_map)
+    content_size = augmentation.image_size(sample)
+    return self._finalize(sample, content_size, original_size, data,
+                          counted_map=original_map,
+                          groundtruth_map=original_map,
+                          canvas=self._eval_canvas(content_size))
 
   def _select_segments(self, counted_map: tf.Tensor, data: dict):
     """Chooses the segments that get a slot.
@@ -442,30 +476,36 @@ class Parser(parser.Parser):
 
   def _finalize(self, sample: augmentation.Sample, content_size: tf.Tensor,
                 original_size: tf.Tensor, data: dict, counted_map: tf.Tensor,
-                groundtruth_map: Optional[tf.Tensor] = None):
-    """Normalizes (float dtypes), pads onto the canvas, builds the labels."""
+                groundtruth_map: Optional[tf.Tensor] = None,
+                canvas=None):
+    """Normalizes (float dtypes), pads onto the canvas, builds the labels.
+
+    `canvas` is the padded [height, width]: Python ints (static) or an int32
+    [2] tensor (dynamic); default `output_size`.
+    """
+    canvas = self._output_size if canvas is None else canvas
     fits = tf.debugging.assert_less_equal(
-        augmentation.image_size(sample), tf.constant(self._output_size),
+        augmentation.image_size(sample), tf.cast(canvas, tf.int32),
         message=f'augmented image larger than output_size '
         f'{self._output_size}')
     with tf.control_dependencies([fits]):
       if self._dtype == tf.uint8:
         # Integers in [0, 255]: the cast is exact.
         image = augmentation.pad_image(tf.cast(sample.image, tf.uint8),
-                                       self._output_size, 0)
+                                       canvas, 0)
       else:
         image = augmentation.pad_image(
-            tf.cast(normalize_image(sample.image), self._dtype),
-            self._output_size, 0.0)
+            tf.cast(normalize_image(sample.image), self._dtype), canvas, 0.0)
     new_index, kept = self._select_segments(counted_map, data)
     segment_map = augmentation.pad_segment_map(
         tf.cast(self._remap(sample.segment_map, new_index),
-                self._segment_dtype), self._output_size)
+                self._segment_dtype), canvas)
     # Padding ones is much faster on CPU than a broadcast comparison.
     pixel_mask = tf.pad(tf.ones(content_size, tf.bool),
-                        [[0, self._output_size[0] - content_size[0]],
-                         [0, self._output_size[1] - content_size[1]]])
-    pixel_mask.set_shape(self._output_size)
+                        [[0, canvas[0] - content_size[0]],
+                         [0, canvas[1] - content_size[1]]])
+    if isinstance(canvas, list):
+      pixel_mask.set_shape(canvas)
     image_info = tf.stack([
         tf.cast(original_size, tf.float32),
         tf.cast(content_size, tf.float32), sample.scale, sample.offset

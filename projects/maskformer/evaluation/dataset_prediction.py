@@ -77,7 +77,9 @@ def write_panoptic_predictions(task, model: tf_keras.Model, pred_folder: str,
   params = task.task_config.validation_data
   dataset = task.build_inputs(params)
 
-  @tf.function
+  # With 'size_divisibility' padding every image has its own shape: one
+  # generalized trace serves them all.
+  @tf.function(reduce_retracing=True)
   def predict(images, labels):
     images, labels = maskformer_input.prepare_model_inputs(images, labels,
                                                            params)

@@ -164,7 +164,8 @@ def mask_logits_at_original_size(pred_masks: tf.Tensor,
 
   Args:
     pred_masks: A float [B, Q, h, w] tensor, the mask logits at stride 4.
-    padded_size: The padded input (height, width), Python ints.
+    padded_size: The padded input (height, width), Python ints or int32
+      scalar tensors.
     image_sizes: An int [B, 2] tensor, each resized image's (height, width)
       inside the padded input.
     original_sizes: An int [B, 2] tensor, each image's original (height,
@@ -497,8 +498,8 @@ class MaskFormerPostProcessor(tf_keras.layers.Layer):
       model_outputs: The model's output dict; uses `pred_logits`, a float
         [B, Q, K + 1] tensor, and `pred_masks`, a float [B, Q, h, w] tensor of
         mask logits at stride 4 of the padded input.
-      padded_size: The padded input (height, width), Python ints (the static
-        spatial shape of the model's input images).
+      padded_size: The padded input (height, width): the spatial shape of the
+        model's input images, Python ints or int32 scalar tensors.
       image_sizes: An int [B, 2] tensor, each resized image's (height, width)
         inside the padded input.
       original_sizes: An int [B, 2] tensor, each image's original (height,

@@ -95,7 +95,7 @@ def resize_bilinear(images: tf.Tensor, size: Sequence[int]) -> tf.Tensor:
 
   Args:
     images: A float [..., H, W] tensor (computed in float32).
-    size: The output (height, width), Python ints.
+    size: The output (height, width), Python ints or int32 scalar tensors.
 
   Returns:
     A float32 [..., height, width] tensor.

@@ -47,6 +47,7 @@ from projects.maskformer.dataloaders import targets as targets_lib
 from projects.maskformer.evaluation import panoptic_quality
 from projects.maskformer.evaluation import semantic_metrics
 from projects.maskformer.losses import criterion as criterion_lib
+from projects.maskformer.modeling import layers
 from projects.maskformer.modeling import maskformer_model
 from projects.maskformer.modeling import postprocessing
 
@@ -331,7 +332,7 @@ class MaskFormerSegmentationTask(base_task.Task):
     image_info = labels[maskformer_input.IMAGE_INFO]
     sizes = tf.cast(tf.round(image_info[:, 1]), tf.int32)
     original_sizes = tf.cast(tf.round(image_info[:, 0]), tf.int32)
-    return self._post_processor(outputs, images.shape[1:3], sizes,
+    return self._post_processor(outputs, layers.spatial_size(images), sizes,
                                 original_sizes)
 
   def validation_step(self, inputs, model: tf_keras.Model,
@@ -347,6 +348,12 @@ class MaskFormerSegmentationTask(base_task.Task):
       (semantic data).
     """
     del metrics
+    if (self.task_config.validation_data.parser.eval_padding !=
+        data_cfg.EVAL_PADDING_CANVAS):
+      raise ValueError(
+          "the validation step needs task.validation_data.parser.eval_padding="
+          "'canvas' (static shapes); evaluate with 'size_divisibility' padding "
+          'through tools/evaluate_coco_panoptic.py')
     images, labels = maskformer_input.prepare_model_inputs(
         *inputs, self.task_config.validation_data)
     outputs, total, terms = self._losses(images, labels, model,
