@@ -14,7 +14,7 @@
 
 """Smoke tests of `tools/benchmark.py` in --quick mode (a tiny model).
 
-The side-by-side run needs the optional `benchmark` extra (torch,
+The side-by-side run needs the optional `pytorch` extra (torch,
 transformers, safetensors) and is skipped without it. The TF-only run hides
 torch from the tool (a stub package that fails to import), so it runs
 everywhere, CI included, and checks that the TF columns are still measured.
@@ -95,7 +95,7 @@ def _check_results(report, implementations, sweep_implementations):
 def test_quick_side_by_side(tmp_path):
   for module in ('torch', 'transformers', 'safetensors'):
     if importlib.util.find_spec(module) is None:
-      pytest.skip(f'{module} is not installed (the optional `benchmark` '
+      pytest.skip(f'{module} is not installed (the optional `pytorch` '
                   'extra: pip install -e .[pytorch])')
   text, report = _run_tool(tmp_path, [])
   section = _check_section(text)

@@ -67,6 +67,7 @@ import ctypes
 import dataclasses
 import datetime
 import gc
+import importlib
 import json
 import platform
 import shlex
@@ -253,9 +254,10 @@ class Frameworks:
     if _OMP_WAIT_POLICY.value and 'OMP_WAIT_POLICY' not in os.environ:
       os.environ['OMP_WAIT_POLICY'] = _OMP_WAIT_POLICY.value
     try:
-      import safetensors.torch as safetensors_torch  # pylint: disable=g-import-not-at-top
-      import torch  # pylint: disable=g-import-not-at-top
-      import transformers  # pylint: disable=g-import-not-at-top
+      # torch first: on a machine without the extra it is the one named.
+      torch = importlib.import_module('torch')
+      transformers = importlib.import_module('transformers')
+      safetensors_torch = importlib.import_module('safetensors.torch')
     except ImportError as e:
       self.missing = (f'not measured: {e.name} is not installed (pip install '
                       '-e .[pytorch])')
