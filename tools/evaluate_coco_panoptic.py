@@ -166,8 +166,10 @@ def predict_and_evaluate() -> Dict[str, Any]:
     data.parser.eval_padding = data_cfg.EVAL_PADDING_SIZE_DIVISIBILITY
     data.global_batch_size = 1
     params.task.model.input_size = [None, None, 3]
-    print('predicting one image at a time, padded to a multiple of '
-          f'{data.parser.size_divisibility} (0: not padded), as the original')
+    divisor = data.parser.size_divisibility
+    padding = (f'padded to a multiple of {divisor}' if divisor else
+               'not padded')
+    print(f'predicting one image at a time, {padding}, as the original')
   task = task_factory.get_task(params.task)
   model = task.build_model()
   task.initialize(model)
