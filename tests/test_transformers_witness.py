@@ -28,8 +28,8 @@ import model_fixture_runs
 import numpy as np
 import pytest
 
+from projects.maskformer.checkpoints import converter
 from projects.maskformer.checkpoints import name_mapping
-from projects.maskformer.checkpoints import restricted_pickle
 from projects.maskformer.reference import fixture as fixture_lib
 from projects.maskformer.reference import transformers_witness
 
@@ -81,7 +81,7 @@ def test_load_state_is_strict(reference_dir):
   fixture = fixture_lib.load_fixture(reference_dir / 'r50w16_fpn')
   port = transformers_witness.build_port(
       fixture_lib.model_config(fixture.config))
-  state = dict(restricted_pickle.load(fixture.weights_path)['model'])
+  state = converter.read_state_dict(fixture.weights_path)
   dropped = next(name for name in state if name.endswith('class_embed.bias'))
   del state[dropped]
   with pytest.raises(ValueError, match='missing'):

@@ -42,8 +42,8 @@ from typing import Mapping
 
 import numpy as np
 
+from projects.maskformer.checkpoints import converter
 from projects.maskformer.checkpoints import name_mapping
-from projects.maskformer.checkpoints import restricted_pickle
 from projects.maskformer.configs import model as model_cfg
 from projects.maskformer.modeling import resnet
 from projects.maskformer.reference import checks as checks_lib
@@ -239,8 +239,7 @@ def witness_notes(run: model_parity.ModelRun) -> List[checks_lib.Result]:
   """
   config = fixture_lib.model_config(run.fixture.config)
   port = build_port(config)
-  state = restricted_pickle.load(run.fixture.weights_path)
-  state = state.get('model', state)
+  state = converter.read_state_dict(run.fixture.weights_path)
   load_state(port, state, name_mapping.detect_naming(list(state)))
   reference = run.fixture.arrays
   images = reference['padded_normalized_images']
