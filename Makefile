@@ -31,7 +31,10 @@ test: lint
 DEMO_DIR ?= work_dirs/demo
 DEMO_DATA := $(DEMO_DIR)/coco
 DEMO_RECORDS := $(DEMO_DIR)/tfrecords
-DEMO_OVERRIDES := task.train_data.input_path=$(DEMO_RECORDS)/train-*,task.validation_data.input_path=$(DEMO_RECORDS)/val-*,task.evaluation.category_map_file=$(DEMO_RECORDS)/categories_val.json
+comma := ,
+# Extra --params_override entries, e.g. DEMO_OVERRIDES_EXTRA=runtime.mixed_precision_dtype=bfloat16
+DEMO_OVERRIDES_EXTRA ?=
+DEMO_OVERRIDES := task.train_data.input_path=$(DEMO_RECORDS)/train-*,task.validation_data.input_path=$(DEMO_RECORDS)/val-*,task.evaluation.category_map_file=$(DEMO_RECORDS)/categories_val.json$(if $(DEMO_OVERRIDES_EXTRA),$(comma)$(DEMO_OVERRIDES_EXTRA))
 
 demo: venv
 	rm -rf $(DEMO_DIR)

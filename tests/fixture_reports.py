@@ -31,6 +31,8 @@ from projects.maskformer.reference import verification
 def report(fixture_dir: str) -> checks_lib.Report:
   """What tools/verify_reference.py reports for the folder (cached)."""
   if fixture_lib.fixture_kind(pathlib.Path(fixture_dir)) == fixture_lib.MODEL:
-    return verification.verify_model_run(
-        model_fixture_runs.model_run(fixture_dir))
+    run = model_fixture_runs.model_run(fixture_dir)
+    float64_run = (model_fixture_runs.model_run(fixture_dir, 'float64')
+                   if run.fixture.exact is not None else None)
+    return verification.verify_model_run(run, float64_run=float64_run)
   return verification.verify_fixture(fixture_dir)

@@ -22,6 +22,17 @@ MODEL_FIXTURES = ('r50w16_enc', 'r50w16_fpn')
 
 
 @functools.lru_cache(maxsize=None)
-def model_run(fixture_dir: str) -> model_parity.ModelRun:
-  """The fixture's model with its weights, run on its images (cached)."""
-  return model_parity.run_model(fixture_lib.load_model_fixture(fixture_dir))
+def model_run(fixture_dir: str,
+              dtype: str = 'float32') -> model_parity.ModelRun:
+  """The fixture's model with its weights, run on its images (cached).
+
+  Args:
+    fixture_dir: the model fixture folder.
+    dtype: 'float32', or 'float64' (the exact mode).
+  """
+  return model_parity.run_model(_fixture(fixture_dir), dtype)
+
+
+@functools.lru_cache(maxsize=None)
+def _fixture(fixture_dir: str):
+  return fixture_lib.load_model_fixture(fixture_dir)

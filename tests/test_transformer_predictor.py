@@ -22,19 +22,47 @@ import tensorflow as tf
 
 from projects.maskformer.modeling import maskformer_model
 from projects.maskformer.modeling import transformer_predictor
+from projects.maskformer.reference import checks as checks_lib
+from projects.maskformer.reference import fixture as fixture_lib
 from projects.maskformer.reference import model_parity
 
 
-@pytest.mark.parametrize('name', model_fixture_runs.MODEL_FIXTURES)
-def test_matches_reference_given_reference_inputs(reference_dir, name):
-  run = model_fixture_runs.model_run(str(reference_dir / name))
-  checks = [c for c in model_parity.isolated_module_checks(run)
-            if c.name.startswith('isolated.predictor.')]
-  # Final logits and masks, logits of the 5 auxiliary layers, masks of the
-  # last auxiliary layer: everything the fixture stores.
-  assert len(checks) == 2 + 5 + 1
-  for check in checks:
+def test_float64_matches_exact_given_exact_inputs(reference_dir):
+  """The "+6 Enc" predictor in float64 fed the exact encoder output.
+
+  The exact answers are stored in float32 (a relative 6e-8). Measured
+  2026-12-03: every output within 8.4e-8 relative to its peak. The FPN
+  fixture's predictor reads res5 (peak ~2,000) directly and amplifies that
+  input rounding ~100-fold (docs/numerics.md), so it is checked end to end
+  only (tests/test_maskformer_model.py).
+  """
+  run = model_fixture_runs.model_run(str(reference_dir / 'r50w16_enc'),
+                                     'float64')
+  exact = run.fixture.exact
+  predictions = run.model.transformer_predictor(
+      tf.constant(fixture_lib.nchw_to_nhwc(
+          exact['transformer_encoder_output']).astype(np.float64)),
+      tf.constant(fixture_lib.nchw_to_nhwc(
+          exact['mask_features']).astype(np.float64)), training=False)
+  ours = {'pred_logits': predictions['pred_logits'],
+          'pred_masks': predictions['pred_masks'],
+          'aux4_pred_masks': predictions['aux_outputs'][4]['pred_masks']}
+  ours.update({f'aux{j}_pred_logits': aux['pred_logits']
+               for j, aux in enumerate(predictions['aux_outputs'])})
+  assert len(ours) == 2 + 5 + 1  # Everything the fixture stores.
+  for key, value in ours.items():
+    assert value.dtype == tf.float64
+    check = checks_lib.compare_scaled(key, value, exact[key], 5e-7)
     assert check.passed, check
+
+
+@pytest.mark.parametrize('name', model_fixture_runs.MODEL_FIXTURES)
+def test_float32_isolated_comparisons_are_notes(reference_dir, name):
+  run = model_fixture_runs.model_run(str(reference_dir / name))
+  results = [r for r in model_parity.isolated_module_checks(run)
+             if r.name.startswith('isolated.predictor.')]
+  assert len(results) == 2 + 5 + 1
+  assert all(isinstance(r, checks_lib.Note) for r in results)
 
 
 def _predictor(**kwargs):

@@ -36,6 +36,26 @@ FIXTURE_DIR is any folder in the reference fixtures' format:
     reference gradients, and the free-running training loop (the task's
     train_step) against the loss trajectory.
 
+Folders with exact answers (the original run in float64:
+reference_exact.npz or gradients_step0_exact.npz, with float32_error.json)
+are judged by them (the fixtures' README, "What parity means, with the exact
+answers"):
+
+  * float64 identity: the model (and for training folders the step-0 train
+    step) is also built and run in float64; every forward output must be
+    within 2e-7 * max(1, max|exact|) of the exact answer, every step-0
+    gradient within a relative L2 of 1e-6 (checks named 'float64.*' and
+    'training.float64.*');
+  * float32 accuracy: our float32 outputs against the exact answers within
+    max(1e-4 * max(1, max|exact|), 5 * PyTorch's largest float32 error among
+    outputs of the same kind), gradients within a relative L2 of
+    max(1e-4, 5 * PyTorch's largest error in the same part); the
+    comparisons with the float32 references are reported as notes.
+
+The table's pytorch_err column is the original PyTorch float32 run's
+distance from the exact answer, beside ours. Folders without exact answers
+keep the float32 comparisons with their references.
+
 With --pytorch_witness (model folders; needs torch and transformers, `pip
 install ".[pytorch]"`), the `transformers` port of MaskFormer is loaded with
 the same weights and run in float64, and notes report how far the reference
@@ -60,6 +80,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app
 from absl import flags
+import tensorflow as tf
 
 from projects.maskformer.checkpoints import converter
 from projects.maskformer.checkpoints import name_mapping
@@ -69,12 +90,22 @@ from projects.maskformer.reference import verification
 
 _JSON = flags.DEFINE_bool(
     'json', False, 'Print one JSON object {"fixture", "checks": [{"name", '
-    '"max_abs_err", "tolerance", "passed"}], "notes": [{"name", "value"}], '
-    '"passed"} instead of a table.')
+    '"max_abs_err", "tolerance", "passed", "pytorch_err"}], "notes": '
+    '[{"name", "value"}], "passed"} instead of a table.')
 
 _PYTORCH_WITNESS = flags.DEFINE_bool(
     'pytorch_witness', False, 'Model folders: also run the transformers port '
     'in float64 and report the reference\'s and our distance from it.')
+
+_PRECISIONS = flags.DEFINE_list(
+    'precisions', list(verification.PRECISIONS), 'Which runs to check: '
+    'float32 (every float32 check) and/or float64 (the float64 identity of '
+    'folders with exact answers).')
+
+_INTRA_OP_THREADS = flags.DEFINE_integer(
+    'intra_op_threads', 0, 'TensorFlow intra-op threads (0: its default, one '
+    'per core). 1 changes the float32 rounding of the convolutions, which '
+    'the float32 bounds must absorb.', lower_bound=0)
 
 _EXIT_UNVERIFIABLE = 2
 
@@ -84,6 +115,9 @@ def main(argv):
     raise app.UsageError('expected exactly one argument, FIXTURE_DIR; got '
                          f'{argv[1:]}')
   fixture_dir = argv[1]
+  if _INTRA_OP_THREADS.value:
+    tf.config.threading.set_intra_op_parallelism_threads(
+        _INTRA_OP_THREADS.value)
   try:
     suites = tuple(verification.MODEL_CHECK_SUITES)
     if _PYTORCH_WITNESS.value:
@@ -92,8 +126,9 @@ def main(argv):
         raise fixture_lib.FixtureError(
             '--pytorch_witness applies to model folders only')
       suites += (transformers_witness.witness_notes,)
-    report = verification.verify_fixture(fixture_dir, suites)
-  except (fixture_lib.FixtureError, converter.CheckpointMismatchError,
+    report = verification.verify_fixture(fixture_dir, suites,
+                                         _PRECISIONS.value)
+  except (ValueError, fixture_lib.FixtureError, converter.CheckpointMismatchError,
           name_mapping.NamingError, pickle.UnpicklingError,
           transformers_witness.WitnessUnavailableError,
           FileNotFoundError) as e:

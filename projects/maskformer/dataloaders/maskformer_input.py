@@ -100,15 +100,16 @@ def normalize_image(image: tf.Tensor) -> tf.Tensor:
   CPU broadcast over a last axis of 3 is several times slower.
 
   Args:
-    image: a float32 [H, W, 3] RGB tensor on the 0-255 scale.
+    image: a float32 (or float64) [H, W, 3] RGB tensor on the 0-255 scale.
 
   Returns:
-    A float32 [H, W, 3] tensor, (image - MEAN_RGB) / STDDEV_RGB.
+    A [H, W, 3] tensor of the image's dtype, (image - MEAN_RGB) / STDDEV_RGB,
+    the constants in that dtype.
   """
   height, width = tf.shape(image)[0], tf.shape(image)[1]
   rows = tf.reshape(image, [height, width * 3])
-  mean = tf.tile(tf.constant(MEAN_RGB, tf.float32), [width])
-  stddev = tf.tile(tf.constant(STDDEV_RGB, tf.float32), [width])
+  mean = tf.tile(tf.constant(MEAN_RGB, image.dtype), [width])
+  stddev = tf.tile(tf.constant(STDDEV_RGB, image.dtype), [width])
   return tf.reshape((rows - mean) / stddev, [height, width, 3])
 
 

@@ -51,6 +51,7 @@ from projects.maskformer.configs import losses as losses_config
 from projects.maskformer.losses import matching_cost
 from projects.maskformer.ops import interpolation
 from projects.maskformer.ops import linear_assignment
+from projects.maskformer.ops import precision
 
 TERM_NAMES = ('loss_ce', 'loss_mask', 'loss_dice')
 
@@ -59,9 +60,9 @@ class Normalizers(NamedTuple):
   """Denominators of the losses, summed over all replicas.
 
   Attributes:
-    num_masks: A float32 scalar, the number of valid targets in the global
+    num_masks: A float scalar, the number of valid targets in the global
       batch, clamped at 1.
-    class_weight_sums: A float32 [L] tensor, the sum of the cross-entropy
+    class_weight_sums: A float [L] tensor, the sum of the cross-entropy
       weights of all queries of the global batch for each layer.
   """
   num_masks: tf.Tensor
@@ -107,9 +108,11 @@ def query_classes(query_for_target: tf.Tensor, target_classes: tf.Tensor,
 
 
 def class_weights(classes: tf.Tensor, no_object_class: int,
-                  no_object_weight: float) -> tf.Tensor:
+                  no_object_weight: float,
+                  dtype: tf.DType = tf.float32) -> tf.Tensor:
   """Cross-entropy weights: `no_object_weight` for "no object", else 1."""
-  return tf.where(tf.equal(classes, no_object_class), no_object_weight, 1.0)
+  return tf.where(tf.equal(classes, no_object_class),
+                  tf.constant(no_object_weight, dtype), tf.constant(1.0, dtype))
 
 
 def classification_loss(pred_logits: tf.Tensor, classes: tf.Tensor,
@@ -118,18 +121,22 @@ def classification_loss(pred_logits: tf.Tensor, classes: tf.Tensor,
   """Weighted cross-entropy of every query, divided by the global weight sum.
 
   Args:
-    pred_logits: A float [B, Q, K+1] tensor (computed in float32).
+    pred_logits: A float [B, Q, K+1] tensor (computed in float32, or float64
+      if it is float64).
     classes: An int32 [B, Q] tensor from `query_classes`.
     no_object_weight: The weight of class K.
-    class_weight_sum: A float32 scalar, the weight sum over the global batch.
+    class_weight_sum: A scalar of the logits' accumulation dtype, the weight
+      sum over the global batch.
 
   Returns:
-    A float32 scalar, this replica's share of `loss_ce`.
+    A float32 (float64 for float64 logits) scalar, this replica's share of
+    `loss_ce`.
   """
-  logits = tf.cast(pred_logits, tf.float32)
+  logits = precision.widen(pred_logits)
   nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=classes,
                                                        logits=logits)
-  weights = class_weights(classes, logits.shape[-1] - 1, no_object_weight)
+  weights = class_weights(classes, logits.shape[-1] - 1, no_object_weight,
+                          logits.dtype)
   return tf.reduce_sum(weights * nll) / class_weight_sum
 
 
@@ -144,25 +151,27 @@ def mask_losses(pred_masks: tf.Tensor, target_masks: tf.Tensor,
 
   Args:
     pred_masks: A float [B, Q, h, w] tensor of mask logits (computed in
-      float32).
+      float32, or float64 if it is float64).
     target_masks: A bool or float [B, T, H, W] tensor of 0/1 target masks.
     target_valid: A bool [B, T] tensor.
     query_for_target: An int32 [B, T] tensor, the query matched to each target
       (ignored for invalid targets).
-    num_masks: A float32 scalar, the global number of targets (>= 1).
+    num_masks: A scalar of the masks' accumulation dtype, the global number
+      of targets (>= 1).
     focal_alpha: Alpha of the focal loss.
     focal_gamma: Gamma of the focal loss.
 
   Returns:
-    (loss_mask, loss_dice): float32 scalars, this replica's shares.
+    (loss_mask, loss_dice): float32 (float64 for float64 masks) scalars,
+    this replica's shares.
   """
   height, width = target_masks.shape[-2], target_masks.shape[-1]
   queries = tf.clip_by_value(tf.cast(query_for_target, tf.int32), 0,
                              tf.shape(pred_masks)[1] - 1)
-  matched = tf.gather(tf.cast(pred_masks, tf.float32), queries, batch_dims=1)
+  matched = tf.gather(precision.widen(pred_masks), queries, batch_dims=1)
   logits = interpolation.resize_bilinear(matched, (height, width))
-  targets = tf.cast(target_masks, tf.float32)
-  valid = tf.cast(target_valid, tf.float32)
+  targets = tf.cast(target_masks, logits.dtype)
+  valid = tf.cast(target_valid, logits.dtype)
 
   probs = tf.sigmoid(logits)
   cross_entropy = (tf.nn.relu(logits) - logits * targets +
@@ -186,7 +195,8 @@ def global_normalizers(target_valid: tf.Tensor,
 
   Args:
     target_valid: A bool [B, T] tensor.
-    query_weights: A float32 [L, B, Q] tensor, each layer's `class_weights`.
+    query_weights: A float [L, B, Q] tensor, each layer's `class_weights`
+      (float32, or float64 in the float64 mode); the sums have its dtype.
 
   Returns:
     `Normalizers`. In a replica context (inside `strategy.run`, or with no
@@ -194,7 +204,7 @@ def global_normalizers(target_valid: tf.Tensor,
     cross-replica context they are this batch's.
   """
   local = tf.concat([
-      tf.reduce_sum(tf.cast(target_valid, tf.float32))[tf.newaxis],
+      tf.reduce_sum(tf.cast(target_valid, query_weights.dtype))[tf.newaxis],
       tf.reduce_sum(query_weights, axis=[1, 2]),
   ], axis=0)
   replica_context = tf.distribute.get_replica_context()
@@ -288,7 +298,8 @@ class MaskFormerCriterion:
         order of `layers`.
 
     Returns:
-      A dict of float32 scalars `loss_ce`, `loss_mask`, `loss_dice` and
+      A dict of float32 (float64 for float64 outputs) scalars `loss_ce`,
+      `loss_mask`, `loss_dice` and
       `loss_{ce,mask,dice}_i` for each auxiliary layer i: this replica's
       shares of the global-batch terms.
     """
@@ -303,8 +314,9 @@ class MaskFormerCriterion:
                       num_queries, no_object_class)
         for i in range(len(layers))
     ]
+    loss_dtype = precision.accumulation_dtype(layers[0][0].dtype)
     normalizers = global_normalizers(valid, tf.stack([
-        class_weights(c, no_object_class, params.no_object_weight)
+        class_weights(c, no_object_class, params.no_object_weight, loss_dtype)
         for c in classes
     ]))
     terms = {}
@@ -342,7 +354,8 @@ class MaskFormerCriterion:
         matcher's.
 
     Returns:
-      (total, terms): the weighted float32 total and the dict of unweighted
+      (total, terms): the weighted float32 (float64 for float64 outputs)
+      total and the dict of unweighted
       terms (see `losses`), this replica's shares.
     """
     if query_for_target is None:

@@ -19,15 +19,16 @@ original MaskFormer computes, in NHWC / [batch, length, channels] layouts:
 
   * `FrozenBatchNorm`: detectron2's FrozenBatchNorm2d (eps 1e-5, never trains).
   * `GroupNorm`: `nn.GroupNorm` (contiguous channel groups, biased variance).
-  * `layer_norm`: `nn.LayerNorm` (eps 1e-5) computed in float32.
+  * `layer_norm`: `nn.LayerNorm` (eps 1e-5).
   * `MultiHeadAttention`: `nn.MultiheadAttention` (q scaled by head_dim^-0.5
-    after its bias, softmax in float32, dropout on the attention weights).
+    after its bias, dropout on the attention weights).
   * `resize_nearest_legacy`: `F.interpolate(mode='nearest')`.
   * `sine_position_encoding`: DETR's `PositionEmbeddingSine` without a mask.
 
-Normalizations and the attention softmax run in float32 under mixed
-precision; FrozenBN, GroupNorm and the attention return the input / compute
-dtype, `layer_norm` returns float32.
+Normalizations and the attention softmax run in the accumulation dtype
+(`ops.precision`): float32 under 'float32' and 'mixed_bfloat16', float64
+under 'float64'. FrozenBN, GroupNorm and the attention return the input /
+compute dtype, `layer_norm` returns the accumulation dtype.
 Initializers follow the original's: `c2_xavier_initializer` (detectron2
 `c2_xavier_fill`), `torch_linear_*` (PyTorch's default `nn.Linear` init).
 """
@@ -35,11 +36,11 @@ import math
 from typing import Optional
 from typing import Sequence
 
-from official.projects.detr.modeling import detr
 import tensorflow as tf
 import tf_keras
 
 from projects.maskformer.ops import interpolation
+from projects.maskformer.ops import precision
 
 # PyTorch's LayerNorm / GroupNorm / BatchNorm epsilon.
 TORCH_NORM_EPSILON = 1e-5
@@ -87,7 +88,8 @@ class FrozenBatchNorm(tf_keras.layers.Layer):
   """detectron2's FrozenBatchNorm2d: a fixed per-channel affine transform.
 
   Computes `x * scale + offset` with `scale = gamma * rsqrt(var + eps)` and
-  `offset = beta - mean * scale` (computed in float32). None of the four
+  `offset = beta - mean * scale` (computed in the variable dtype: float32,
+  or float64 under the 'float64' policy). None of the four
   variables is trainable, whatever `trainable` is set to.
   """
 
@@ -106,7 +108,7 @@ class FrozenBatchNorm(tf_keras.layers.Layer):
 
     def frozen(name, initializer):
       return self.add_weight(
-          name, shape=[channels], dtype=tf.float32, initializer=initializer,
+          name, shape=[channels], dtype=self.dtype, initializer=initializer,
           trainable=False, experimental_autocast=False)
 
     self.gamma = frozen('gamma', 'ones')
@@ -128,7 +130,10 @@ class FrozenBatchNorm(tf_keras.layers.Layer):
 
 
 class GroupNorm(tf_keras.layers.Layer):
-  """`nn.GroupNorm` on NHWC features, computed in float32.
+  """`nn.GroupNorm` on NHWC features, computed in the variable dtype.
+
+  That is float32 under 'float32' and 'mixed_bfloat16', float64 under
+  'float64'; the output has the input's dtype.
 
   Channel c belongs to group c // (C / groups), as in PyTorch; the mean and
   the biased variance are taken over the spatial axes and the group's
@@ -154,15 +159,15 @@ class GroupNorm(tf_keras.layers.Layer):
       raise ValueError(f'{self.name}: {channels} channels are not divisible '
                        f'into {self._groups} groups')
     self.gamma = self.add_weight(
-        'gamma', shape=[channels], dtype=tf.float32, initializer='ones',
+        'gamma', shape=[channels], dtype=self.dtype, initializer='ones',
         experimental_autocast=False)
     self.beta = self.add_weight(
-        'beta', shape=[channels], dtype=tf.float32, initializer='zeros',
+        'beta', shape=[channels], dtype=self.dtype, initializer='zeros',
         experimental_autocast=False)
     super().build(input_shape)
 
   def call(self, inputs: tf.Tensor) -> tf.Tensor:
-    x = tf.cast(inputs, tf.float32)
+    x = tf.cast(inputs, self.dtype)
     shape = tf.shape(x)
     channels = x.shape[-1]
     grouped = tf.reshape(
@@ -179,16 +184,19 @@ class GroupNorm(tf_keras.layers.Layer):
 
 
 def layer_norm(name: str) -> tf_keras.layers.LayerNormalization:
-  """`nn.LayerNorm` over the last axis (eps 1e-5), computed in float32.
+  """`nn.LayerNorm` over the last axis (eps 1e-5), in the accumulation dtype.
 
   Args:
     name: the layer name.
 
   Returns:
-    A LayerNormalization layer with a float32 policy (float32 output).
+    A LayerNormalization layer whose policy is the global policy's
+    accumulation dtype (`precision.policy_accumulation_dtype`: float32, or
+    float64 under 'float64'); its output has that dtype.
   """
   return tf_keras.layers.LayerNormalization(
-      epsilon=TORCH_NORM_EPSILON, dtype=tf.float32, name=name)
+      epsilon=TORCH_NORM_EPSILON,
+      dtype=precision.policy_accumulation_dtype(), name=name)
 
 
 class MultiHeadAttention(tf_keras.layers.Layer):
@@ -198,7 +206,8 @@ class MultiHeadAttention(tf_keras.layers.Layer):
   `in_proj_weight` [3C, C] = (Wq; Wk; Wv); here they are the `query`, `key`
   and `value` Dense layers (kernels [C, C] = W.T), followed by `output`
   (`out_proj`). The query is scaled by head_dim^-0.5 after its bias, the
-  attention logits go through a float32 softmax, and dropout is applied to
+  attention logits go through a softmax in the accumulation dtype (float32,
+  or float64 under 'float64'), and dropout is applied to
   the attention weights.
   """
 
@@ -255,8 +264,8 @@ class MultiHeadAttention(tf_keras.layers.Layer):
     k = self._split_heads(self.key(key))
     v = self._split_heads(self.value(value))
     logits = tf.einsum('bqhd,bkhd->bhqk', q, k)
-    weights = tf.cast(tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1),
-                      v.dtype)
+    wide = precision.accumulation_dtype(logits.dtype)
+    weights = tf.cast(tf.nn.softmax(tf.cast(logits, wide), axis=-1), v.dtype)
     weights = self._dropout(weights, training=training)
     attended = tf.einsum('bhqk,bkhd->bqhd', weights, v)
     shape = tf.shape(attended)
@@ -299,24 +308,51 @@ def spatial_size(features: tf.Tensor):
                dynamic[i] for i in (1, 2))
 
 
-def sine_position_encoding(features: tf.Tensor,
-                           num_pos_features: int) -> tf.Tensor:
+def sine_position_encoding(features: tf.Tensor, num_pos_features: int,
+                           dtype: precision.DTypeLike = tf.float32
+                           ) -> tf.Tensor:
   """DETR's PositionEmbeddingSine(normalize=True) for a mask-free input.
 
   Channels are concat(pos_y, pos_x), each interleaving sin/cos of
   (1..H)/(H + 1e-6) * 2pi / 10000^(2*floor(i/2)/N), N = num_pos_features/2.
-  Only the spatial size of `features` is used. Model Garden's DETR
-  `position_embedding_sine` computes exactly this; it is called with an
-  all-valid mask because MaskFormer uses none.
+  Only the spatial size of `features` is used. This is Model Garden's DETR
+  `position_embedding_sine` with an all-valid mask (MaskFormer uses none),
+  computed in `dtype` rather than always in float32, so that the float64
+  model is exact.
 
   Args:
     features: A [B, H, W, C] tensor whose (H, W) is encoded.
-    num_pos_features: number of output channels (the transformer width).
+    num_pos_features: number of output channels (the transformer width);
+      must be even.
+    dtype: the float dtype of the computation and the result.
 
   Returns:
-    A float32 [1, H, W, num_pos_features] tensor (broadcast over the batch).
+    A [1, H, W, num_pos_features] tensor of `dtype` (broadcast over the
+    batch).
   """
+  if num_pos_features % 2:
+    raise ValueError(f'num_pos_features must be even, got {num_pos_features}')
+  half = num_pos_features // 2
   height, width = spatial_size(features)
-  return detr.position_embedding_sine(
-      tf.ones(tf.stack([1, height, width]), tf.float32),
-      num_pos_features=num_pos_features)
+  scale = tf.constant(2 * math.pi, dtype)
+
+  def normalized_positions(length):
+    positions = tf.range(1, length + 1, dtype=dtype)
+    return positions / (tf.cast(length, dtype) + tf.constant(1e-6, dtype)) * scale
+
+  exponents = 2 * (tf.range(half, dtype=dtype) // 2) / half
+  frequencies = tf.pow(tf.constant(10000.0, dtype), exponents)
+
+  def encode(positions):
+    """[L] positions -> [L, half] interleaved sin/cos."""
+    angles = positions[:, tf.newaxis] / frequencies
+    interleaved = tf.stack([tf.sin(angles[:, 0::2]), tf.cos(angles[:, 1::2])],
+                           axis=-1)
+    return tf.reshape(interleaved, [-1, half])
+
+  rows = encode(normalized_positions(height))  # [H, half]
+  cols = encode(normalized_positions(width))  # [W, half]
+  grid = tf.stack([height, width])
+  pos_y = tf.broadcast_to(rows[:, tf.newaxis, :], tf.concat([grid, [half]], 0))
+  pos_x = tf.broadcast_to(cols[tf.newaxis, :, :], tf.concat([grid, [half]], 0))
+  return tf.concat([pos_y, pos_x], axis=-1)[tf.newaxis]

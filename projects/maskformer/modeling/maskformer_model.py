@@ -19,8 +19,9 @@ a backbone, a per-pixel decoder and a transformer predictor, numerically
 identical to the original PyTorch model. The model takes normalized NHWC
 images (see `dataloaders.maskformer_input.normalize_image`) and returns the shared output contract:
 
-  'pred_logits': float32 [B, Q, K + 1], "no object" last;
-  'pred_masks': float32 [B, Q, H/4, W/4] mask logits;
+  'pred_logits': float32 (float64 under the 'float64' policy) [B, Q, K + 1],
+    "no object" last;
+  'pred_masks': float32 (float64 likewise) [B, Q, H/4, W/4] mask logits;
   'aux_outputs': list over decoder layers 0..L-2 of dicts with both keys;
 
 plus intermediate endpoints for parity checks: 'backbone_features' (dict
@@ -47,6 +48,7 @@ from projects.maskformer.configs import model as model_cfg
 from projects.maskformer.modeling import pixel_decoder as pixel_decoder_lib
 from projects.maskformer.modeling import resnet  # noqa: F401  (registers 'torch_resnet')
 from projects.maskformer.modeling import transformer_predictor as predictor_lib
+from projects.maskformer.ops import precision
 
 # The original's pixel mean / std (RGB, 0-255 inputs).
 
@@ -187,5 +189,7 @@ def build_maskformer_model(
       enforce_input_projection=predictor_config.enforce_input_projection,
       deep_supervision=predictor_config.deep_supervision)
   model = MaskFormer(backbone, pixel_decoder, transformer_predictor)
-  model(tf_keras.Input(shape=config.input_size), training=False)
+  model(tf_keras.Input(shape=config.input_size,
+                       dtype=precision.policy_accumulation_dtype()),
+        training=False)
   return model

@@ -130,7 +130,8 @@ class FPNPixelDecoder(tf_keras.layers.Layer):
     Returns:
       A dict with 'mask_features', a [B, H/4, W/4, mask_dim] tensor in the
       compute dtype, and for the "+6 Enc" decoder also
-      'transformer_encoder_features', a float32 [B, H/32, W/32, conv_dim]
+      'transformer_encoder_features', a wide (float32; float64 under the
+      'float64' policy) [B, H/32, W/32, conv_dim]
       tensor.
     """
     y, outputs = self._top_level(features['5'], training)
@@ -185,7 +186,7 @@ class TransformerEncoderPixelDecoder(FPNPixelDecoder):
                  ) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
     """`layer_4(encoder(input_proj(res5)))`, and the encoder output."""
     x = self.input_proj(res5)
-    pos = layers.sine_position_encoding(x, self._conv_dim)
+    pos = layers.sine_position_encoding(x, self._conv_dim, self.dtype)
     shape = tf.shape(x)
     tokens = tf.reshape(x, tf.stack([shape[0], -1, self._conv_dim]))
     encoded = self.transformer_encoder(

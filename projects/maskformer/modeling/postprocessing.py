@@ -48,6 +48,7 @@ import tensorflow as tf
 import tf_keras
 
 from projects.maskformer.ops import interpolation
+from projects.maskformer.ops import precision
 
 # Overlap thresholds are compared as exact fractions p/q with q at most this;
 # see `_exact_fraction`.
@@ -75,10 +76,11 @@ def canvas_valid_mask(output_sizes: tf.Tensor,
 
 
 def _per_image_linear_taps(in_sizes: tf.Tensor, out_sizes: tf.Tensor,
-                           length: int):
+                           length: int, dtype: tf.DType):
   """Per-image source indices and weights of align_corners=False resizing.
 
-  PyTorch's rule with a given output size: scale = in / out (float32),
+  PyTorch's rule with a given output size: scale = in / out (in `dtype`, the
+  values' accumulation dtype, as PyTorch computes in the tensor's opmath type),
   source = max((dst + 0.5) * scale - 0.5, 0), lower = floor(source),
   upper = min(lower + 1, in - 1), upper weight = source - lower.
 
@@ -87,18 +89,19 @@ def _per_image_linear_taps(in_sizes: tf.Tensor, out_sizes: tf.Tensor,
     out_sizes: An int32 [B] tensor, each image's output length.
     length: The static output (canvas) length; positions at or beyond
       `out_sizes[b]` get valid but meaningless taps.
+    dtype: float32 or float64.
 
   Returns:
     (lower, upper, lower_weight, upper_weight): int32 [B, length] indices and
-    float32 [B, length] weights.
+    [B, length] weights of `dtype`.
   """
-  scale = (tf.cast(in_sizes, tf.float32) /
-           tf.cast(tf.maximum(out_sizes, 1), tf.float32))[:, tf.newaxis]
-  source = (tf.range(length, dtype=tf.float32)[tf.newaxis, :] + 0.5) * scale
+  scale = (tf.cast(in_sizes, dtype) /
+           tf.cast(tf.maximum(out_sizes, 1), dtype))[:, tf.newaxis]
+  source = (tf.range(length, dtype=dtype)[tf.newaxis, :] + 0.5) * scale
   source = tf.maximum(source - 0.5, 0.0)
   last = tf.maximum(in_sizes, 1)[:, tf.newaxis] - 1
   lower = tf.minimum(tf.cast(tf.floor(source), tf.int32), last)
-  upper_weight = tf.clip_by_value(source - tf.cast(lower, tf.float32), 0.0, 1.0)
+  upper_weight = tf.clip_by_value(source - tf.cast(lower, dtype), 0.0, 1.0)
   upper = tf.minimum(lower + 1, last)
   return lower, upper, 1.0 - upper_weight, upper_weight
 
@@ -141,43 +144,19 @@ def resize_valid_region(values: tf.Tensor,
       [B, H, W, C] scores).
 
   Returns:
-    A float32 tensor shaped as `values` with the spatial axes replaced by
+    A tensor of the values' accumulation dtype (float32; float64 for float64
+    values) shaped as `values` with the spatial axes replaced by
     `canvas_size`.
   """
-  values = tf.cast(values, tf.float32)
+  values = precision.widen(values)
   valid_sizes = tf.cast(valid_sizes, tf.int32)
   output_sizes = tf.cast(output_sizes, tf.int32)
   width_taps = _per_image_linear_taps(valid_sizes[:, 1], output_sizes[:, 1],
-                                      canvas_size[1])
+                                      canvas_size[1], values.dtype)
   height_taps = _per_image_linear_taps(valid_sizes[:, 0], output_sizes[:, 0],
-                                       canvas_size[0])
+                                       canvas_size[0], values.dtype)
   values = _interpolate_along(values, height_axis + 1, width_taps)
   return _interpolate_along(values, height_axis, height_taps)
-
-
-def mask_logits_at_original_size(pred_masks: tf.Tensor,
-                                 padded_size: Sequence[int],
-                                 image_sizes: tf.Tensor,
-                                 original_sizes: tf.Tensor,
-                                 canvas_size: Sequence[int]) -> tf.Tensor:
-  """Mask logits upsampled to the padded input, cropped, resized to original.
-
-  Args:
-    pred_masks: A float [B, Q, h, w] tensor, the mask logits at stride 4.
-    padded_size: The padded input (height, width), Python ints or int32
-      scalar tensors.
-    image_sizes: An int [B, 2] tensor, each resized image's (height, width)
-      inside the padded input.
-    original_sizes: An int [B, 2] tensor, each image's original (height,
-      width).
-    canvas_size: The static output (height, width), Python ints.
-
-  Returns:
-    A float32 [B, Q, H, W] tensor of mask logits on the canvas.
-  """
-  upsampled = interpolation.resize_bilinear(pred_masks, padded_size)
-  return resize_valid_region(upsampled, image_sizes, original_sizes,
-                             canvas_size)
 
 
 def semantic_inference(pred_logits: tf.Tensor,
@@ -187,7 +166,8 @@ def semantic_inference(pred_logits: tf.Tensor,
   The original's `einsum("qc,qhw->chw", softmax(cls)[..., :-1],
   sigmoid(mask))`, "no object" dropped after the softmax. The sum over
   queries is an einsum (a matmul): exact float32 on CPU/GPU; on TPU its
-  precision follows the platform's float32 matmul precision.
+  precision follows the platform's float32 matmul precision. float64 inputs
+  are computed in float64.
 
   Args:
     pred_logits: A float [B, Q, K + 1] tensor of class logits, "no object"
@@ -195,10 +175,11 @@ def semantic_inference(pred_logits: tf.Tensor,
     mask_logits: A float [B, Q, H, W] tensor of mask logits.
 
   Returns:
-    A float32 [B, H, W, K] tensor of class scores.
+    A float32 (float64 for float64 logits) [B, H, W, K] tensor of class
+    scores.
   """
-  class_probs = tf.nn.softmax(tf.cast(pred_logits, tf.float32), axis=-1)
-  mask_probs = tf.sigmoid(tf.cast(mask_logits, tf.float32))
+  class_probs = tf.nn.softmax(precision.widen(pred_logits), axis=-1)
+  mask_probs = tf.sigmoid(tf.cast(mask_logits, class_probs.dtype))
   return tf.einsum('bqk,bqhw->bhwk', class_probs[..., :-1], mask_probs)
 
 
@@ -289,15 +270,15 @@ def panoptic_inference(pred_logits: tf.Tensor,
       'segment_category': int32 [B, Q], the contiguous class id (-1 if
         invalid).
       'segment_isthing': bool [B, Q].
-      'segment_score': float32 [B, Q], the class score of the query that
-        created the segment (the original reports no score; merged stuff
+      'segment_score': float32 (float64 for float64 logits) [B, Q], the class
+        score of the query that created the segment (the original reports no score; merged stuff
         queries do not change it).
       'segment_query': int32 [B, Q], the query that created the segment (-1
         if invalid).
       'num_segments': int32 [B].
   """
-  pred_logits = tf.cast(pred_logits, tf.float32)
-  mask_logits = tf.cast(mask_logits, tf.float32)
+  pred_logits = precision.widen(pred_logits)
+  mask_logits = tf.cast(mask_logits, pred_logits.dtype)
   num_queries = pred_logits.shape[1]
   num_classes = pred_logits.shape[2] - 1
   is_thing_class = _thing_flags(thing_classes, num_classes)
@@ -395,12 +376,12 @@ def instance_inference(pred_logits: tf.Tensor,
   Returns:
     A dict of tensors:
       'instance_masks': bool [B, top_k, H, W].
-      'instance_scores': float32 [B, top_k].
+      'instance_scores': float32 (float64 for float64 logits) [B, top_k].
       'instance_classes': int32 [B, top_k], contiguous class ids.
       'instance_valid': bool [B, top_k], False for stuff pairs.
   """
-  pred_logits = tf.cast(pred_logits, tf.float32)
-  mask_logits = tf.cast(mask_logits, tf.float32)
+  pred_logits = precision.widen(pred_logits)
+  mask_logits = tf.cast(mask_logits, pred_logits.dtype)
   num_queries = pred_logits.shape[1]
   num_classes = pred_logits.shape[2] - 1
   class_probs = tf.nn.softmax(pred_logits, axis=-1)[..., :-1]
@@ -411,7 +392,7 @@ def instance_inference(pred_logits: tf.Tensor,
 
   masks = tf.gather(mask_logits, top_queries, batch_dims=1)
   binary = (masks > 0.0) & tf.cast(valid_mask, tf.bool)[:, tf.newaxis]
-  binary_float = tf.cast(binary, tf.float32)
+  binary_float = tf.cast(binary, masks.dtype)
   mask_scores = (tf.reduce_sum(tf.sigmoid(masks) * binary_float, axis=[2, 3]) /
                  (tf.reduce_sum(binary_float, axis=[2, 3]) + 1e-6))
   if thing_classes is None:
@@ -437,7 +418,8 @@ class MaskFormerPostProcessor(tf_keras.layers.Layer):
   semantic setting) the semantic scores are computed at the padded size and
   then cropped and resized. All outputs live on the fixed canvas described in
   the module docstring. The layer computes in float32 whatever the global
-  mixed-precision policy.
+  mixed-precision policy, unless it is built with `dtype='float64'` (the
+  exact mode of the parity checks).
   """
 
   def __init__(self,

@@ -41,6 +41,7 @@ import tensorflow as tf
 import tf_keras
 
 from projects.maskformer.modeling import layers
+from projects.maskformer.ops import precision
 
 # Blocks per stage (res2..res5).
 RESNET_DEPTHS = {
@@ -89,7 +90,11 @@ class TorchResNet(tf_keras.Model):
     self._kernel_regularizer = kernel_regularizer
     if input_specs is None:
       input_specs = tf_keras.layers.InputSpec(shape=[None, None, None, 3])
-    inputs = tf_keras.Input(shape=input_specs.shape[1:])
+    # The input takes the policy's variable dtype: float32 under 'float32'
+    # and 'mixed_bfloat16' (the stem casts to bfloat16), float64 under
+    # 'float64' (a float32 input would round the exact mode's images).
+    inputs = tf_keras.Input(shape=input_specs.shape[1:],
+                            dtype=precision.policy_accumulation_dtype())
 
     x = self._conv_norm(inputs, base_width, 7, 2, 'stem/conv1')
     x = tf_keras.layers.ReLU(name=f'{NAME_PREFIX}/stem/relu')(x)

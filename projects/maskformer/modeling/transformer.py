@@ -31,8 +31,10 @@ The decoder returns `decoder_layer_norm(t)` after every layer (DETR's
 LayerNorms are named `layer_norm*` so that optimizers can find them.
 
 Under mixed precision the residual stream, the positional encodings and the
-LayerNorms stay float32 (these layers do not autocast their inputs); only
-the attention and FFN matmuls run in the compute dtype.
+LayerNorms stay in the accumulation dtype, the layers' variable dtype
+(these layers do not autocast their inputs): float32, or float64 under the
+'float64' policy. Only the attention and FFN matmuls run in the compute
+dtype. "wide" below means that accumulation dtype.
 """
 from typing import List
 from typing import Optional
@@ -75,7 +77,7 @@ class _TransformerBlock(tf_keras.layers.Layer):
   """Hyper-parameters shared by the layers and stacks below.
 
   These layers do not autocast: they take float inputs of any dtype and keep
-  the residual stream in float32 (see the module docstring).
+  the residual stream in the wide dtype (see the module docstring).
   """
 
   def __init__(self, num_heads: int, dim_feedforward: int,
@@ -141,22 +143,22 @@ class TransformerEncoderLayer(_TransformerBlock):
 
     Args:
       inputs: A float [B, L, C] tensor.
-      pos: A float32 [B or 1, L, C] positional encoding added to queries and
+      pos: A wide [B or 1, L, C] positional encoding added to queries and
         keys.
       training: whether dropout is active.
 
     Returns:
-      A float32 [B, L, C] tensor.
+      A wide [B, L, C] tensor.
     """
-    x = tf.cast(inputs, tf.float32)
+    x = tf.cast(inputs, self.dtype)
     q_k = x + pos
     attended = self.self_attention(q_k, q_k, x, training=training)
     x = self.layer_norm1(
-        x + tf.cast(self._dropout1(attended, training=training), tf.float32))
+        x + tf.cast(self._dropout1(attended, training=training), self.dtype))
     transformed = self.feed_forward(x, training=training)
     return self.layer_norm2(
         x + tf.cast(self._dropout2(transformed, training=training),
-                    tf.float32))
+                    self.dtype))
 
 
 class TransformerEncoder(_TransformerStack):
@@ -168,12 +170,12 @@ class TransformerEncoder(_TransformerStack):
 
   def call(self, inputs: tf.Tensor, pos: tf.Tensor,
            training: Optional[bool] = None) -> tf.Tensor:
-    """Encodes float `inputs` [B, L, C] with float32 encoding `pos`.
+    """Encodes float `inputs` [B, L, C] with wide encoding `pos`.
 
     Returns:
-      A float32 [B, L, C] tensor.
+      A wide [B, L, C] tensor.
     """
-    x = tf.cast(inputs, tf.float32)
+    x = tf.cast(inputs, self.dtype)
     for layer in self.encoder_layers:
       x = layer(x, pos, training=training)
     return x
@@ -202,28 +204,28 @@ class TransformerDecoderLayer(_TransformerBlock):
 
     Args:
       target: A float [B, Q, C] tensor (the queries' state).
-      memory: A float32 [B, L, C] tensor (the image features).
-      pos: A float32 [B or 1, L, C] positional encoding of `memory`.
+      memory: A wide [B, L, C] tensor (the image features).
+      pos: A wide [B or 1, L, C] positional encoding of `memory`.
       query_pos: A float [B or 1, Q, C] query embedding.
       training: whether dropout is active.
 
     Returns:
-      The new float32 [B, Q, C] state.
+      The new wide [B, Q, C] state.
     """
-    t = tf.cast(target, tf.float32)
-    query_pos = tf.cast(query_pos, tf.float32)
+    t = tf.cast(target, self.dtype)
+    query_pos = tf.cast(query_pos, self.dtype)
     q_k = t + query_pos
     attended = self.self_attention(q_k, q_k, t, training=training)
     t = self.layer_norm1(
-        t + tf.cast(self._dropouts[0](attended, training=training), tf.float32))
+        t + tf.cast(self._dropouts[0](attended, training=training), self.dtype))
     attended = self.cross_attention(t + query_pos, memory + pos, memory,
                                     training=training)
     t = self.layer_norm2(
-        t + tf.cast(self._dropouts[1](attended, training=training), tf.float32))
+        t + tf.cast(self._dropouts[1](attended, training=training), self.dtype))
     transformed = self.feed_forward(t, training=training)
     return self.layer_norm3(
         t + tf.cast(self._dropouts[2](transformed, training=training),
-                    tf.float32))
+                    self.dtype))
 
 
 class TransformerDecoder(_TransformerStack):
@@ -239,15 +241,15 @@ class TransformerDecoder(_TransformerStack):
            training: Optional[bool] = None) -> List[tf.Tensor]:
     """Decodes; see `TransformerDecoderLayer.call` for the arguments.
 
-    `memory` may be in any float dtype here (it is cast to float32).
+    `memory` may be in any float dtype here (it is cast to the wide dtype).
 
     Returns:
-      A list with one float32 [B, Q, C] tensor per layer: that layer's output
+      A list with one wide [B, Q, C] tensor per layer: that layer's output
       after the final LayerNorm.
     """
     outputs = []
     t = target
-    memory = tf.cast(memory, tf.float32)
+    memory = tf.cast(memory, self.dtype)
     for layer in self.decoder_layers:
       t = layer(t, memory, pos, query_pos, training=training)
       outputs.append(self.layer_norm(t))

@@ -24,7 +24,7 @@ product with the per-pixel embeddings gives the mask logits at stride 4.
 
 Under mixed precision the input projection and the decoder's matmuls run in
 the compute dtype; the heads (tiny: Q tokens) and the mask dot product run in
-float32, so that the mask logits do not inherit bfloat16 cancellation error.
+float32 (float64 under the 'float64' policy), so that the mask logits do not inherit bfloat16 cancellation error.
 """
 from typing import Any
 from typing import Dict
@@ -35,16 +35,21 @@ import tf_keras
 
 from projects.maskformer.modeling import layers
 from projects.maskformer.modeling import transformer
+from projects.maskformer.ops import precision
 
 
 def _torch_linear(units: int, fan_in: int, name: str,
                   activation: Optional[str] = None) -> tf_keras.layers.Dense:
-  """A float32 Dense layer with PyTorch's default Linear init."""
+  """A Dense layer with PyTorch's default Linear init, in the wide dtype.
+
+  Its policy is the global policy's accumulation dtype (float32, or float64
+  under 'float64'), so that the heads do not run in bfloat16.
+  """
   return tf_keras.layers.Dense(
       units, activation=activation,
       kernel_initializer=layers.torch_linear_kernel_initializer(),
       bias_initializer=layers.torch_linear_bias_initializer(fan_in), name=name,
-      dtype=tf.float32)
+      dtype=precision.policy_accumulation_dtype())
 
 
 class TransformerPredictor(tf_keras.layers.Layer):
@@ -132,7 +137,8 @@ class TransformerPredictor(tf_keras.layers.Layer):
       training: whether dropout is active.
 
     Returns:
-      A dict with float32 'pred_logits' [B, Q, K + 1] and 'pred_masks'
+      A dict with wide (float32; float64 under 'float64') 'pred_logits'
+      [B, Q, K + 1] and 'pred_masks'
       [B, Q, H, W] of the last decoder layer, and 'aux_outputs', a list (one
       per earlier layer, in order; empty without deep supervision) of dicts
       with the same two keys.
@@ -140,19 +146,19 @@ class TransformerPredictor(tf_keras.layers.Layer):
     memory = features
     if self.input_proj is not None:
       memory = self.input_proj(memory)
-    pos = layers.sine_position_encoding(memory, self._hidden_dim)
+    pos = layers.sine_position_encoding(memory, self._hidden_dim, self.dtype)
     shape = tf.shape(memory)
     memory = tf.reshape(memory, tf.stack([shape[0], -1, self._hidden_dim]))
     pos = tf.reshape(pos, [1, -1, self._hidden_dim])
     target = tf.zeros(tf.stack([shape[0], self._num_queries,
-                                self._hidden_dim]), tf.float32)
+                                self._hidden_dim]), self.dtype)
     query_pos = self.query_embed[tf.newaxis]
     hidden_states = self.transformer_decoder(
         target, memory, pos, query_pos, training=training)
     if not self._deep_supervision:
       hidden_states = hidden_states[-1:]
 
-    mask_features = tf.cast(mask_features, tf.float32)
+    mask_features = tf.cast(mask_features, self.dtype)
     predictions = []
     for hidden in hidden_states:
       mask_embedding = hidden

@@ -20,7 +20,12 @@ figure that is reported for information and never fails (e.g. how many
 matched indices equal the reference's). A `Report` holds the checks and notes
 of one fixture and renders them as a text table or as the JSON object
 `{"fixture": ..., "checks": [{"name", "max_abs_err", "tolerance",
-"passed"}], "notes": [{"name", "value"}], "passed": bool}`.
+"passed", "pytorch_err"}], "notes": [{"name", "value"}], "passed": bool}`.
+
+Where the fixture has exact (float64) answers, a check compares our output
+with the exact answer, and `pytorch_err` is the original PyTorch float32
+run's distance from the same exact answer (`float32_error.json`), so that
+the two distances can be read side by side; it is null elsewhere.
 """
 import dataclasses
 import json
@@ -28,12 +33,17 @@ from typing import Any
 from typing import Dict
 from typing import Iterable
 from typing import List
+from typing import Optional
 from typing import Union
 
 import numpy as np
 
 # The fixtures' float32 tolerance: 1e-4 * max(1, max|reference|).
 RELATIVE_TOLERANCE = 1e-4
+# The float64 identity bound: our float64 run against the exact answers,
+# 2e-7 * max(1, max|exact|) (the exact answers are stored rounded to float32,
+# a relative 6e-8).
+FLOAT64_RELATIVE_TOLERANCE = 2e-7
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,16 +60,20 @@ class Check:
     tolerance: the largest error allowed.
     passed: max_abs_err <= tolerance.
     detail: optional note (e.g. a shape mismatch); not part of the JSON.
+    pytorch_err: for a comparison with an exact answer, the original
+      PyTorch float32 output's error from it in the same measure; else None.
   """
   name: str
   max_abs_err: float
   tolerance: float
   passed: bool
   detail: str = ''
+  pytorch_err: Optional[float] = None
 
   def to_json(self) -> Dict[str, Any]:
     return {'name': self.name, 'max_abs_err': self.max_abs_err,
-            'tolerance': self.tolerance, 'passed': self.passed}
+            'tolerance': self.tolerance, 'passed': self.passed,
+            'pytorch_err': self.pytorch_err}
 
 
 def scaled_tolerance(reference: np.ndarray,
@@ -244,10 +258,12 @@ class Report:
     width = max([len('check')] + [len(c.name) for c in self.checks])
     lines = [f'fixture: {self.fixture}',
              f'{"check":<{width}}  {"max_abs_err":>11}  {"tolerance":>11}  '
-             'result']
+             f'{"pytorch_err":>11}  result']
     for c in self.checks:
+      pytorch = ('-' if c.pytorch_err is None else f'{c.pytorch_err:.3e}')
       line = (f'{c.name:<{width}}  {c.max_abs_err:11.3e}  '
-              f'{c.tolerance:11.3e}  {"PASS" if c.passed else "FAIL"}')
+              f'{c.tolerance:11.3e}  {pytorch:>11}  '
+              f'{"PASS" if c.passed else "FAIL"}')
       if c.detail and not c.passed:
         line += f'  ({c.detail})'
       lines.append(line)
@@ -255,6 +271,10 @@ class Report:
       lines.append('notes:')
       lines.extend(f'  {n.name}: {n.value}' for n in self.notes)
     failed = len(self.failures())
+    lines.append('(max_abs_err: ours against the exact answer where the '
+                 'fixture has one, else against its float32 reference; '
+                 'pytorch_err: the original float32 run against the exact '
+                 'answer)')
     lines.append(f'{len(self.checks)} checks, {failed} failed: '
                  f'{"PASS" if self.passed else "FAIL"}')
     return '\n'.join(lines)

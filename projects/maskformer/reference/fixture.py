@@ -25,6 +25,11 @@ Three kinds of folder (see the fixtures' README):
     `batch.npz`, `weights_initial.pkl`, `gradients.npz`,
     `matchings_step0.npz`, `weights_final.pkl` (and `after_training.npz`).
 
+Model and training folders may also hold the exact answers (README "Exact
+answers"): the original run in float64, `reference_exact.npz` (model) or
+`gradients_step0_exact.npz` (training), always with `float32_error.json`,
+PyTorch's own float32 distance from them. The two go together.
+
 Besides loading, this module turns fixture content into the project's
 formats: the manifest's architecture into a `configs.model.MaskFormer`, loss
 weights into a `configs.losses.Losses`, NCHW arrays into NHWC, per-image
@@ -57,6 +62,9 @@ TRAINING = 'training'
 MANIFEST = 'manifest.json'
 WEIGHTS = 'weights.pkl'
 REFERENCE = 'reference.npz'
+REFERENCE_EXACT = 'reference_exact.npz'
+GRADIENTS_EXACT = 'gradients_step0_exact.npz'
+FLOAT32_ERROR = 'float32_error.json'
 MATCHER_CRITERION = 'matcher_criterion'
 POSTPROCESS = 'postprocess'
 TRAJECTORY = 'trajectory.json'
@@ -85,10 +93,14 @@ class ModelFixture:
     path: the folder.
     manifest: the parsed manifest.json.
     arrays: the reference arrays (reference.npz), as stored (NCHW).
+    exact: the exact answers (reference_exact.npz, NCHW), or None.
+    float32_error: the parsed float32_error.json (present with `exact`).
   """
   path: pathlib.Path
   manifest: Dict[str, Any]
   arrays: Mapping[str, np.ndarray]
+  exact: Optional[Mapping[str, np.ndarray]] = None
+  float32_error: Optional[Dict[str, Any]] = None
 
   @property
   def weights_path(self) -> pathlib.Path:
@@ -136,11 +148,14 @@ class TrainingFixture:
       `loss_weights`, `history`).
     batch: batch.npz (`image_i`, `gt_masks_i`, `gt_classes_i`).
     matchings_step0: matchings_step0.npz (`match_{layer}_img{b}_{src|tgt}`).
+    float32_error: the parsed float32_error.json if the folder has the exact
+      step-0 gradients (gradients_step0_exact.npz), else None.
   """
   path: pathlib.Path
   trajectory: Dict[str, Any]
   batch: Mapping[str, np.ndarray]
   matchings_step0: Mapping[str, np.ndarray]
+  float32_error: Optional[Dict[str, Any]] = None
 
   @property
   def config(self) -> Dict[str, Any]:
@@ -166,13 +181,28 @@ class TrainingFixture:
       FixtureError: a key that is not `step<k>/<name>` with k < steps, or a
         step without gradients.
     """
-    source = self.path / 'gradients.npz'
-    per_step = [{} for _ in range(self.steps)]
+    return self._per_step_gradients(self.path / 'gradients.npz', self.steps)
+
+  def exact_gradients(self) -> Dict[str, np.ndarray]:
+    """{PyTorch parameter name: exact step-0 gradient}.
+
+    Raises:
+      FixtureError: the folder has no exact gradients, or a key that is not
+        `step0/<name>`.
+    """
+    if self.float32_error is None:
+      raise FixtureError(f'{self.path} has no {GRADIENTS_EXACT}')
+    return self._per_step_gradients(self.path / GRADIENTS_EXACT, 1)[0]
+
+  @staticmethod
+  def _per_step_gradients(source: pathlib.Path,
+                          steps: int) -> List[Dict[str, np.ndarray]]:
+    per_step = [{} for _ in range(steps)]
     for key, value in read_npz(source).items():
       match = re.fullmatch(r'step(\d+)/(.+)', key)
-      if not match or int(match[1]) >= self.steps:
+      if not match or int(match[1]) >= steps:
         raise FixtureError(f'{source}: unexpected key {key!r} (expected '
-                           f'step<k>/<parameter name>, k < {self.steps})')
+                           f'step<k>/<parameter name>, k < {steps})')
       per_step[int(match[1])][match[2]] = value
     empty = [k for k, gradients in enumerate(per_step) if not gradients]
     if empty:
@@ -275,7 +305,41 @@ def load_model_fixture(path) -> ModelFixture:
                 path / MANIFEST)
   arrays = read_npz(path / REFERENCE)
   require(arrays, ['padded_normalized_images'], path / REFERENCE)
-  return ModelFixture(path=path, manifest=manifest, arrays=arrays)
+  float32_error = _float32_error(path, REFERENCE_EXACT)
+  exact = None
+  if float32_error is not None:
+    exact = read_npz(path / REFERENCE_EXACT)
+    require(float32_error, ['keys'], path / FLOAT32_ERROR)
+    require(float32_error['keys'], list(exact),
+            path / f'{FLOAT32_ERROR} "keys"')
+    absent = [k for k in exact if k not in arrays]
+    if absent:
+      raise FixtureError(f'{path / REFERENCE_EXACT} has {absent}, which '
+                         f'{REFERENCE} lacks')
+  return ModelFixture(path=path, manifest=manifest, arrays=arrays,
+                      exact=exact, float32_error=float32_error)
+
+
+def _float32_error(path: pathlib.Path,
+                   exact_file: str) -> Optional[Dict[str, Any]]:
+  """float32_error.json if the folder has exact answers, else None.
+
+  Raises:
+    FixtureError: only one of `exact_file` and float32_error.json is there,
+      or the json is not an object.
+  """
+  present = [(path / name).is_file() for name in (exact_file, FLOAT32_ERROR)]
+  if not any(present):
+    return None
+  if not all(present):
+    raise FixtureError(f'{path}: {exact_file} and {FLOAT32_ERROR} go '
+                       f'together; only '
+                       f'{exact_file if present[0] else FLOAT32_ERROR} is '
+                       'there')
+  float32_error = read_json(path / FLOAT32_ERROR)
+  if not isinstance(float32_error, dict):
+    raise FixtureError(f'{path / FLOAT32_ERROR} is not a JSON object')
+  return float32_error
 
 
 def _check_matcher_criterion(part: StandalonePart, path: pathlib.Path):
@@ -355,9 +419,13 @@ def load_training_fixture(path) -> TrainingFixture:
       isinstance(h, dict) and 'total' in h for h in trajectory['history']):
     raise FixtureError(f'{path / TRAJECTORY}: "history" must be a non-empty '
                        'list of per-step objects with a "total"')
+  float32_error = _float32_error(path, GRADIENTS_EXACT)
+  if float32_error is not None:
+    require(float32_error, ['gradients_rel_l2'], path / FLOAT32_ERROR)
   return TrainingFixture(path=path, trajectory=trajectory,
                          batch=read_npz(path / 'batch.npz'),
-                         matchings_step0=read_npz(path / 'matchings_step0.npz'))
+                         matchings_step0=read_npz(path / 'matchings_step0.npz'),
+                         float32_error=float32_error)
 
 
 def load_fixture(path) -> Fixture:
@@ -481,30 +549,33 @@ def losses_config(spec: Mapping[str, Any]) -> losses_cfg.Losses:
 
 
 def normalized_padded_images(images: Sequence[np.ndarray],
-                             size_divisibility: int = 0) -> np.ndarray:
+                             size_divisibility: int = 0,
+                             dtype: Any = np.float32) -> np.ndarray:
   """The model input of a batch, as the fixtures were made.
 
   Each uint8 RGB image is normalized with the pixel mean and std of
   `maskformer_input.normalize_image`, then zero-padded bottom/right to the
   batch maximum rounded up to a multiple of `size_divisibility` (detectron2's
-  `ImageList.from_tensors`).
+  `ImageList.from_tensors`). The float64 input of the exact mode is
+  normalized in float64, constants included, as the exact answers were made.
 
   Args:
     images: per image, a uint8 [h_b, w_b, 3] array.
     size_divisibility: 0 (no rounding) or the multiple.
+    dtype: np.float32 or np.float64.
 
   Returns:
-    A float32 [B, H, W, 3] array.
+    A [B, H, W, 3] array of `dtype`.
   """
   height = max(image.shape[0] for image in images)
   width = max(image.shape[1] for image in images)
   if size_divisibility > 0:
     height = -(-height // size_divisibility) * size_divisibility
     width = -(-width // size_divisibility) * size_divisibility
-  batch = np.zeros((len(images), height, width, 3), np.float32)
+  batch = np.zeros((len(images), height, width, 3), dtype)
   for b, image in enumerate(images):
     normalized = maskformer_input.normalize_image(
-        tf.constant(image, tf.float32)).numpy()
+        tf.constant(image, tf.as_dtype(dtype))).numpy()
     batch[b, :image.shape[0], :image.shape[1]] = normalized
   return batch
 

@@ -27,9 +27,13 @@ image (README "What parity means"):
   * the semantic argmax is identical wherever `sem_margin` > 1e-4 (idem);
   * the semantic scores at the sampled pixels are within 1e-5.
 
+`float64_semantic_checks` compares the float64 run's semantic scores at the
+sampled pixels with the exact answers within `2e-7 * max(1, max|exact|)`.
+
 Thing classes: the manifest's `thing_classes` if given, else, for 133
 classes, the COCO panoptic things (`coco_panoptic_categories`).
 """
+import dataclasses
 from typing import Any
 from typing import Dict
 from typing import List
@@ -205,4 +209,57 @@ def inference_checks(run: model_parity.ModelRun) -> List[checks_lib.Check]:
         checks.append(checks_lib.compare(
             name + 'semantic_scores', semantic[rows, cols],
             arrays[f'sem_sample_scores_{b}'], SEMANTIC_TOLERANCE))
+  return checks
+
+
+def float64_semantic_checks(run: model_parity.ModelRun
+                            ) -> List[checks_lib.Check]:
+  """The float64 run's semantic scores at the sampled pixels, against exact.
+
+  The post-processing runs in float64 (`dtype='float64'`) on the float64
+  outputs, on the same path as `inference_checks` (at the original size when
+  the fixture has panoptic references, as `PANOPTIC_ON` forces it).
+
+  Args:
+    run: the float64 model run of a fixture with exact answers.
+
+  Returns:
+    Checks named 'float64.inference.img<b>.semantic_scores' within
+    `2e-7 * max(1, max|exact|)`; empty without exact semantic scores.
+  """
+  fixture = run.fixture
+  arrays = fixture.arrays
+  exact = fixture.exact or {}
+  num_images = arrays['padded_normalized_images'].shape[0]
+  names = [f'sem_sample_scores_{b}' for b in range(num_images)
+           if f'sem_sample_scores_{b}' in exact]
+  if not names:
+    return []
+  fixture_lib.require(arrays, ['image_sizes', 'original_sizes'] + [
+      f'sem_sample_yx_{b}' for b in range(num_images)],
+                      fixture.path / fixture_lib.REFERENCE)
+  original_sizes = np.asarray(arrays['original_sizes'], np.int32)
+  post_processor = postprocessing.MaskFormerPostProcessor(
+      [], tuple(int(s) for s in original_sizes.max(axis=0)),
+      outputs=('semantic',),
+      semantic_postprocess_before_inference=(
+          f'panoptic_seg_{num_images - 1}' in arrays),
+      dtype='float64')
+  semantic = post_processor(
+      {'pred_logits': run.outputs['pred_logits'],
+       'pred_masks': run.outputs['pred_masks']},
+      tuple(arrays['padded_normalized_images'].shape[2:]),
+      np.asarray(arrays['image_sizes'], np.int32),
+      original_sizes)['semantic'].numpy()
+  checks = []
+  for b in range(num_images):
+    name = f'sem_sample_scores_{b}'
+    if name not in exact:
+      continue
+    rows, cols = np.asarray(arrays[f'sem_sample_yx_{b}']).T
+    check = checks_lib.compare_scaled(
+        f'float64.inference.img{b}.semantic_scores', semantic[b, rows, cols],
+        exact[name], checks_lib.FLOAT64_RELATIVE_TOLERANCE)
+    checks.append(dataclasses.replace(
+        check, pytorch_err=model_parity.pytorch_error(fixture, name)))
   return checks

@@ -29,7 +29,12 @@ reference's within a relative 1e-5 when computed with the reference
 matchings and 1e-4 with our own. A layer without a stored reference matching
 (e.g. the auxiliary layers of the standalone fixture) uses scipy's optimum of
 C as its reference matching, and a note says so.
+
+`float64_loss_checks` runs the criterion on the float64 model run with the
+stored matchings and compares every term and the total with the exact
+(float64) values of `float32_error.json` within `2e-7 * max(1, |exact|)`.
 """
+import dataclasses
 from typing import Any
 from typing import Dict
 from typing import List
@@ -317,3 +322,62 @@ def matching_and_loss_checks(run: model_parity.ModelRun
   return criterion_checks(params, run.outputs, targets, stored,
                           manifest.get('losses_unweighted'),
                           manifest.get('loss_total')).results
+
+
+def float64_loss_checks(run: model_parity.ModelRun) -> List[checks_lib.Check]:
+  """The float64 run's loss terms with the stored matchings, against exact.
+
+  Args:
+    run: the float64 model run of a fixture with exact answers.
+
+  Returns:
+    Checks named 'float64.loss.<term>' and 'float64.loss.total'; empty if the
+    fixture has no ground truth.
+
+  Raises:
+    FixtureError: a layer's stored matching or an exact loss value is
+      missing.
+  """
+  fixture = run.fixture
+  targets = model_targets(fixture)
+  if targets is None:
+    return []
+  exact = fixture.float32_error or {}
+  source = fixture.path / fixture_lib.FLOAT32_ERROR
+  fixture_lib.require(exact, ['losses_stored_matchings', 'loss_total'], source)
+  params = fixture_lib.losses_config(fixture.manifest)
+  criterion = criterion_lib.MaskFormerCriterion(params)
+  num_layers = len(criterion.layers(run.outputs))
+  num_images, num_slots = targets['valid'].shape
+  matchings = []
+  for layer in range(num_layers):
+    key = fixture_lib.layer_key(layer)
+    matching = fixture_lib.stored_matching(
+        fixture.arrays, f'match_{key}_img{{b}}', num_images, num_slots)
+    if matching is None:
+      raise fixture_lib.FixtureError(
+          f'{fixture.path / fixture_lib.REFERENCE}: no stored matching of '
+          f'layer {key} (match_{key}_img<b>_src/_tgt)')
+    matchings.append(matching)
+  outputs = {key: run.outputs[key] for key in _PREDICTION_KEYS
+             if key in run.outputs}
+  total, terms = criterion(outputs, targets, np.stack(matchings))
+  expected = dict(exact['losses_stored_matchings'])
+  expected['total'] = exact['loss_total']
+  ours = dict(terms, total=total)
+  results = []
+  for name, values in expected.items():
+    fixture_lib.require(values, ['f64'], source)
+    if name not in ours:
+      results.append(checks_lib.Check(
+          f'float64.loss.{name}', float('inf'), 0.0, False,
+          f'not computed (ours: {sorted(terms)})'))
+      continue
+    check = checks_lib.compare_scaled(
+        f'float64.loss.{name}', float(ours[name]), values['f64'],
+        checks_lib.FLOAT64_RELATIVE_TOLERANCE)
+    pytorch = values.get('f32_manifest')
+    results.append(dataclasses.replace(
+        check, pytorch_err=None if pytorch is None else
+        abs(float(pytorch) - float(values['f64']))))
+  return results

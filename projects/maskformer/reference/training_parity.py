@@ -20,11 +20,22 @@ chaotic, so parity is checked in three exact parts and one loose one:
   1. `step0_checks`: step 0 with the reference matchings
      (`matchings_step0.npz` passed to the criterion): every loss term and the
      total within a relative 1e-5 of `history[0]`, and every gradient tensor
-     within `1e-4 * ||reference||` (L2 of the difference against L2 of the
-     reference gradient). The reference gradients are brought to the TF
-     variables' layouts with the checkpoint converter's mapping
+     against the exact (float64) step-0 gradient, where the folder has it,
+     within a relative L2 of `max(1e-4, 5 * e)`, `e` the largest PyTorch
+     float32 error (`float32_error.json`) among the tensors of the same part
+     (backbone, pixel decoder, transformer predictor); a tensor whose exact
+     gradient is zero is judged by the absolute floor
+     `1e-6 * ||all exact gradients||` alone and left out of `e`. The
+     comparison with the float32 reference gradients becomes a note. Without
+     exact gradients, each tensor is compared with the float32 reference
+     within `1e-4 * ||reference||`. The reference gradients are brought to
+     the TF variables' layouts with the checkpoint converter's mapping
      (`model_mapping`: transposes and q/k/v splits only move elements, so the
      norms are those of the PyTorch tensors).
+     In float64 (`step0_checks(fixture, 'float64')`, the float64 identity):
+     the loss terms within `2e-7 * max(1, |exact|)` of the exact values and
+     every gradient tensor within a relative L2 of 1e-6 of the exact one,
+     with the floor `1e-9 * ||all exact gradients||` for a zero gradient.
   2. `replay_checks`: `gradients.npz` fed step by step to `MaskFormerAdamW`
      (built from the json's lr, betas, eps, weight decay, backbone multiplier
      and clip norm) from `weights_initial.pkl` reproduces `weights_final.pkl`
@@ -39,8 +50,10 @@ Every part builds the json's architecture (`fixture.model_config`) through
 the task's `build_model` and loads `weights_initial.pkl` strictly.
 """
 import dataclasses
+from typing import Any
 from typing import Dict
 from typing import List
+from typing import Optional
 from typing import Sequence
 from typing import Tuple
 
@@ -55,13 +68,23 @@ from projects.maskformer.checkpoints import name_mapping
 from projects.maskformer.configs import maskformer as exp_cfg
 from projects.maskformer.dataloaders import maskformer_input
 from projects.maskformer.dataloaders import targets as targets_lib
+from projects.maskformer.ops import precision
 from projects.maskformer.reference import checks as checks_lib
 from projects.maskformer.reference import fixture as fixture_lib
 from projects.maskformer.reference import loss_parity
+from projects.maskformer.reference import model_parity
 from projects.maskformer.tasks import maskformer_segmentation
 
 STEP0_LOSS_TOLERANCE = 1e-5  # relative
 GRADIENT_TOLERANCE = 1e-4  # x ||reference gradient||
+FLOAT64_GRADIENT_TOLERANCE = 1e-6  # x ||exact gradient||
+# Absolute floors for a tensor whose exact gradient is zero, x ||all exact||.
+FLOAT32_ZERO_GRADIENT_FLOOR = 1e-6
+FLOAT64_ZERO_GRADIENT_FLOOR = 1e-9
+# README: the parts whose PyTorch float32 errors set one shared bound.
+GRADIENT_PARTS = (('backbone', 'backbone.'),
+                  ('pixel decoder', 'sem_seg_head.pixel_decoder.'),
+                  ('transformer predictor', 'sem_seg_head.predictor.'))
 REPLAY_TOLERANCE = 1e-6  # x max(1, |w|)
 TRAJECTORY_TOLERANCE = 5e-2  # relative
 
@@ -100,11 +123,16 @@ def optimization_config(fixture: fixture_lib.TrainingFixture
   })
 
 
-def build_task_and_model(fixture: fixture_lib.TrainingFixture
+def build_task_and_model(fixture: fixture_lib.TrainingFixture,
+                         dtype: str = 'float32'
                          ) -> Tuple[maskformer_segmentation
                                     .MaskFormerSegmentationTask,
                                     tf_keras.Model]:
   """The task of the run and its model holding `weights_initial.pkl`.
+
+  Args:
+    fixture: the training fixture.
+    dtype: the Keras policy of the model: 'float32' or 'float64'.
 
   Raises:
     converter.CheckpointMismatchError: the weights do not fit the json's
@@ -112,21 +140,24 @@ def build_task_and_model(fixture: fixture_lib.TrainingFixture
   """
   task = maskformer_segmentation.MaskFormerSegmentationTask(
       task_config(fixture))
-  model = task.build_model()
+  with precision.keras_policy(dtype):
+    model = task.build_model()
   converter.convert_model(model, fixture.weights_initial_path)
   return task, model
 
 
-def training_batch(fixture: fixture_lib.TrainingFixture
+def training_batch(fixture: fixture_lib.TrainingFixture,
+                   dtype: Any = np.float32
                    ) -> Tuple[np.ndarray, Dict[str, np.ndarray]]:
   """The fixed batch in the input pipeline's format (the parser contract).
 
-  Images are normalized and zero-padded to the batch maximum (rounded up to
-  `size_divisibility`); `segment_map` holds each pixel's ground-truth slot
-  (-1 elsewhere), built from the disjoint `gt_masks_i`; no segment is crowd.
+  Images are normalized (in `dtype`) and zero-padded to the batch maximum
+  (rounded up to `size_divisibility`); `segment_map` holds each pixel's
+  ground-truth slot (-1 elsewhere), built from the disjoint `gt_masks_i`; no
+  segment is crowd.
 
   Returns:
-    (images, labels): a float32 [B, H, W, 3] array and a dict of
+    (images, labels): a [B, H, W, 3] array of `dtype` and a dict of
     `pixel_mask` (bool [B, H, W]), `segment_map` (int32 [B, H, W]),
     `segment_classes` (int32 [B, T]), `segment_is_crowd` and `segment_valid`
     (bool [B, T]), `image_info` (float32 [B, 4, 2]) and `image_id` (int32
@@ -145,7 +176,7 @@ def training_batch(fixture: fixture_lib.TrainingFixture
         f'{source}: expected image_i, gt_masks_i and gt_classes_i for every '
         f'image; got {len(images)}, {len(masks)}, {len(classes)}')
   padded = fixture_lib.normalized_padded_images(
-      images, int(fixture.config.get('size_divisibility', 0)))
+      images, int(fixture.config.get('size_divisibility', 0)), dtype)
   num_images, height, width = padded.shape[:3]
   num_slots = max(1, max(len(c) for c in classes))
   labels = {
@@ -205,66 +236,181 @@ def _canonical(state: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
           name_mapping.to_canonical(state).tensors.items()}
 
 
+def gradient_part(name: str) -> str:
+  """The README's part of a PyTorch parameter name (`GRADIENT_PARTS`)."""
+  for part, prefix in GRADIENT_PARTS:
+    if name.startswith(prefix):
+      return part
+  return 'other'
+
+
+@dataclasses.dataclass(frozen=True)
+class GradientBound:
+  """What one gradient tensor is compared with.
+
+  Attributes:
+    expected: the gradient it must match (PyTorch layout).
+    tolerance: the largest L2 norm of the difference.
+    pytorch_err: the PyTorch float32 gradient's L2 distance from the exact
+      one, where known.
+    detail: how the tolerance was set.
+  """
+  expected: np.ndarray
+  tolerance: float
+  pytorch_err: Optional[float] = None
+  detail: str = ''
+
+
+def reference_gradient_bounds(reference: Dict[str, np.ndarray]
+                              ) -> Dict[str, GradientBound]:
+  """Float32 against the float32 reference: `1e-4 * ||reference||`."""
+  return {name: GradientBound(
+      value, GRADIENT_TOLERANCE * float(np.linalg.norm(value.ravel())),
+      detail=f'{GRADIENT_TOLERANCE:g} x ||reference||')
+          for name, value in reference.items()}
+
+
+def exact_gradient_bounds(fixture: fixture_lib.TrainingFixture,
+                          dtype: str) -> Dict[str, GradientBound]:
+  """Bounds against the exact step-0 gradients (module docstring, part 1).
+
+  Args:
+    fixture: a training fixture with exact gradients.
+    dtype: 'float32' (PyTorch-relative bounds) or 'float64' (identity).
+
+  Returns:
+    {canonical parameter name: bound}.
+
+  Raises:
+    FixtureError: float32_error.json lacks a tensor's error.
+  """
+  exact = _canonical(fixture.exact_gradients())
+  source = fixture.path / fixture_lib.FLOAT32_ERROR
+  raw = fixture.float32_error['gradients_rel_l2']
+  for name in fixture.exact_gradients():
+    if f'step0/{name}' not in raw:
+      raise fixture_lib.FixtureError(f'{source} "gradients_rel_l2" lacks '
+                                     f'step0/{name}')
+  canonical_errors = _canonical({
+      name: np.asarray(raw[f'step0/{name}'], np.float64).reshape(1)
+      for name in fixture.exact_gradients()})
+  errors = {name: float(value[0]) for name, value in canonical_errors.items()}
+  norms = {name: float(np.linalg.norm(value.ravel().astype(np.float64)))
+           for name, value in exact.items()}
+  total = float(np.sqrt(sum(n * n for n in norms.values())))
+  zero = {name for name, norm in norms.items()
+          if norm <= FLOAT64_ZERO_GRADIENT_FLOOR * total}
+  largest = {}
+  for name, error in errors.items():
+    if name not in zero:
+      part = gradient_part(name)
+      largest[part] = max(largest.get(part, 0.0), error)
+  bounds = {}
+  for name, value in exact.items():
+    pytorch = errors[name] * norms[name]
+    if dtype == model_parity.FLOAT64:
+      relative, floor = FLOAT64_GRADIENT_TOLERANCE, FLOAT64_ZERO_GRADIENT_FLOOR
+    else:
+      relative = max(GRADIENT_TOLERANCE, model_parity.PYTORCH_ERROR_FACTOR *
+                     largest[gradient_part(name)])
+      floor = FLOAT32_ZERO_GRADIENT_FLOOR
+    if name in zero:
+      bounds[name] = GradientBound(
+          value, floor * total, pytorch,
+          f'exact gradient zero: {floor:g} x ||all exact|| = '
+          f'{floor * total:.3g}')
+    else:
+      bounds[name] = GradientBound(
+          value, relative * norms[name], pytorch,
+          f'{relative:.3g} x ||exact|| ({gradient_part(name)})')
+  return bounds
+
+
 def gradient_checks(model: tf_keras.Model, gradients: Sequence[tf.Tensor],
-                    reference: Dict[str, np.ndarray],
+                    bounds: Dict[str, GradientBound],
                     prefix: str) -> List[checks_lib.Check]:
-  """Each reference gradient tensor against ours (L2, relative 1e-4).
+  """Each expected gradient tensor against ours (L2 of the difference).
 
   Args:
     model: the model; `gradients` are aligned with its trainable variables.
     gradients: our gradients (None for a variable without one).
-    reference: {PyTorch parameter name: gradient}, PyTorch layouts.
+    bounds: {canonical PyTorch parameter name: what to match, how closely}.
     prefix: the check names' prefix.
 
   Returns:
     `<prefix>names` (trainable parameters whose presence differs between
-    ours and the reference), then one check per reference tensor.
+    ours and the expected), then one check per expected tensor.
   """
   targets = model_mapping.maskformer_targets(model)
   ours = {v.ref(): g for v, g in zip(model.trainable_variables, gradients)
           if g is not None}
-  reference = _canonical(reference)
   trainable = {v.ref() for v in model.trainable_variables}
   expected = {name for name, target in targets.items()
               if all(v.ref() in trainable for v in target.variables)}
-  differing = sorted(expected ^ set(reference))
+  differing = sorted(expected ^ set(bounds))
   names_check = checks_lib.compare_count(prefix + 'names', len(differing),
-                                         len(set(reference) | expected))
+                                         len(set(bounds) | expected))
   if differing:
     names_check = dataclasses.replace(
         names_check, detail=f'trainable parameters on one side only: '
         f'{differing[:5]}')
   results = [names_check]
-  for name, value in reference.items():
+  for name, bound in bounds.items():
     target = targets.get(name)
-    if target is None or tuple(value.shape) != target.torch_shape or not all(
-        v.ref() in ours for v in target.variables):
+    if target is None or tuple(bound.expected.shape) != target.torch_shape or (
+        not all(v.ref() in ours for v in target.variables)):
       results.append(checks_lib.Check(
           prefix + name, float('inf'), 0.0, False,
           'no such trainable parameter with a gradient in the model'))
       continue
     ours_flat = np.concatenate([
-        np.asarray(tf.convert_to_tensor(ours[v.ref()])).ravel()
+        np.asarray(tf.convert_to_tensor(ours[v.ref()]), np.float64).ravel()
         for v in target.variables])
-    reference_flat = np.concatenate(
-        [part.ravel() for part in target.to_tf(value)])
-    results.append(checks_lib.compare_l2(prefix + name, ours_flat,
-                                         reference_flat, GRADIENT_TOLERANCE))
+    expected_flat = np.concatenate(
+        [part.ravel() for part in target.to_tf(bound.expected)]).astype(
+            np.float64)
+    error = float(np.linalg.norm(ours_flat - expected_flat))
+    if np.isnan(error):
+      error = float('inf')
+    results.append(checks_lib.Check(
+        prefix + name, error, bound.tolerance, error <= bound.tolerance,
+        bound.detail, pytorch_err=bound.pytorch_err))
   return results
 
 
-def step0_checks(fixture: fixture_lib.TrainingFixture
-                 ) -> List[checks_lib.Check]:
+def _reference_gradient_notes(model, gradients, reference, prefix
+                              ) -> List[checks_lib.Note]:
+  """The float32 gradients against the float32 reference, as notes."""
+  checks = gradient_checks(model, gradients,
+                           reference_gradient_bounds(reference), prefix)
+  return [checks_lib.Note(
+      c.name, f'{c.max_abs_err / c.tolerance:.2f} tolerance units from the '
+      f'float32 reference ({c.detail})') for c in checks[1:]]
+
+
+def step0_checks(fixture: fixture_lib.TrainingFixture,
+                 dtype: str = 'float32') -> List[checks_lib.Result]:
   """Part 1: step-0 loss and gradients with the reference matchings.
 
   Args:
     fixture: the training fixture.
+    dtype: 'float32', or 'float64' (the float64 identity; needs the exact
+      gradients).
 
   Returns:
-    Checks named 'training.step0.loss.*' and 'training.step0.gradient.*'.
+    Checks named 'training.step0.loss.*' and 'training.step0.gradient.*'
+    (float64: 'training.float64.step0.*'), and notes.
+
+  Raises:
+    FixtureError: float64 without exact answers.
   """
-  task, model = build_task_and_model(fixture)
-  images, labels = training_batch(fixture)
+  float64 = dtype == model_parity.FLOAT64
+  if float64 and fixture.float32_error is None:
+    raise fixture_lib.FixtureError(
+        f'{fixture.path} has no {fixture_lib.GRADIENTS_EXACT}')
+  task, model = build_task_and_model(fixture, dtype)
+  images, labels = training_batch(fixture,
+                                  np.float64 if float64 else np.float32)
   targets = targets_lib.expand_targets(
       {k: tf.constant(v) for k, v in labels.items()})
   config = task.task_config
@@ -281,14 +427,39 @@ def step0_checks(fixture: fixture_lib.TrainingFixture
     return total, terms, tape.gradient(total, model.trainable_variables)
 
   total, terms, gradients = loss_and_gradients(tf.constant(images))
+  terms = {k: float(v) for k, v in terms.items()}
+  if float64:
+    prefix = 'training.float64.step0.'
+    exact = fixture.float32_error.get('losses_step0')
+    if not isinstance(exact, dict) or 'total' not in exact:
+      raise fixture_lib.FixtureError(
+          f'{fixture.path / fixture_lib.FLOAT32_ERROR} lacks "losses_step0" '
+          'with the exact terms and "total"')
+    ours = dict(terms, total=float(total))
+    results = []
+    for name, values in exact.items():
+      check = checks_lib.compare_scaled(
+          prefix + 'loss.' + name, ours.get(name, float('nan')),
+          values['f64'], checks_lib.FLOAT64_RELATIVE_TOLERANCE)
+      results.append(dataclasses.replace(check, pytorch_err=abs(
+          values['f32_trajectory'] - values['f64'])))
+    return results + gradient_checks(
+        model, gradients, exact_gradient_bounds(fixture, dtype),
+        prefix + 'gradient.')
   history = fixture.trajectory['history'][0]
   results = loss_parity.loss_checks(
-      'training.step0.loss.', {k: float(v) for k, v in terms.items()},
-      float(total), {k: v for k, v in history.items() if k.startswith('loss_')},
+      'training.step0.loss.', terms, float(total),
+      {k: v for k, v in history.items() if k.startswith('loss_')},
       history['total'], STEP0_LOSS_TOLERANCE)
-  return results + gradient_checks(model, gradients,
-                                   fixture.gradients()[0],
-                                   'training.step0.gradient.')
+  prefix = 'training.step0.gradient.'
+  reference = _canonical(fixture.gradients()[0])
+  if fixture.float32_error is None:
+    return results + gradient_checks(
+        model, gradients, reference_gradient_bounds(reference), prefix)
+  return (results + gradient_checks(
+      model, gradients, exact_gradient_bounds(fixture, dtype), prefix) +
+          _reference_gradient_notes(model, gradients, reference,
+                                    prefix + 'vs_float32_reference.'))
 
 
 def replay_checks(fixture: fixture_lib.TrainingFixture
@@ -384,8 +555,23 @@ def free_running_checks(fixture: fixture_lib.TrainingFixture
   return results
 
 
-def training_checks(fixture: fixture_lib.TrainingFixture
+def training_checks(fixture: fixture_lib.TrainingFixture,
+                    precisions: Sequence[str] = ('float32', 'float64')
                     ) -> List[checks_lib.Result]:
-  """Parts 1, 2 and 3, in that order."""
-  return (step0_checks(fixture) + replay_checks(fixture) +
-          free_running_checks(fixture))
+  """Parts 1, 2 and 3 in float32, then part 1 in float64 (exact answers).
+
+  Args:
+    fixture: the training fixture.
+    precisions: which to run, of 'float32' and 'float64'; float64 applies
+      only where the folder has the exact gradients.
+
+  Returns:
+    The checks and notes.
+  """
+  results = []
+  if 'float32' in precisions:
+    results += (step0_checks(fixture) + replay_checks(fixture) +
+                free_running_checks(fixture))
+  if model_parity.FLOAT64 in precisions and fixture.float32_error is not None:
+    results += step0_checks(fixture, model_parity.FLOAT64)
+  return results

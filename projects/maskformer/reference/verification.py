@@ -17,16 +17,21 @@
 `verify_fixture` loads the folder (`fixture.load_fixture`) and collects the
 checks and notes of its kind:
 
-  * model folders: the model is built and run once (`model_parity.run_model`)
-    and every suite of `MODEL_CHECK_SUITES` (a function `ModelRun ->
-    List[Check | Note]`) compares the run with the reference: outputs,
-    isolated modules, matchings and losses, inference;
+  * model folders: the model is built and run once in float32
+    (`model_parity.run_model`) and every suite of `MODEL_CHECK_SUITES` (a
+    function `ModelRun -> List[Check | Note]`) compares the run with the
+    reference: outputs, isolated modules, matchings and losses, inference.
+    Where the folder has exact answers, the model is also built and run in
+    float64 and the suites of `FLOAT64_CHECK_SUITES` check the float64
+    identity: forward outputs, losses with the stored matchings, semantic
+    scores;
   * standalone folders: `standalone_parity.standalone_checks`;
   * training folders: `training_parity.training_checks`.
 """
 import os
 from typing import Callable
 from typing import List
+from typing import Optional
 from typing import Sequence
 from typing import Union
 
@@ -47,15 +52,30 @@ MODEL_CHECK_SUITES: Sequence[CheckSuite] = (
     inference_parity.inference_checks,
 )
 
+FLOAT64_CHECK_SUITES: Sequence[CheckSuite] = (
+    model_parity.float64_output_checks,
+    loss_parity.float64_loss_checks,
+    inference_parity.float64_semantic_checks,
+)
+
+FLOAT32 = 'float32'
+FLOAT64 = model_parity.FLOAT64
+PRECISIONS = (FLOAT32, FLOAT64)
+
 
 def verify_model_run(
     run: model_parity.ModelRun,
-    suites: Sequence[CheckSuite] = MODEL_CHECK_SUITES) -> checks_lib.Report:
-  """Runs check suites on a model run.
+    suites: Sequence[CheckSuite] = MODEL_CHECK_SUITES,
+    float64_run: Optional[model_parity.ModelRun] = None,
+    float64_suites: Sequence[CheckSuite] = FLOAT64_CHECK_SUITES
+) -> checks_lib.Report:
+  """Runs check suites on a float32 model run (and a float64 one).
 
   Args:
-    run: the fixture's model run.
-    suites: the check suites to run.
+    run: the fixture's float32 model run, or None (float64 checks only).
+    suites: the check suites of the float32 run.
+    float64_run: the fixture's float64 model run, or None.
+    float64_suites: the check suites of the float64 run.
 
   Returns:
     The report.
@@ -63,20 +83,28 @@ def verify_model_run(
   Raises:
     fixture_lib.FixtureError: the fixture lacks what a suite needs.
   """
-  report = checks_lib.Report(fixture=str(run.fixture.path))
-  for suite in suites:
-    report.add(suite(run))
+  fixture = (run or float64_run).fixture
+  report = checks_lib.Report(fixture=str(fixture.path))
+  if run is not None:
+    for suite in suites:
+      report.add(suite(run))
+  if float64_run is not None:
+    for suite in float64_suites:
+      report.add(suite(float64_run))
   return report
 
 
 def verify_fixture(
     path: Union[str, os.PathLike],
-    suites: Sequence[CheckSuite] = MODEL_CHECK_SUITES) -> checks_lib.Report:
+    suites: Sequence[CheckSuite] = MODEL_CHECK_SUITES,
+    precisions: Sequence[str] = PRECISIONS) -> checks_lib.Report:
   """Runs every check that applies to a fixture folder.
 
   Args:
     path: a model, standalone or training fixture folder.
-    suites: the check suites of a model folder.
+    suites: the check suites of a model folder's float32 run.
+    precisions: which runs to check, of 'float32' and 'float64'; the float64
+      run applies only to folders with exact answers (model and training).
 
   Returns:
     The report.
@@ -85,13 +113,23 @@ def verify_fixture(
     fixture_lib.FixtureError: not a well-formed fixture folder.
     converter.CheckpointMismatchError: the weights do not fit the
       architecture.
+    ValueError: no or unknown precisions.
   """
+  unknown = set(precisions) - set(PRECISIONS)
+  if unknown or not precisions:
+    raise ValueError(f'precisions must be a non-empty subset of {PRECISIONS}, '
+                     f'got {tuple(precisions)}')
   fixture = fixture_lib.load_fixture(path)
   if isinstance(fixture, fixture_lib.ModelFixture):
-    return verify_model_run(model_parity.run_model(fixture), suites)
+    run = (model_parity.run_model(fixture) if FLOAT32 in precisions
+           else None)
+    float64_run = (model_parity.run_model(fixture, FLOAT64)
+                   if FLOAT64 in precisions and fixture.exact is not None
+                   else None)
+    return verify_model_run(run, suites, float64_run)
   report = checks_lib.Report(fixture=str(fixture.path))
   if isinstance(fixture, fixture_lib.StandaloneFixture):
     report.add(standalone_parity.standalone_checks(fixture))
   else:
-    report.add(training_parity.training_checks(fixture))
+    report.add(training_parity.training_checks(fixture, precisions))
   return report

@@ -50,6 +50,7 @@ from projects.maskformer.losses import criterion as criterion_lib
 from projects.maskformer.modeling import layers
 from projects.maskformer.modeling import maskformer_model
 from projects.maskformer.modeling import postprocessing
+from projects.maskformer.ops import precision
 
 FIRST_NONFINITE_STEP = 'first_nonfinite_step'
 _PANOPTIC_LOGS = 'panoptic_evaluation'
@@ -241,7 +242,8 @@ class MaskFormerSegmentationTask(base_task.Task):
               model: tf_keras.Model, training: bool):
     """Forward pass and this replica's share of the weighted global loss."""
     outputs = model(images, training=training)
-    outputs = tf.nest.map_structure(lambda t: tf.cast(t, tf.float32), outputs)
+    # bfloat16 endpoints widen to float32; float64 (the exact mode) stays.
+    outputs = tf.nest.map_structure(precision.widen, outputs)
     targets = targets_lib.expand_targets(labels)
     total, terms = self._criterion(outputs, targets)
     return outputs, total, terms
