@@ -184,11 +184,10 @@ def main(argv):
     annotation_file = _replicated_dataset(_SAMPLE_DIR.value, _NUM_IMAGES.value,
                                           work_dir)
     prefix = os.path.join(work_dir, 'benchmark')
-    tfrecord_conversion.convert_coco_panoptic(
+    files = tfrecord_conversion.convert_coco_panoptic(
         annotation_file, os.path.join(_SAMPLE_DIR.value, 'images'),
         os.path.join(_SAMPLE_DIR.value, 'panoptic'), prefix, num_shards=4,
-        progress=False)
-    files = tfrecord_conversion.shard_paths(prefix, 4)
+        progress=False).shard_files
 
     params = dataloader_cfg.coco_panoptic_data(
         ','.join(files), is_training=True,

@@ -172,6 +172,9 @@ class ConversionSummary:
     empty_segments: segments without any pixel (area 0 in the annotations).
     max_segments_per_image: the largest number of segments of one image.
     shard_sizes: examples per shard.
+    shard_files: the shards written.
+    removed_files: shards of an earlier conversion into another shard count
+      under the same prefix, removed.
     skipped: per reason, the number of skipped inputs.
     skipped_examples: per reason, the first few skip messages.
   """
@@ -181,6 +184,8 @@ class ConversionSummary:
   empty_segments: int = 0
   max_segments_per_image: int = 0
   shard_sizes: List[int] = dataclasses.field(default_factory=list)
+  shard_files: List[str] = dataclasses.field(default_factory=list)
+  removed_files: List[str] = dataclasses.field(default_factory=list)
   skipped: Dict[str, int] = dataclasses.field(
       default_factory=collections.Counter)
   skipped_examples: Dict[str, List[str]] = dataclasses.field(
@@ -203,6 +208,9 @@ class ConversionSummary:
         f'(examples per shard: {self.shard_sizes})',
         f'skipped:                 {sum(self.skipped.values())}',
     ]
+    if self.removed_files:
+      lines.insert(6, f'replaced:                {len(self.removed_files)} '
+                   'shards of an earlier conversion with another shard count')
     for reason in sorted(self.skipped):
       lines.append(f'  {reason}: {self.skipped[reason]}')
       lines.extend(f'    {m}' for m in self.skipped_examples[reason])
