@@ -28,7 +28,6 @@ final names.
 import contextlib
 import functools
 import os
-import sys
 from typing import Callable
 from typing import List
 from typing import Optional
@@ -314,14 +313,21 @@ def run_conversion_tool(convert: Callable[[], conversion.ConversionSummary],
                         output_prefix: str) -> int:
   """Runs a converter for a command-line tool; returns the exit status.
 
-  Prints the summary and the category map path, or the error (naming the
-  file) on stderr with status 1.
+  Prints the summary, the shards and the category map path.
+
+  Raises:
+    ConversionError: on bad input, naming the file; nothing was written.
   """
   try:
     summary = convert()
   except conversion.ConversionError as e:
-    print(f'ERROR: {e}\nNothing was written.', file=sys.stderr)
-    return 1
+    raise conversion.ConversionError(
+        e.reason, e.path, f'{e.detail}; nothing was written') from e
   print(summary.report())
+  if summary.removed_files:
+    print('removed the shards of an earlier conversion: '
+          f'{", ".join(summary.removed_files)}')
+  pattern = f'{output_prefix}-*-of-{len(summary.shard_files):05d}.tfrecord'
+  print(f'shards: {pattern}')
   print(f'category map: {category_map_path(output_prefix)}')
   return 0
