@@ -28,8 +28,9 @@ TensorFlow and ends with `cli.run(main, required=[...])` instead of
   * TensorFlow's C++ start-up log (CUDA probing, oneDNN and CPU-feature
     notices) is off: `quiet_tensorflow_startup` sets TF_CPP_MIN_LOG_LEVEL=3
     unless the environment already sets it (TF_CPP_MIN_LOG_LEVEL=0 shows
-    everything again). TensorFlow's Python warnings are limited to errors
-    unless --verbosity is raised (absl's flag, e.g. --verbosity=0).
+    everything again). Python-side logs show warnings (TensorFlow's own
+    logger: errors) unless absl's --verbosity flag is given (e.g.
+    --verbosity=0 for information messages).
 """
 import errno
 import logging as std_logging
@@ -44,6 +45,7 @@ from typing import Type
 
 from absl import app
 from absl import flags
+from absl import logging
 
 _HELP_FLAGS = ('help', 'helpshort', 'helpfull', 'helpxml', '?')
 
@@ -131,9 +133,10 @@ def _parse_flags(argv: List[str]) -> List[str]:
 
 
 def _quiet_python_logs() -> None:
-  """TensorFlow's Python-side logger shows errors only, unless verbose."""
+  """Python-side logs show warnings (TensorFlow's: errors) unless verbose."""
   if flags.FLAGS['verbosity'].present:
     return
+  logging.set_verbosity(logging.WARNING)
   std_logging.getLogger('tensorflow').setLevel(std_logging.ERROR)
 
 
