@@ -44,6 +44,15 @@ def _require(path: pathlib.Path) -> pathlib.Path:
   return path
 
 
+def assert_one_line_error(result, message: str) -> None:
+  """A tool's run failed with exit 1 and one line `error: ...` with message."""
+  assert 'Traceback' not in result.stderr, result.stderr
+  lines = result.stderr.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith('error: '), result.stderr
+  assert message in lines[0], result.stderr
+  assert result.returncode == 1
+
+
 @pytest.fixture(scope='session')
 def shared_dir() -> pathlib.Path:
   """`../shared` (or `$MASKFORMER_SHARED_DIR`); skips the test if absent."""

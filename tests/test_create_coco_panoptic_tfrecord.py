@@ -283,7 +283,62 @@ def test_skip_invalid_counts_reasons_and_writes_the_rest(sample, tmp_path,
   assert summary.images == 1
   assert dict(summary.skipped) == {reason: 1}
   assert reason in summary.report()
-  assert len(_decode_all(tmp_path / 'out')) == 1
+  # One image left: one shard, not an empty second one.
+  assert summary.shard_files == tfrecord_conversion.shard_paths(
+      str(tmp_path / 'out'), 1)
+  assert len(_decode_all(tmp_path / 'out', num_shards=1)) == 1
+
+
+def _shards(directory):
+  return sorted(p.name for p in directory.iterdir() if p.suffix == '.tfrecord')
+
+
+def test_fewer_images_than_shards_give_no_empty_shard(sample, tmp_path):
+  summary = _convert(sample, tmp_path / 'val', num_shards=8, num_workers=2)
+  assert summary.shard_sizes == [1, 1]
+  assert _shards(tmp_path) == ['val-00000-of-00002.tfrecord',
+                               'val-00001-of-00002.tfrecord']
+  assert len(_decode_all(tmp_path / 'val', num_shards=2)) == 2
+
+
+def test_converting_again_with_another_shard_count_replaces_the_shards(
+    sample, tmp_path):
+  _convert(sample, tmp_path / 'val', num_shards=2)
+  (tmp_path / 'val-other.tfrecord').write_bytes(b'not a shard of the prefix')
+  summary = _convert(sample, tmp_path / 'val', num_shards=1)
+  assert summary.removed_files == [str(tmp_path / f'val-0000{i}-of-00002'
+                                                   '.tfrecord') for i in (0, 1)]
+  assert 'replaced:                2 shards' in summary.report()
+  assert _shards(tmp_path) == ['val-00000-of-00001.tfrecord',
+                               'val-other.tfrecord']
+  # The documented pattern reads every image exactly once.
+  pattern = str(tmp_path / 'val-*-of-*')
+  image_ids = [
+      int(decoders.PanopticTfExampleDecoder().decode(r)['image_id'])
+      for r in tf.data.TFRecordDataset(tf.io.gfile.glob(pattern))]
+  assert sorted(image_ids) == [142238, 439180]
+
+
+def test_empty_input_is_an_error_and_changes_nothing(sample, tmp_path):
+  _convert(sample, tmp_path / 'val', num_shards=2)
+  before = sorted(os.listdir(tmp_path))
+  _edit_json(sample, lambda c: c.update(images=[], annotations=[]))
+  with pytest.raises(conversion.ConversionError) as error:
+    _convert(sample, tmp_path / 'val', num_shards=1)
+  assert error.value.reason == 'empty_input'
+  assert str(sample['json']) in str(error.value)
+  assert sorted(os.listdir(tmp_path)) == before
+
+
+def test_every_image_skipped_is_an_error(sample, tmp_path):
+  _edit_json(sample, lambda c: [
+      s.update(category_id=250) for a in c['annotations']
+      for s in a['segments_info'][:1]])
+  with pytest.raises(conversion.ConversionError) as error:
+    _convert(sample, tmp_path / 'out' / 'val', skip_invalid=True)
+  assert error.value.reason == 'empty_output'
+  assert 'all 2 images were skipped' in str(error.value)
+  assert not (tmp_path / 'out').exists() or not os.listdir(tmp_path / 'out')
 
 
 def _run_tool(*args):
@@ -308,10 +363,12 @@ def test_tool_converts_and_reports_errors(sample, tmp_path):
 
   _, png_name = _remove_png(sample)
   bad = _run_tool(*flags, f'--output_prefix={tmp_path / "bad" / "val"}')
-  assert bad.returncode == 1
-  assert png_name in bad.stderr and 'missing_png' in bad.stderr
+  conftest.assert_one_line_error(
+      bad, f'{png_name}: label PNG not found; nothing was written '
+      '[missing_png]')
   assert os.listdir(tmp_path / 'bad') == []
 
   missing_flag = _run_tool('--image_dir=x')
-  assert missing_flag.returncode != 0
-  assert 'annotation_file' in missing_flag.stderr
+  conftest.assert_one_line_error(
+      missing_flag, 'error: missing required flags: --annotation_file, '
+      '--panoptic_dir, --output_prefix')

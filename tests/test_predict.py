@@ -38,12 +38,26 @@ def model_files(tmp_path_factory, coco_sample_dir):
 
 @pytest.fixture(scope='module')
 def saved_model_run(model_files, coco_sample_dir):
-  """tools/predict.py with the SavedModel on the sample image folder."""
+  """tools/predict.py with the SavedModel on the sample images.
+
+  An undecodable file between the two images is reported at the end; both
+  images are predicted.
+  """
   output_dir = model_files.folder / 'from_saved_model'
+  broken = model_files.folder / 'broken.jpg'
+  broken.write_text('not an image')
+  first, second = (coco_sample_dir / 'images' / name
+                   for name in export_test.SAMPLE_IMAGES)
   result = export_test.run_tool(
-      TOOL, f'--saved_model={model_files.saved_model}',
-      f'--input={coco_sample_dir / "images"}', f'--output_dir={output_dir}')
-  assert result.returncode == 0, result.stderr[-3000:]
+      TOOL, f'--saved_model={model_files.saved_model}', f'--input={first}',
+      f'--input={broken}', f'--input={second}', f'--output_dir={output_dir}')
+  assert 'Traceback' not in result.stderr, result.stderr[-3000:]
+  assert result.returncode == 1, result.stderr[-3000:]
+  assert result.stderr.strip().splitlines() == [
+      f'{broken}: skipped, the file is neither a JPEG nor a PNG',
+      f'error: 1 of the input images could not be predicted: {broken} (the '
+      'file is neither a JPEG nor a PNG)']
+  assert not list(output_dir.glob('broken*'))
   return types.SimpleNamespace(output_dir=output_dir, stdout=result.stdout)
 
 
@@ -176,8 +190,9 @@ def test_bad_inputs_fail_clearly(model_files, tmp_path):
       TOOL, '--experiment=maskformer_synthetic_cpu',
       f'--config_file={model_files.config_file}', f'--checkpoint={missing}',
       f'--input={broken}', f'--output_dir={tmp_path / "out"}')
-  assert result.returncode == 1
-  assert f'error: checkpoint {missing} does not exist' in result.stderr
+  conftest.assert_one_line_error(
+      result, f'error: checkpoint {missing} does not exist')
+  assert not (tmp_path / 'out').exists()
 
 
 def test_tool_help_names_every_flag():

@@ -106,3 +106,21 @@ def test_persistent_ids_are_refused():
   _Pickler(buffer, protocol=2).dump({'w': bytearray(b'x')})
   with pytest.raises(restricted_pickle.UnsafePickleError, match='persistent'):
     restricted_pickle.loads(buffer.getvalue())
+
+
+def test_empty_truncated_and_corrupt_files_are_named(tmp_path):
+  data = pickle.dumps({'model': {'w': np.arange(6.0)}}, protocol=4)
+  cases = {
+      'empty.pkl': (b'', 'empty or truncated'),
+      'truncated.pkl': (data[:len(data) // 2], 'truncated or corrupt'),
+      'garbage.pkl': (bytes(range(256)), 'truncated or corrupt'),
+  }
+  for name, (content, message) in cases.items():
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(restricted_pickle.CorruptPickleError) as error:
+      restricted_pickle.load(path)
+    assert str(error.value).startswith(f'{path} is not a readable pickle')
+    assert message in str(error.value)
+    # Callers that catch pickle's own error keep working.
+    assert isinstance(error.value, pickle.UnpicklingError)

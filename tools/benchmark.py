@@ -63,6 +63,9 @@ import sys
 # Run from a checkout: import this checkout's `projects` package.
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
+from projects.maskformer import cli  # noqa: I001
+
+cli.quiet_tensorflow_startup()  # Before TensorFlow is imported.
 import ctypes
 import dataclasses
 import datetime
@@ -1348,7 +1351,10 @@ def configure(env: Env):
 
 
 def main(argv):
-  del argv
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  cli.check_writable(_OUTPUT_JSON.value, '--output_json')
+  cli.check_writable(_MARKDOWN.value, '--markdown')
   start = time.perf_counter()
   fw = Frameworks()
   env = Env(fw)
@@ -1434,4 +1440,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

@@ -41,6 +41,9 @@ import sys
 
 # Run from a checkout: import this checkout's `projects` package.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from projects.maskformer import cli  # noqa: I001
+
+cli.quiet_tensorflow_startup()  # Before TensorFlow is imported.
 import json
 import statistics
 import tempfile
@@ -52,6 +55,7 @@ import tensorflow as tf
 
 from projects.maskformer.configs import dataloader as dataloader_cfg
 from projects.maskformer.dataloaders import augmentation
+from projects.maskformer.dataloaders import conversion
 from projects.maskformer.dataloaders import input_pipeline
 from projects.maskformer.dataloaders import tfrecord_conversion
 
@@ -176,19 +180,21 @@ def _rate(dataset: tf.data.Dataset, batch_size: int, num_images: int):
 
 
 def main(argv):
-  del argv
-  if not _SAMPLE_DIR.value:
-    raise app.UsageError('--sample_dir is required.')
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  for name in ('panoptic.json', 'images', 'panoptic'):
+    if not os.path.exists(os.path.join(_SAMPLE_DIR.value, name)):
+      raise cli.UserError(f'--sample_dir {_SAMPLE_DIR.value} is not a COCO '
+                          f'panoptic sample folder: it has no {name}')
   output_size = [int(s) for s in _OUTPUT_SIZE.value]
   with tempfile.TemporaryDirectory() as work_dir:
     annotation_file = _replicated_dataset(_SAMPLE_DIR.value, _NUM_IMAGES.value,
                                           work_dir)
     prefix = os.path.join(work_dir, 'benchmark')
-    tfrecord_conversion.convert_coco_panoptic(
+    files = tfrecord_conversion.convert_coco_panoptic(
         annotation_file, os.path.join(_SAMPLE_DIR.value, 'images'),
         os.path.join(_SAMPLE_DIR.value, 'panoptic'), prefix, num_shards=4,
-        progress=False)
-    files = tfrecord_conversion.shard_paths(prefix, 4)
+        progress=False).shard_files
 
     params = dataloader_cfg.coco_panoptic_data(
         ','.join(files), is_training=True,
@@ -228,4 +234,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main, required=['sample_dir'],
+          user_errors=(conversion.ConversionError, tf.errors.OpError))

@@ -39,6 +39,9 @@ import sys
 
 # Run from a checkout: import this checkout's `projects` package.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from projects.maskformer import cli  # noqa: I001
+
+cli.quiet_tensorflow_startup()  # Before TensorFlow is imported.
 import time
 from typing import Callable
 from typing import Dict
@@ -271,4 +274,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

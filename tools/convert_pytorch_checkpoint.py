@@ -43,10 +43,14 @@ import sys
 
 # Run from a checkout: import this checkout's `projects` package.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from projects.maskformer import cli  # noqa: I001
+
+cli.quiet_tensorflow_startup()  # Before TensorFlow is imported.
 
 from absl import app
 from absl import flags
 from official.vision.modeling.backbones import factory
+import tensorflow as tf
 import tf_keras
 
 from projects.maskformer.checkpoints import converter
@@ -95,20 +99,10 @@ def _convert(model_config):
 
 def main(argv):
   if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  try:
-    model_config = experiment_flags.load_experiment(_EXPERIMENT_FLAGS).task.model
-  except ValueError as e:
-    print(f'error: {e}', file=sys.stderr)
-    return 2
-  try:
-    summary, path = _convert(model_config)
-  except (converter.CheckpointMismatchError, name_mapping.NamingError,
-          model_mapping.UnsupportedModelError, safetensors.SafetensorsError,
-          restricted_pickle.UnsafePickleError, FileNotFoundError,
-          ValueError) as e:
-    print(f'error: {e}', file=sys.stderr)
-    return 1
+    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  cli.check_writable(_OUTPUT.value, '--output')
+  model_config = experiment_flags.load_experiment(_EXPERIMENT_FLAGS).task.model
+  summary, path = _convert(model_config)
   print(f'converted {summary.num_tensors} tensors ({summary.naming} names) '
         f'from {summary.source} into {summary.num_variables} variables')
   if summary.ignored:
@@ -118,5 +112,8 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  flags.mark_flags_as_required(['source', 'output'])
-  app.run(main)
+  cli.run(main, required=['source', 'output'], user_errors=(
+      converter.CheckpointMismatchError, name_mapping.NamingError,
+      model_mapping.UnsupportedModelError, safetensors.SafetensorsError,
+      restricted_pickle.UnsafePickleError, restricted_pickle.CorruptPickleError,
+      ValueError, tf.errors.OpError))

@@ -24,17 +24,23 @@ ignore and 1..num_classes the classes. Writes `<prefix>-NNNNN-of-MMMMM.tfrecord`
 and the category map `categories_<prefix name>.json` beside them. Every pair is
 checked first; bad input stops the conversion with an error naming the file
 (or is skipped and counted with --skip_invalid), and nothing is left under the
-final names after a failure. Exits with status 1 on bad input.
+final names after a failure. Exits with status 1 and a one-line error on bad
+input or flags.
 """
 import os
 import sys
 
 # Run from a checkout: import this checkout's `projects` package.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from projects.maskformer import cli  # noqa: I001
+
+cli.quiet_tensorflow_startup()  # Before TensorFlow is imported.
 
 from absl import app
 from absl import flags
+import tensorflow as tf
 
+from projects.maskformer.dataloaders import conversion
 from projects.maskformer.dataloaders import tfrecord_conversion
 
 _IMAGE_DIR = flags.DEFINE_string(
@@ -47,8 +53,10 @@ _NUM_CLASSES = flags.DEFINE_integer(
     'num_classes', 150, 'Number of classes; label values above it are an '
     'error.', lower_bound=1, upper_bound=255)
 _NUM_SHARDS = flags.DEFINE_integer(
-    'num_shards', 4, 'Number of output shards; image i (by file name) goes to '
-    'shard i mod num_shards.', lower_bound=1)
+    'num_shards', 4, 'Number of output shards; the i-th image written (by '
+    'file name) goes to shard i mod num_shards. Fewer images give as many '
+    'shards as images; shards of an earlier run into the same prefix are '
+    'replaced.', lower_bound=1)
 _NUM_WORKERS = flags.DEFINE_integer(
     'num_workers', os.cpu_count() or 1,
     'Worker processes that read and check the images (0 or 1: none).',
@@ -58,12 +66,11 @@ _SKIP_INVALID = flags.DEFINE_boolean(
     'Skip bad images (listed and counted in the summary) instead of failing.')
 _PROGRESS = flags.DEFINE_boolean('progress', True, 'Show a progress bar.')
 
-flags.mark_flags_as_required(['image_dir', 'label_dir', 'output_prefix'])
-
 
 def main(argv):
   if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  cli.check_writable(_OUTPUT_PREFIX.value, '--output_prefix')
   return tfrecord_conversion.run_conversion_tool(
       lambda: tfrecord_conversion.convert_ade20k(
           image_dir=_IMAGE_DIR.value,
@@ -78,4 +85,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main, required=['image_dir', 'label_dir', 'output_prefix'],
+          user_errors=(conversion.ConversionError, tf.errors.OpError))

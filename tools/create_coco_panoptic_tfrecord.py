@@ -25,17 +25,23 @@ Writes `<prefix>-NNNNN-of-MMMMM.tfrecord` and the category map
 `input_path=<prefix>-*-of-*`). Every image is checked first; bad input stops
 the conversion with an error naming the file (or is skipped and counted with
 --skip_invalid), and nothing is left under the final names after a failure.
-Exits with status 1 on bad input.
+Exits with status 1 and a one-line error on bad input
+or flags.
 """
 import os
 import sys
 
 # Run from a checkout: import this checkout's `projects` package.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from projects.maskformer import cli  # noqa: I001
+
+cli.quiet_tensorflow_startup()  # Before TensorFlow is imported.
 
 from absl import app
 from absl import flags
+import tensorflow as tf
 
+from projects.maskformer.dataloaders import conversion
 from projects.maskformer.dataloaders import tfrecord_conversion
 
 _IMAGE_DIR = flags.DEFINE_string(
@@ -55,8 +61,10 @@ _CATEGORIES_FILE = flags.DEFINE_string(
 _OUTPUT_PREFIX = flags.DEFINE_string(
     'output_prefix', None, 'Path prefix of the output shards.')
 _NUM_SHARDS = flags.DEFINE_integer(
-    'num_shards', 8, 'Number of output shards; image i (by id) goes to shard '
-    'i mod num_shards.', lower_bound=1)
+    'num_shards', 8, 'Number of output shards; the i-th image written (by id) '
+    'goes to shard i mod num_shards. Fewer images give as many shards as '
+    'images; shards of an earlier run into the same prefix are replaced.',
+    lower_bound=1)
 _NUM_WORKERS = flags.DEFINE_integer(
     'num_workers', os.cpu_count() or 1,
     'Worker processes that read and check the images (0 or 1: none).',
@@ -66,13 +74,11 @@ _SKIP_INVALID = flags.DEFINE_boolean(
     'Skip bad images (listed and counted in the summary) instead of failing.')
 _PROGRESS = flags.DEFINE_boolean('progress', True, 'Show a progress bar.')
 
-flags.mark_flags_as_required(
-    ['image_dir', 'annotation_file', 'panoptic_dir', 'output_prefix'])
-
 
 def main(argv):
   if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  cli.check_writable(_OUTPUT_PREFIX.value, '--output_prefix')
   return tfrecord_conversion.run_conversion_tool(
       lambda: tfrecord_conversion.convert_coco_panoptic(
           annotation_file=_ANNOTATION_FILE.value,
@@ -88,4 +94,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main, required=['image_dir', 'annotation_file', 'panoptic_dir', 'output_prefix'],
+          user_errors=(conversion.ConversionError, tf.errors.OpError))

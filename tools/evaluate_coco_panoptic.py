@@ -62,6 +62,9 @@ import sys
 
 # Run from a checkout: import this checkout's `projects` package.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from projects.maskformer import cli  # noqa: I001
+
+cli.quiet_tensorflow_startup()  # Before TensorFlow is imported.
 import json
 from typing import Any
 from typing import Dict
@@ -70,6 +73,7 @@ from typing import Optional
 from absl import app
 from absl import flags
 from official.core import task_factory
+import tensorflow as tf
 
 from projects.maskformer.configs import dataloader as data_cfg
 from projects.maskformer.configs import experiment_flags
@@ -206,18 +210,18 @@ def main(argv) -> int:
   missing = [f'--{flag.name}' for flag in required if not flag.value]
   if missing:
     raise app.UsageError(f'missing required flags: {", ".join(missing)}')
-  try:
-    if model_mode:
-      predict_and_evaluate()
-    else:
-      evaluate_prediction_files(_GT_JSON.value, _GT_FOLDER.value,
-                                _PRED_JSON.value, _PRED_FOLDER.value,
-                                _OUTPUT_JSON.value, _PROGRESS.value)
-  except (panoptic_io.PanopticFormatError, OSError, ValueError) as e:
-    print(f'error: {e}', file=sys.stderr)
-    return 1
+  cli.check_writable(_OUTPUT_JSON.value, '--output_json')
+  if model_mode:
+    cli.check_writable(_OUTPUT_DIR.value, '--output_dir')
+    cli.check_writable(_OVERLAY_DIR.value, '--overlay_dir')
+    predict_and_evaluate()
+  else:
+    evaluate_prediction_files(_GT_JSON.value, _GT_FOLDER.value,
+                              _PRED_JSON.value, _PRED_FOLDER.value,
+                              _OUTPUT_JSON.value, _PROGRESS.value)
   return 0
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main, user_errors=(panoptic_io.PanopticFormatError, ValueError,
+                             tf.errors.OpError))

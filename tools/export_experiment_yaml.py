@@ -27,6 +27,9 @@ import sys
 
 # Run from a checkout: import this checkout's `projects` package.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from projects.maskformer import cli  # noqa: I001
+
+cli.quiet_tensorflow_startup()  # Before TensorFlow is imported.
 
 from absl import app
 from absl import flags
@@ -51,14 +54,10 @@ def experiment_yaml(name: str, params) -> str:
 
 def main(argv):
   if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  if not _OUTPUT.value:
-    raise app.UsageError('--output is required')
-  try:
-    params = experiment_flags.load_experiment(_EXPERIMENT_FLAGS)
-  except ValueError as e:
-    print(f'error: {e}', file=sys.stderr)
-    return 1
+    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  if _OUTPUT.value != '-':
+    cli.check_writable(_OUTPUT.value, '--output')
+  params = experiment_flags.load_experiment(_EXPERIMENT_FLAGS)
   text = experiment_yaml(_EXPERIMENT_FLAGS.experiment.value, params)
   if _OUTPUT.value == '-':
     sys.stdout.write(text)
@@ -70,4 +69,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main, required=['experiment', 'output'], user_errors=(ValueError,))

@@ -43,6 +43,9 @@ import sys
 
 # Run from a checkout: import this checkout's `projects` package.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from projects.maskformer import cli  # noqa: I001
+
+cli.quiet_tensorflow_startup()  # Before TensorFlow is imported.
 
 from absl import app
 from absl import flags
@@ -87,18 +90,12 @@ def export() -> str:
 def main(argv) -> int:
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
-  required = (_EXPERIMENT_FLAGS.experiment, _CHECKPOINT, _EXPORT_DIR)
-  missing = [f'--{flag.name}' for flag in required if not flag.value]
-  if missing:
-    raise app.UsageError(f'missing required flags: {", ".join(missing)}')
-  try:
-    export_dir = export()
-  except (ValueError, AssertionError, tf.errors.OpError) as e:
-    print(f'error: {e}', file=sys.stderr)
-    return 1
+  cli.check_writable(_EXPORT_DIR.value, '--export_dir')
+  export_dir = export()
   print(f'wrote the SavedModel to {export_dir}')
   return 0
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main, required=['experiment', 'checkpoint', 'export_dir'],
+          user_errors=(ValueError, AssertionError, tf.errors.OpError))

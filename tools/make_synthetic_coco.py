@@ -28,8 +28,16 @@ Usage:
   python tools/make_synthetic_coco.py --output_dir=/tmp/synthetic_coco \
       --num_train=96 --num_val=24 --image_size=128
 """
-import json
 import os
+import sys
+
+# Run from a checkout: import this checkout's `projects` package.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from projects.maskformer import cli  # noqa: I001
+
+cli.quiet_tensorflow_startup()  # Before TensorFlow is imported.
+
+import json
 import shutil
 import tempfile
 from typing import Any
@@ -234,6 +242,7 @@ def main(argv):
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   _validate_flags()
   output_dir = os.path.abspath(_OUTPUT_DIR.value)
+  cli.check_writable(output_dir, '--output_dir')
   if os.path.exists(output_dir) and os.listdir(output_dir):
     if not _OVERWRITE.value:
       raise app.UsageError(f'{output_dir} is not empty; pass --overwrite to '
@@ -265,5 +274,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  flags.mark_flag_as_required('output_dir')
-  app.run(main)
+  cli.run(main, required=['output_dir'], user_errors=(tf.errors.OpError,))

@@ -40,14 +40,22 @@ Usage:
       --checkpoint=work_dirs/demo/model --input=image1.jpg --input=image2.png \
       --output_dir=/tmp/predictions
 
-Exits with status 1 and a message naming the file on a missing or
-undecodable image, a missing model or checkpoint, or a bad configuration.
+An image that cannot be read or decoded is skipped with a message; every
+other image is still predicted, and the run ends with one line naming the
+skipped images and exit status 1. A missing input, model or checkpoint, an
+unwritable --output_dir or a bad configuration stops the run at once with a
+one-line error and exit status 1.
 """
 import os
 import sys
+from typing import List
+from typing import Tuple
 
 # Run from a checkout: import this checkout's `projects` package.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from projects.maskformer import cli  # noqa: I001
+
+cli.quiet_tensorflow_startup()  # Before TensorFlow is imported.
 
 from absl import app
 from absl import flags
@@ -74,8 +82,15 @@ _CHECKPOINT = flags.DEFINE_string(
     'category_map_file come from the experiment).')
 
 
-def predict_all() -> int:
-  """Loads the model, predicts every input image; returns the image count."""
+def predict_all() -> List[Tuple[str, str]]:
+  """Loads the model and predicts every input image it can.
+
+  An image that cannot be read or decoded is reported and skipped; the
+  others are all predicted.
+
+  Returns:
+    (path, reason) of every image that could not be predicted.
+  """
   images = prediction.find_images(_INPUT.value)
   if _SAVED_MODEL.value:
     predictor = prediction.Predictor.from_saved_model(_SAVED_MODEL.value)
@@ -83,21 +98,25 @@ def predict_all() -> int:
     params = experiment_flags.load_experiment(_EXPERIMENT_FLAGS)
     predictor = prediction.Predictor.from_checkpoint(params, _CHECKPOINT.value)
   os.makedirs(_OUTPUT_DIR.value, exist_ok=True)
+  failed = []
   for path in images:
-    record = predictor.write(path, _OUTPUT_DIR.value)
+    try:
+      record = predictor.write(path, _OUTPUT_DIR.value)
+    except prediction.ImageReadError as e:
+      print(f'{path}: skipped, {e.reason}', file=sys.stderr)
+      failed.append((path, e.reason))
+      continue
     names = ', '.join(sorted({s['name'] for s in record['segments']}))
     print(f'{path}: {len(record["segments"])} segments ({names}) -> '
           f'{os.path.join(_OUTPUT_DIR.value, record["overlay_png"])}')
-  return len(images)
+  predicted = len(images) - len(failed)
+  print(f'wrote predictions of {predicted} images to {_OUTPUT_DIR.value}')
+  return failed
 
 
 def main(argv) -> int:
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
-  missing = [f'--{flag.name}' for flag in (_INPUT, _OUTPUT_DIR)
-             if not flag.value]
-  if missing:
-    raise app.UsageError(f'missing required flags: {", ".join(missing)}')
   checkpoint_mode = bool(_CHECKPOINT.value or
                          _EXPERIMENT_FLAGS.experiment.value)
   if bool(_SAVED_MODEL.value) == checkpoint_mode:
@@ -106,14 +125,15 @@ def main(argv) -> int:
   if checkpoint_mode and not (_CHECKPOINT.value and
                               _EXPERIMENT_FLAGS.experiment.value):
     raise app.UsageError('--checkpoint and --experiment go together')
-  try:
-    count = predict_all()
-  except (ValueError, AssertionError, OSError, tf.errors.OpError) as e:
-    print(f'error: {e}', file=sys.stderr)
-    return 1
-  print(f'wrote predictions of {count} images to {_OUTPUT_DIR.value}')
+  cli.check_writable(_OUTPUT_DIR.value, '--output_dir')
+  failed = predict_all()
+  if failed:
+    raise cli.UserError(
+        f'{len(failed)} of the input images could not be predicted: ' +
+        '; '.join(f'{path} ({reason})' for path, reason in failed))
   return 0
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main, required=['input', 'output_dir'],
+          user_errors=(ValueError, AssertionError, tf.errors.OpError))

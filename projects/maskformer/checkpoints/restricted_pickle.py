@@ -51,6 +51,10 @@ class UnsafePickleError(pickle.UnpicklingError):
   """Raised when a pickle names a global outside the allow-list."""
 
 
+class CorruptPickleError(pickle.UnpicklingError):
+  """Raised when a file is not a readable pickle (empty, truncated, corrupt)."""
+
+
 class _RestrictedUnpickler(pickle.Unpickler):
 
   def find_class(self, module: str, name: str) -> Any:
@@ -67,9 +71,31 @@ class _RestrictedUnpickler(pickle.Unpickler):
         'numpy arrays or safetensors first)')
 
 
+def _unpickle(file: BinaryIO, name: str) -> Any:
+  try:
+    return _RestrictedUnpickler(file, encoding='latin1').load()
+  except UnsafePickleError:
+    raise
+  except EOFError as e:
+    raise CorruptPickleError(
+        f'{name} is not a readable pickle: it is empty or truncated '
+        f'({e})') from e
+  except Exception as e:  # pylint: disable=broad-except
+    # Damaged bytes make the unpickler fail in many ways (UnpicklingError,
+    # ValueError, KeyError, IndexError, TypeError, ...).
+    raise CorruptPickleError(
+        f'{name} is not a readable pickle: it is truncated or corrupt '
+        f'({type(e).__name__}: {e})') from e
+
+
 def loads(data: bytes) -> Any:
-  """Unpickles `data`, allowing only arrays and plain containers."""
-  return _RestrictedUnpickler(io.BytesIO(data), encoding='latin1').load()
+  """Unpickles `data`, allowing only arrays and plain containers.
+
+  Raises:
+    UnsafePickleError: the pickle names anything outside the allow-list.
+    CorruptPickleError: the data is not a readable pickle.
+  """
+  return _unpickle(io.BytesIO(data), 'the data')
 
 
 def load(file: Union[str, os.PathLike, BinaryIO]) -> Any:
@@ -84,8 +110,9 @@ def load(file: Union[str, os.PathLike, BinaryIO]) -> Any:
 
   Raises:
     UnsafePickleError: the pickle names anything outside the allow-list.
+    CorruptPickleError: the file is empty, truncated or corrupt.
   """
   if isinstance(file, (str, os.PathLike)):
     with open(file, 'rb') as f:
-      return _RestrictedUnpickler(f, encoding='latin1').load()
-  return _RestrictedUnpickler(file, encoding='latin1').load()
+      return _unpickle(f, os.fspath(file))
+  return _unpickle(file, getattr(file, 'name', 'the pickle'))

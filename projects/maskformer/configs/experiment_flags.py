@@ -21,8 +21,14 @@ from absl import flags
 from official.core import config_definitions as cfg
 from official.core import exp_factory
 from official.modeling import hyperparams
+import tensorflow as tf
+import yaml
 
 from projects.maskformer import registry_imports  # noqa: F401
+
+# The flags defined below belong to the tool that calls
+# `define_experiment_flags`: they are its key flags and show in its --help.
+flags.disclaim_key_flags()
 
 
 class ExperimentFlags(NamedTuple):
@@ -58,14 +64,30 @@ def load_experiment(experiment_flags: ExperimentFlags) -> cfg.ExperimentConfig:
     raise ValueError('--experiment is required')
   try:
     params = exp_factory.get_exp_config(name)
-    for config_file in experiment_flags.config_file.value or []:
+  except (KeyError, AttributeError, LookupError) as e:
+    raise ValueError(f'bad --experiment: {e}') from e
+  for config_file in experiment_flags.config_file.value or []:
+    if not tf.io.gfile.exists(config_file):
+      raise ValueError(f'--config_file {config_file} does not exist')
+    try:
       params = hyperparams.override_params_dict(params, config_file,
                                                 is_strict=True)
+    except yaml.YAMLError as e:
+      raise ValueError(f'--config_file {config_file} is not valid YAML: '
+                       f'{" ".join(str(e).split())}') from e
+    except (KeyError, AttributeError, LookupError, tf.errors.OpError) as e:
+      raise ValueError(f'bad --config_file {config_file}: {e}') from e
+  try:
     if experiment_flags.params_override.value:
       params = hyperparams.override_params_dict(
           params, experiment_flags.params_override.value, is_strict=True)
+  except yaml.YAMLError as e:
+    raise ValueError('--params_override is not valid: '
+                     f'{" ".join(str(e).split())}') from e
+  except (KeyError, AttributeError, LookupError) as e:
+    raise ValueError(f'bad --params_override: {e}') from e
+  try:
     params.validate()
   except (KeyError, AttributeError, LookupError) as e:
-    raise ValueError(f'bad --experiment/--config_file/--params_override: {e}'
-                     ) from e
+    raise ValueError(f'invalid experiment config: {e}') from e
   return params

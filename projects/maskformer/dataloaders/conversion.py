@@ -20,6 +20,7 @@ forked (like Model Garden's converters), so they start instantly; they never
 touch TensorFlow, whose runtime state a fork does not carry over safely.
 """
 import collections
+import concurrent.futures
 import dataclasses
 import io
 import multiprocessing
@@ -171,6 +172,9 @@ class ConversionSummary:
     empty_segments: segments without any pixel (area 0 in the annotations).
     max_segments_per_image: the largest number of segments of one image.
     shard_sizes: examples per shard.
+    shard_files: the shards written.
+    removed_files: shards of an earlier conversion into another shard count
+      under the same prefix, removed.
     skipped: per reason, the number of skipped inputs.
     skipped_examples: per reason, the first few skip messages.
   """
@@ -180,6 +184,8 @@ class ConversionSummary:
   empty_segments: int = 0
   max_segments_per_image: int = 0
   shard_sizes: List[int] = dataclasses.field(default_factory=list)
+  shard_files: List[str] = dataclasses.field(default_factory=list)
+  removed_files: List[str] = dataclasses.field(default_factory=list)
   skipped: Dict[str, int] = dataclasses.field(
       default_factory=collections.Counter)
   skipped_examples: Dict[str, List[str]] = dataclasses.field(
@@ -202,6 +208,9 @@ class ConversionSummary:
         f'(examples per shard: {self.shard_sizes})',
         f'skipped:                 {sum(self.skipped.values())}',
     ]
+    if self.removed_files:
+      lines.insert(6, f'replaced:                {len(self.removed_files)} '
+                   'shards of an earlier conversion with another shard count')
     for reason in sorted(self.skipped):
       lines.append(f'  {reason}: {self.skipped[reason]}')
       lines.extend(f'    {m}' for m in self.skipped_examples[reason])
@@ -221,11 +230,42 @@ class _SkipInvalid:
       return Skipped(reason=e.reason, path=e.path, message=str(e))
 
 
+@dataclasses.dataclass(frozen=True)
+class _Failed:
+  """A worker's exception, returned as a value instead of raised."""
+  error: BaseException
+
+
+def _load_chunk(fn: Callable[[Task], Record], tasks: Sequence[Task]
+                ) -> List[Union[Record, _Failed]]:
+  """Runs `fn` on consecutive tasks in a worker; errors become `_Failed`.
+
+  A chunk stops at its first error: the caller stops there too.
+  """
+  results = []
+  for task in tasks:
+    try:
+      results.append(fn(task))
+    except Exception as e:  # pylint: disable=broad-except
+      results.append(_Failed(e))
+      break
+  return results
+
+
 def load_in_parallel(
     load_fn: Callable[[Task], Record], tasks: Sequence[Task], num_workers: int,
     skip_invalid: bool, progress: bool = True
 ) -> Iterator[Tuple[int, Union[Record, Skipped]]]:
   """Runs `load_fn` on every task, in worker processes, in task order.
+
+  Workers never raise: a loader's exception travels back as a value and is
+  raised here, in the calling process. Tasks go to the workers in chunks,
+  with a bounded number of chunks in flight; when the caller stops early (an
+  error, or it closes the generator), the chunks not yet started are
+  cancelled and the pool is shut down by letting the running ones finish
+  and joining the workers, never by killing a worker that may hold a queue's
+  lock. A worker that dies (e.g. killed for memory) raises
+  `BrokenProcessPool` here instead of hanging.
 
   Args:
     load_fn: a picklable callable (module-level function or
@@ -253,11 +293,35 @@ def load_in_parallel(
         yield index, fn(task)
         bar.update(1)
       return
-    context = multiprocessing.get_context('fork')
-    chunksize = max(1, min(32, len(tasks) // (4 * num_workers)))
-    with context.Pool(num_workers) as pool:
-      for index, result in enumerate(pool.imap(fn, tasks, chunksize)):
-        yield index, result
-        bar.update(1)
+    yield from _load_with_workers(fn, tasks, num_workers, bar)
   finally:
     bar.close()
+
+
+def _load_with_workers(fn: Callable[[Task], Union[Record, Skipped]],
+                       tasks: Sequence[Task], num_workers: int,
+                       bar: tqdm.tqdm
+                       ) -> Iterator[Tuple[int, Union[Record, Skipped]]]:
+  """`load_in_parallel` with `num_workers` forked worker processes."""
+  chunksize = max(1, min(32, len(tasks) // (4 * num_workers)))
+  chunks = collections.deque(
+      (start, tasks[start:start + chunksize])
+      for start in range(0, len(tasks), chunksize))
+  executor = concurrent.futures.ProcessPoolExecutor(
+      num_workers, mp_context=multiprocessing.get_context('fork'))
+  in_flight = collections.deque()
+  try:
+    while chunks or in_flight:
+      while chunks and len(in_flight) < 2 * num_workers:
+        start, chunk = chunks.popleft()
+        in_flight.append((start, executor.submit(_load_chunk, fn, chunk)))
+      start, future = in_flight.popleft()
+      for offset, result in enumerate(future.result()):
+        if isinstance(result, _Failed):
+          raise result.error
+        yield start + offset, result
+        bar.update(1)
+  finally:
+    # Not-yet-started chunks are dropped; running ones finish; the workers
+    # exit and are joined.
+    executor.shutdown(wait=True, cancel_futures=True)

@@ -15,15 +15,19 @@
 """COCO panoptic and ADE20K-150 to sharded TFRecords, written atomically.
 
 Images are processed in a fixed order (COCO: by image id; ADE20K: by file
-name) and image i goes to shard i mod num_shards, so the output does not depend
-on the number of workers. Shards and the category map are written under
-hidden temporary names (`.<name>.incomplete`) and renamed only once everything
-succeeded; on any error the temporary files are removed and nothing is left
-under the final names.
+name) and the i-th image written goes to shard i mod num_shards, so the output
+does not depend on the number of workers; with fewer images than shards,
+there are as many shards as images (no shard is empty). Shards and the
+category map are written under hidden temporary names (`.<name>.incomplete`)
+and renamed only once everything succeeded, replacing the shards of an
+earlier conversion into the same prefix, whatever its shard count; on any
+error (including an input without images, or every image skipped) the
+temporary files are removed and nothing is left under, or removed from, the
+final names.
 """
+import contextlib
 import functools
 import os
-import sys
 from typing import Callable
 from typing import List
 from typing import Optional
@@ -55,12 +59,27 @@ def _temporary_path(path: str) -> str:
   return os.path.join(directory, f'.{name}.incomplete')
 
 
+def _stale_shards(output_prefix: str, num_shards: int) -> List[str]:
+  """Shards under `output_prefix` of a conversion into another shard count."""
+  keep = set(shard_paths(output_prefix, num_shards))
+  found = tf.io.gfile.glob(f'{output_prefix}-[0-9][0-9][0-9][0-9][0-9]-of-'
+                           '[0-9][0-9][0-9][0-9][0-9].tfrecord')
+  return sorted(path for path in found if path not in keep)
+
+
 class AtomicShardedWriter:
   """Writes examples to shards under temporary names; renames them on success.
 
-  Use as a context manager. Leaving the block without an exception renames
-  every shard and extra file to its final name; leaving it with one deletes
-  them all.
+  Use as a context manager. Examples go round-robin to the shards in the
+  order they are written. Leaving the block without an exception renames
+  every non-empty shard and extra file to its final name: with fewer
+  examples than shards only as many shards as examples are kept (named
+  `-of-<that many>`), so no shard is empty; shards of an earlier conversion
+  into another shard count under the same prefix are removed just before
+  (their names are listed in `removed`), so that the prefix's shard pattern
+  reads exactly this dataset. Leaving the block with an exception, or
+  without any example written, deletes the temporary files and leaves the
+  final names untouched.
   """
 
   def __init__(self, output_prefix: str, num_shards: int,
@@ -69,7 +88,7 @@ class AtomicShardedWriter:
 
     Args:
       output_prefix: path prefix of the shards.
-      num_shards: number of shards.
+      num_shards: the largest number of shards.
       extra_files: final path -> text of files (e.g. the category map) to write
         together with the shards.
 
@@ -78,28 +97,34 @@ class AtomicShardedWriter:
     """
     if num_shards < 1:
       raise ValueError(f'num_shards must be at least 1, got {num_shards}')
-    self._paths = shard_paths(output_prefix, num_shards)
+    self._prefix = output_prefix
+    self._temporary = [_temporary_path(p)
+                       for p in shard_paths(output_prefix, num_shards)]
     self._extra_files = dict(extra_files or {})
     self._writers = []
+    self._count = 0
     self.shard_sizes = [0] * num_shards
+    self.paths: List[str] = []
+    self.removed: List[str] = []
 
   def __enter__(self) -> 'AtomicShardedWriter':
-    directory = os.path.dirname(self._paths[0])
+    directory = os.path.dirname(self._prefix)
     if directory:
       tf.io.gfile.makedirs(directory)
     try:
-      for path in self._paths:
-        self._writers.append(tf.io.TFRecordWriter(_temporary_path(path)))
+      for path in self._temporary:
+        self._writers.append(tf.io.TFRecordWriter(path))
     except BaseException:
       self._discard()
       raise
     return self
 
-  def write(self, index: int, example: tf.train.Example) -> None:
-    """Writes the example of input `index` to shard `index % num_shards`."""
-    shard = index % len(self._paths)
+  def write(self, example: tf.train.Example) -> None:
+    """Writes the next example, the n-th to shard `n % num_shards`."""
+    shard = self._count % len(self._temporary)
     self._writers[shard].write(example.SerializeToString())
     self.shard_sizes[shard] += 1
+    self._count += 1
 
   def _close_writers(self) -> None:
     for writer in self._writers:
@@ -108,13 +133,13 @@ class AtomicShardedWriter:
 
   def _discard(self) -> None:
     self._close_writers()
-    for path in self._paths + list(self._extra_files):
-      temporary = _temporary_path(path)
+    for temporary in self._temporary + [
+        _temporary_path(p) for p in self._extra_files]:
       if tf.io.gfile.exists(temporary):
         tf.io.gfile.remove(temporary)
 
   def __exit__(self, exc_type, exc_value, traceback) -> None:
-    if exc_type is not None:
+    if exc_type is not None or not self._count:
       self._discard()
       return
     try:
@@ -122,7 +147,18 @@ class AtomicShardedWriter:
       for path, text in self._extra_files.items():
         with tf.io.gfile.GFile(_temporary_path(path), 'w') as f:
           f.write(text)
-      for path in self._paths + list(self._extra_files):
+      num_shards = min(self._count, len(self._temporary))
+      for temporary in self._temporary[num_shards:]:
+        tf.io.gfile.remove(temporary)
+      self._temporary = self._temporary[:num_shards]
+      self.shard_sizes = self.shard_sizes[:num_shards]
+      self.paths = shard_paths(self._prefix, num_shards)
+      self.removed = _stale_shards(self._prefix, num_shards)
+      for path in self.removed:
+        tf.io.gfile.remove(path)
+      for temporary, path in zip(self._temporary, self.paths):
+        tf.io.gfile.rename(temporary, path, overwrite=True)
+      for path in self._extra_files:
         tf.io.gfile.rename(_temporary_path(path), path, overwrite=True)
     except BaseException:
       self._discard()
@@ -131,27 +167,39 @@ class AtomicShardedWriter:
 
 def _convert(tasks: Sequence[object], load_fn: Callable[[object], object],
              to_example: Callable[[object], tf.train.Example],
-             count_segments: Callable[[object], tuple], output_prefix: str,
-             num_shards: int, num_workers: int, skip_invalid: bool,
-             extra_files: dict, progress: bool) -> conversion.ConversionSummary:
+             count_segments: Callable[[object], tuple], source: str,
+             output_prefix: str, num_shards: int, num_workers: int,
+             skip_invalid: bool, extra_files: dict,
+             progress: bool) -> conversion.ConversionSummary:
   """Loads every task in parallel and writes the examples atomically."""
+  if not tasks:
+    raise conversion.ConversionError('empty_input', source,
+                                     'there are no images to convert')
   summary = conversion.ConversionSummary()
   with AtomicShardedWriter(output_prefix, num_shards, extra_files) as writer:
-    for index, result in conversion.load_in_parallel(
-        load_fn, tasks, num_workers, skip_invalid, progress):
-      if isinstance(result, conversion.Skipped):
-        logging.warning('Skipped: %s', result.message)
-        summary.add_skip(result)
-        continue
-      writer.write(index, to_example(result))
-      segments, crowd, empty = count_segments(result)
-      summary.images += 1
-      summary.segments += segments
-      summary.crowd_segments += crowd
-      summary.empty_segments += empty
-      summary.max_segments_per_image = max(summary.max_segments_per_image,
-                                           segments)
-    summary.shard_sizes = list(writer.shard_sizes)
+    results = conversion.load_in_parallel(load_fn, tasks, num_workers,
+                                          skip_invalid, progress)
+    with contextlib.closing(results):
+      for _, result in results:
+        if isinstance(result, conversion.Skipped):
+          logging.warning('Skipped: %s', result.message)
+          summary.add_skip(result)
+          continue
+        writer.write(to_example(result))
+        segments, crowd, empty = count_segments(result)
+        summary.images += 1
+        summary.segments += segments
+        summary.crowd_segments += crowd
+        summary.empty_segments += empty
+        summary.max_segments_per_image = max(summary.max_segments_per_image,
+                                             segments)
+    if not summary.images:
+      raise conversion.ConversionError(
+          'empty_output', source,
+          f'all {len(tasks)} images were skipped as invalid; nothing to write')
+  summary.shard_sizes = list(writer.shard_sizes)
+  summary.shard_files = list(writer.paths)
+  summary.removed_files = list(writer.removed)
   return summary
 
 
@@ -186,7 +234,8 @@ def convert_coco_panoptic(
     panoptic_dir: folder of its panoptic PNGs.
     output_prefix: path prefix of the shards; the category map is written to
       `category_map_path(output_prefix)`.
-    num_shards: number of shards.
+    num_shards: the number of shards; fewer (one per image) with fewer
+      images.
     num_workers: worker processes reading and checking the inputs (0: none).
     categories_file: optional category list replacing the file's own.
     skip_invalid: skip (and count) bad images instead of failing.
@@ -197,7 +246,8 @@ def convert_coco_panoptic(
 
   Raises:
     ConversionError: on bad input (naming the file), unless `skip_invalid`
-      applies; nothing is left under the final names then.
+      applies, and when no image is left to write; nothing is left under the
+      final names then.
   """
   tasks, categories = coco_panoptic_conversion.read_tasks(
       annotation_file, image_dir, panoptic_dir, categories_file)
@@ -207,8 +257,8 @@ def convert_coco_panoptic(
   extra = {category_map_path(output_prefix):
            coco_panoptic_conversion.category_map_json(categories)}
   return _convert(tasks, load_fn, _panoptic_example, _panoptic_counts,
-                  output_prefix, num_shards, num_workers, skip_invalid, extra,
-                  progress)
+                  annotation_file, output_prefix, num_shards, num_workers,
+                  skip_invalid, extra, progress)
 
 
 def _semantic_example(
@@ -234,7 +284,8 @@ def convert_ade20k(image_dir: str, label_dir: str, output_prefix: str,
     label_dir: folder of the label PNGs (.../annotations/training).
     output_prefix: path prefix of the shards; the category map is written to
       `category_map_path(output_prefix)`.
-    num_shards: number of shards.
+    num_shards: the number of shards; fewer (one per image) with fewer
+      images.
     num_workers: worker processes reading and checking the inputs (0: none).
     num_classes: number of classes (label values 1..num_classes).
     skip_invalid: skip (and count) bad images instead of failing.
@@ -245,7 +296,8 @@ def convert_ade20k(image_dir: str, label_dir: str, output_prefix: str,
 
   Raises:
     ConversionError: on bad input (naming the file), unless `skip_invalid`
-      applies; nothing is left under the final names then.
+      applies, and when no image is left to write; nothing is left under the
+      final names then.
   """
   tasks = ade20k_conversion.read_tasks(image_dir, label_dir)
   load_fn = functools.partial(ade20k_conversion.load_record,
@@ -253,22 +305,29 @@ def convert_ade20k(image_dir: str, label_dir: str, output_prefix: str,
   extra = {category_map_path(output_prefix):
            ade20k_conversion.category_map_json(num_classes)}
   return _convert(tasks, load_fn, _semantic_example, _semantic_counts,
-                  output_prefix, num_shards, num_workers, skip_invalid, extra,
-                  progress)
+                  image_dir, output_prefix, num_shards, num_workers,
+                  skip_invalid, extra, progress)
 
 
 def run_conversion_tool(convert: Callable[[], conversion.ConversionSummary],
                         output_prefix: str) -> int:
   """Runs a converter for a command-line tool; returns the exit status.
 
-  Prints the summary and the category map path, or the error (naming the
-  file) on stderr with status 1.
+  Prints the summary, the shards and the category map path.
+
+  Raises:
+    ConversionError: on bad input, naming the file; nothing was written.
   """
   try:
     summary = convert()
   except conversion.ConversionError as e:
-    print(f'ERROR: {e}\nNothing was written.', file=sys.stderr)
-    return 1
+    raise conversion.ConversionError(
+        e.reason, e.path, f'{e.detail}; nothing was written') from e
   print(summary.report())
+  if summary.removed_files:
+    print('removed the shards of an earlier conversion: '
+          f'{", ".join(summary.removed_files)}')
+  pattern = f'{output_prefix}-*-of-{len(summary.shard_files):05d}.tfrecord'
+  print(f'shards: {pattern}')
   print(f'category map: {category_map_path(output_prefix)}')
   return 0

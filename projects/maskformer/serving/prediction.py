@@ -23,6 +23,7 @@ readable overlay, the segment JSON and the panoptic PNG.
 """
 import json
 import os
+import re
 from typing import Any
 from typing import Callable
 from typing import Dict
@@ -82,17 +83,40 @@ def find_images(inputs: Sequence[str]) -> List[str]:
   return paths
 
 
+class ImageReadError(ValueError):
+  """An image file that cannot be read or decoded.
+
+  Attributes:
+    path: the file.
+    reason: what is wrong, in plain words.
+  """
+
+  def __init__(self, path: str, reason: str):
+    super().__init__(f'cannot decode {path} as a JPEG or PNG image: {reason}')
+    self.path = path
+    self.reason = reason
+
+
+def _plain_op_message(error: tf.errors.OpError) -> str:
+  """An op error's message without TensorFlow's function and op names."""
+  text = re.sub(r'\{\{[^}]*\}\}', '', error.message)
+  text = re.sub(r'\s*\[Op:[^\]]*\]', '', text)
+  text = re.sub(r'\s*name:\s*$', '', text.strip())
+  if text.startswith('Unknown image file format'):
+    return 'the file is neither a JPEG nor a PNG'
+  return ' '.join(text.split()) or type(error).__name__
+
+
 def read_image(path: str) -> np.ndarray:
   """Decodes a JPEG or PNG file as the input pipeline does.
 
   Raises:
-    ValueError: naming the file, if it cannot be read or decoded.
+    ImageReadError: naming the file, if it cannot be read or decoded.
   """
   try:
     return decoders.decode_image(tf.io.read_file(path)).numpy()
-  except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as e:
-    raise ValueError(f'cannot decode {path} as a JPEG or PNG image: '
-                     f'{e.message.splitlines()[0]}') from e
+  except tf.errors.OpError as e:
+    raise ImageReadError(path, _plain_op_message(e)) from e
 
 
 def image_segments(outputs: Mapping[str, np.ndarray],
@@ -227,7 +251,8 @@ class Predictor:
       'segments' (see `image_segments`).
 
     Raises:
-      ValueError: if the image cannot be decoded.
+      ImageReadError: if the image cannot be read or decoded; nothing is
+        written then.
     """
     image = read_image(image_path)
     outputs = self.predict(image)
