@@ -308,7 +308,7 @@ def test_report_formats():
           {'name': 'b', 'max_abs_err': float('inf'),
            'tolerance': pytest.approx(1e-4), 'passed': False,
            'pytorch_err': None}],
-      'notes': [{'name': 'n', 'value': '3/4'}]}
+      'notes': [{'name': 'n', 'value': '3/4'}], 'skipped': []}
   text = report.to_text()
   assert 'shape [1, 1] != reference [2]' in text
   assert text.splitlines()[2].split() == [
@@ -316,7 +316,7 @@ def test_report_formats():
   assert text.splitlines()[3].split()[:5] == ['b', 'inf', '1.000e-04', '-',
                                               'FAIL']
   assert '  n: 3/4' in text.splitlines()
-  assert text.splitlines()[-1] == '2 checks, 1 failed: FAIL'
+  assert text.splitlines()[-1] == '2 checks, 1 failed, 0 skipped: FAIL'
 
 
 def test_relative_comparisons():
@@ -368,7 +368,7 @@ def test_json_report_of_a_shipped_folder(reference_dir, folder):
   """
   report = fixture_reports.report(str(reference_dir / folder))
   payload = json.loads(report.to_json_string())
-  assert set(payload) == {'fixture', 'checks', 'notes', 'passed'}
+  assert set(payload) == {'fixture', 'checks', 'notes', 'skipped', 'passed'}
   assert payload['fixture'].endswith(folder)
   for check in payload['checks']:
     assert set(check) == {'name', 'max_abs_err', 'tolerance', 'passed',
@@ -622,7 +622,77 @@ def _training_without_gradients(folder, reference_dir, synthetic_fixture):
       (folder / name).symlink_to(reference_dir / 'training' / name)
 
 
+def _model_without(key):
+  """A synthetic model folder whose reference.npz lacks `key`."""
+
+  def make(folder, reference_dir, synthetic_fixture):
+    del reference_dir
+    _copy(synthetic_fixture, folder)
+    _rewrite_npz(folder / 'reference.npz', lambda arrays: arrays.pop(key))
+  return make
+
+
+def _model_without_manifest_key(key):
+  def make(folder, reference_dir, synthetic_fixture):
+    del reference_dir
+    _copy(synthetic_fixture, folder)
+    _rewrite_json(folder / 'manifest.json', lambda manifest: manifest.pop(key))
+  return make
+
+
+def _model_with_half_exact_answers(folder, reference_dir, synthetic_fixture):
+  del reference_dir
+  _copy(synthetic_fixture, folder)
+  (folder / 'float32_error.json').write_text('{"keys": {}}')
+
+
+def _model_with_incomplete_exact_answers(folder, reference_dir,
+                                         synthetic_fixture):
+  """Exact answers whose float32_error.json lacks an output."""
+  del synthetic_fixture
+  folder.mkdir()
+  source = reference_dir / 'r50w16_fpn'
+  for name in ('manifest.json', 'weights.pkl', 'reference.npz',
+               'reference_exact.npz'):
+    (folder / name).symlink_to(source / name)
+  errors = json.loads((source / 'float32_error.json').read_text())
+  del errors['keys']['aux2_pred_logits']
+  (folder / 'float32_error.json').write_text(json.dumps(errors))
+
+
+def _training_with_incomplete_exact_gradients(folder, reference_dir,
+                                              synthetic_fixture):
+  del synthetic_fixture
+  folder.mkdir()
+  source = reference_dir / 'training'
+  for name in fixture_lib.TRAINING_FILES + ('gradients_step0_exact.npz',):
+    (folder / name).symlink_to(source / name)
+  errors = json.loads((source / 'float32_error.json').read_text())
+  errors.pop('losses_step0')
+  (folder / 'float32_error.json').write_text(json.dumps(errors))
+
+
 @pytest.mark.parametrize('make_folder,error,message', [
+    (_model_without('backbone_res3'), fixture_lib.FixtureError,
+     r"reference.npz lacks \['backbone_res3'\]"),
+    (_model_without('aux1_pred_logits'), fixture_lib.FixtureError,
+     r"lacks \['aux1_pred_logits'\]"),
+    (_model_without('transformer_encoder_output'), fixture_lib.FixtureError,
+     r"lacks \['transformer_encoder_output'\]"),
+    (_model_without('panoptic_seg_1'), fixture_lib.FixtureError,
+     r"lacks \['panoptic_seg_1'\]"),
+    (_model_without('sem_sample_yx_0'), fixture_lib.FixtureError,
+     r"lacks \['sem_sample_yx_0'\]"),
+    (_model_without_manifest_key('losses_unweighted'),
+     fixture_lib.FixtureError, r"lacks \['losses_unweighted'\]"),
+    (_model_without_manifest_key('panoptic_segments_info'),
+     fixture_lib.FixtureError, r"lacks \['panoptic_segments_info'\]"),
+    (_model_with_half_exact_answers, fixture_lib.FixtureError,
+     'reference_exact.npz and float32_error.json go together'),
+    (_model_with_incomplete_exact_answers, fixture_lib.FixtureError,
+     r"lacks \['aux2_pred_logits'\]"),
+    (_training_with_incomplete_exact_gradients, fixture_lib.FixtureError,
+     r"float32_error.json lacks \['losses_step0'\]"),
     (_empty, fixture_lib.FixtureError, 'is not a fixture folder'),
     (_not_a_directory, fixture_lib.FixtureError, 'is not a directory'),
     (_model_without_reference, fixture_lib.FixtureError,
@@ -646,6 +716,45 @@ def test_bad_folders_are_refused_clearly(make_folder, error, message,
   make_folder(folder, reference_dir, synthetic_fixture)
   with pytest.raises(error, match=message):
     verification.verify_fixture(folder)
+
+
+def test_checks_that_do_not_apply_are_listed_as_skipped(synthetic_fixture,
+                                                         tmp_path):
+  """A folder without ground truth: matching and losses skipped, with why."""
+  folder = _copy(synthetic_fixture, tmp_path / 'no_truth')
+
+  def drop_truth(arrays):
+    for key in [k for k in arrays if k.startswith(('gt_', 'match_'))]:
+      del arrays[key]
+  _rewrite_npz(folder / 'reference.npz', drop_truth)
+  _rewrite_json(folder / 'manifest.json',
+                lambda manifest: manifest.pop('num_params'))
+  result = _run_tool(folder, '--json')
+  assert result.returncode == 0, result.stderr
+  payload = json.loads(result.stdout)
+  skipped = {s['name']: s['reason'] for s in payload['skipped']}
+  assert skipped == {
+      'num_params': 'manifest.json has no "num_params"',
+      'matching, loss': 'reference.npz has no ground truth (gt_masks_i, '
+                        'gt_classes_i)',
+      'float64': f'{folder} has no exact answers (reference_exact.npz or '
+                 'gradients_step0_exact.npz with float32_error.json): the '
+                 'float64 identity is not checked'}
+  names = [c['name'] for c in payload['checks']]
+  assert not any(n.startswith(('loss.', 'matching.')) for n in names)
+  assert 'inference.img1.panoptic_map' in names
+  text = _run_tool(folder).stdout
+  assert 'skipped (do not apply to this folder):' in text
+  assert '  matching, loss: reference.npz has no ground truth' in text
+  assert text.splitlines()[-1].endswith('failed, 3 skipped: PASS')
+
+
+def test_a_run_without_any_check_is_an_error(reference_dir):
+  result = _run_tool(reference_dir / 'standalone', '--precisions=float64')
+  assert result.returncode == 2
+  lines = result.stderr.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith('error: no check applies')
+  assert 'standalone folders have no exact answers' in lines[0]
 
 
 def test_tool_exit_status_on_a_bad_folder(reference_dir, tmp_path):

@@ -67,9 +67,15 @@ For each check it prints the error, the tolerance of the fixtures' README and
 pass/fail, then informational notes (e.g. how many matched indices equal the
 reference's).
 
+Checks that do not apply to a folder (losses of a folder without ground
+truth, the float64 identity of a folder without exact answers, ...) are
+listed as skipped, with the reason; an entry that a check needs and that the
+folder's format promises is an error.
+
 Exit status: 0 if every check passes, 1 if any fails, 2 if FIXTURE_DIR
-cannot be verified (not a fixture folder, missing or malformed files, or
-weights that do not fit the architecture).
+cannot be verified (not a fixture folder, missing or malformed files or
+entries, weights that do not fit the architecture, or no check that
+applies); 1 also for a mistake in the flags.
 """
 import os
 import pickle
@@ -77,6 +83,10 @@ import sys
 
 # Run from a checkout: import this checkout's `projects` package.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from projects.maskformer import cli  # noqa: I001
+
+cli.quiet_tensorflow_startup()  # Before TensorFlow is imported.
 
 from absl import app
 from absl import flags
@@ -91,7 +101,8 @@ from projects.maskformer.reference import verification
 _JSON = flags.DEFINE_bool(
     'json', False, 'Print one JSON object {"fixture", "checks": [{"name", '
     '"max_abs_err", "tolerance", "passed", "pytorch_err"}], "notes": '
-    '[{"name", "value"}], "passed"} instead of a table.')
+    '[{"name", "value"}], "skipped": [{"name", "reason"}], "passed"} instead '
+    'of a table.')
 
 _PYTORCH_WITNESS = flags.DEFINE_bool(
     'pytorch_witness', False, 'Model folders: also run the transformers port '
@@ -134,9 +145,15 @@ def main(argv):
           FileNotFoundError) as e:
     print(f'error: {e}', file=sys.stderr)
     return _EXIT_UNVERIFIABLE
+  if not report.checks:
+    print(f'error: no check applies to {fixture_dir} with --precisions='
+          f'{",".join(_PRECISIONS.value)}: ' + '; '.join(
+              f'{s.name}: {s.reason}' for s in report.skipped),
+          file=sys.stderr)
+    return _EXIT_UNVERIFIABLE
   print(report.to_json_string() if _JSON.value else report.to_text())
   return 0 if report.passed else 1
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

@@ -20,7 +20,12 @@ figure that is reported for information and never fails (e.g. how many
 matched indices equal the reference's). A `Report` holds the checks and notes
 of one fixture and renders them as a text table or as the JSON object
 `{"fixture": ..., "checks": [{"name", "max_abs_err", "tolerance",
-"passed", "pytorch_err"}], "notes": [{"name", "value"}], "passed": bool}`.
+"passed", "pytorch_err"}], "notes": [{"name", "value"}], "skipped":
+[{"name", "reason"}], "passed": bool}`. A `Skipped` records checks that do
+not apply to the folder (e.g. losses of a folder without ground truth), with
+the reason, so that nothing is left out silently; an entry that a check
+needs and that the folder's format promises is an error instead
+(`fixture.FixtureError`).
 
 Where the fixture has exact (float64) answers, a check compares our output
 with the exact answer, and `pytorch_err` is the original PyTorch float32
@@ -214,7 +219,22 @@ class Note:
     return {'name': self.name, 'value': self.value}
 
 
-Result = Union[Check, Note]
+@dataclasses.dataclass(frozen=True)
+class Skipped:
+  """Checks that do not apply to a folder; listed, never passed silently.
+
+  Attributes:
+    name: the checks left out, e.g. 'loss' or 'postprocess.case7.semantic'.
+    reason: why they do not apply (what the folder lacks).
+  """
+  name: str
+  reason: str
+
+  def to_json(self) -> Dict[str, Any]:
+    return {'name': self.name, 'reason': self.reason}
+
+
+Result = Union[Check, Note, Skipped]
 
 
 @dataclasses.dataclass
@@ -225,15 +245,22 @@ class Report:
     fixture: the fixture directory.
     checks: the checks, in the order they were made.
     notes: the informational figures, in the order they were made.
+    skipped: the checks that do not apply, with the reasons.
   """
   fixture: str
   checks: List[Check] = dataclasses.field(default_factory=list)
   notes: List[Note] = dataclasses.field(default_factory=list)
+  skipped: List[Skipped] = dataclasses.field(default_factory=list)
 
   def add(self, results: Iterable[Result]) -> None:
-    """Appends checks to `checks` and notes to `notes`, keeping the order."""
+    """Appends each result to `checks`, `notes` or `skipped`, in order."""
     for result in results:
-      (self.notes if isinstance(result, Note) else self.checks).append(result)
+      if isinstance(result, Note):
+        self.notes.append(result)
+      elif isinstance(result, Skipped):
+        self.skipped.append(result)
+      else:
+        self.checks.append(result)
 
   @property
   def passed(self) -> bool:
@@ -247,6 +274,7 @@ class Report:
     return {'fixture': self.fixture,
             'checks': [c.to_json() for c in self.checks],
             'notes': [n.to_json() for n in self.notes],
+            'skipped': [s.to_json() for s in self.skipped],
             'passed': self.passed}
 
   def to_json_string(self) -> str:
@@ -270,11 +298,15 @@ class Report:
     if self.notes:
       lines.append('notes:')
       lines.extend(f'  {n.name}: {n.value}' for n in self.notes)
+    if self.skipped:
+      lines.append('skipped (do not apply to this folder):')
+      lines.extend(f'  {s.name}: {s.reason}' for s in self.skipped)
     failed = len(self.failures())
     lines.append('(max_abs_err: ours against the exact answer where the '
                  'fixture has one, else against its float32 reference; '
                  'pytorch_err: the original float32 run against the exact '
                  'answer)')
-    lines.append(f'{len(self.checks)} checks, {failed} failed: '
+    lines.append(f'{len(self.checks)} checks, {failed} failed, '
+                 f'{len(self.skipped)} skipped: '
                  f'{"PASS" if self.passed else "FAIL"}')
     return '\n'.join(lines)

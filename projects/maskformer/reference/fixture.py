@@ -304,7 +304,7 @@ def load_model_fixture(path) -> ModelFixture:
   _check_config(manifest.get('config') if isinstance(manifest, dict) else None,
                 path / MANIFEST)
   arrays = read_npz(path / REFERENCE)
-  require(arrays, ['padded_normalized_images'], path / REFERENCE)
+  require(arrays, expected_model_outputs(manifest['config']), path / REFERENCE)
   float32_error = _float32_error(path, REFERENCE_EXACT)
   exact = None
   if float32_error is not None:
@@ -318,6 +318,25 @@ def load_model_fixture(path) -> ModelFixture:
                          f'{REFERENCE} lacks')
   return ModelFixture(path=path, manifest=manifest, arrays=arrays,
                       exact=exact, float32_error=float32_error)
+
+
+def expected_model_outputs(config: Mapping[str, Any]) -> List[str]:
+  """The reference.npz entries every model folder of `config` must have.
+
+  The input and the forward outputs: backbone res2..res5, mask features, the
+  "+6 Enc" encoder output (for that decoder), the final logits and masks and,
+  with deep supervision (the default), every auxiliary layer's logits.
+  Ground truth, matchings and inference results are optional groups: checks
+  that need an absent group are reported as skipped.
+  """
+  names = (['padded_normalized_images'] +
+           [f'backbone_res{level}' for level in '2345'] +
+           ['mask_features', 'pred_logits', 'pred_masks'])
+  if config['pixel_decoder'] == 'transformer_encoder':
+    names.append('transformer_encoder_output')
+  if config.get('deep_supervision', True):
+    names += [f'aux{j}_pred_logits' for j in range(int(config['dec_layers']) - 1)]
+  return names
 
 
 def _float32_error(path: pathlib.Path,
@@ -421,7 +440,8 @@ def load_training_fixture(path) -> TrainingFixture:
                        'list of per-step objects with a "total"')
   float32_error = _float32_error(path, GRADIENTS_EXACT)
   if float32_error is not None:
-    require(float32_error, ['gradients_rel_l2'], path / FLOAT32_ERROR)
+    require(float32_error, ['gradients_rel_l2', 'losses_step0'],
+            path / FLOAT32_ERROR)
   return TrainingFixture(path=path, trajectory=trajectory,
                          batch=read_npz(path / 'batch.npz'),
                          matchings_step0=read_npz(path / 'matchings_step0.npz'),

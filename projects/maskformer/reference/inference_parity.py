@@ -134,7 +134,32 @@ def thing_classes(spec: Mapping[str, Any], num_classes: int,
       f'{coco_panoptic_categories.NUM_CLASSES} classes)')
 
 
-def inference_checks(run: model_parity.ModelRun) -> List[checks_lib.Check]:
+# The optional inference references, each stored for every image or none.
+_INFERENCE_GROUPS = {
+    'panoptic': ('panoptic_seg',),
+    'semantic_argmax': ('sem_argmax',),
+    'semantic_scores': ('sem_sample_yx', 'sem_sample_scores'),
+}
+
+
+def _per_image_group(fixture: fixture_lib.ModelFixture, keys: Sequence[str],
+                     num_images: int) -> bool:
+  """Whether `<key>_<b>` is stored for every key and image (or for none).
+
+  Raises:
+    FixtureError: stored for some images or keys only.
+  """
+  names = [f'{key}_{b}' for key in keys for b in range(num_images)]
+  present = [name in fixture.arrays for name in names]
+  if any(present) and not all(present):
+    raise fixture_lib.FixtureError(
+        f'{fixture.path / fixture_lib.REFERENCE} lacks '
+        f'{[n for n, p in zip(names, present) if not p]} (the group is '
+        'stored for every image or none)')
+  return all(present)
+
+
+def inference_checks(run: model_parity.ModelRun) -> List[checks_lib.Result]:
   """The model suite: post-processing of our outputs against the reference.
 
   Args:
@@ -142,20 +167,29 @@ def inference_checks(run: model_parity.ModelRun) -> List[checks_lib.Check]:
 
   Returns:
     Checks named 'inference.img<b>.{panoptic_segments,panoptic_map,
-    semantic_argmax,semantic_scores}' for each reference present; empty if
-    the fixture stores no inference results.
+    semantic_argmax,semantic_scores}' for each stored reference group, and a
+    `Skipped` for each absent group.
 
   Raises:
-    FixtureError: inference references without thresholds or thing classes.
+    FixtureError: inference references without thresholds, thing classes or
+      the manifest's segments, or stored for some images only.
   """
   fixture = run.fixture
   arrays = fixture.arrays
   num_images = arrays['padded_normalized_images'].shape[0]
-  has_panoptic = f'panoptic_seg_{num_images - 1}' in arrays
-  has_semantic = f'sem_argmax_{num_images - 1}' in arrays or (
-      f'sem_sample_scores_{num_images - 1}' in arrays)
+  groups = {name: _per_image_group(fixture, keys, num_images)
+            for name, keys in _INFERENCE_GROUPS.items()}
+  skipped = [checks_lib.Skipped(
+      f'inference.{name}', f'{fixture_lib.REFERENCE} has no '
+      f'{", ".join(k + "_i" for k in _INFERENCE_GROUPS[name])}')
+             for name, present in groups.items() if not present]
+  has_panoptic = groups['panoptic']
+  has_semantic = groups['semantic_argmax'] or groups['semantic_scores']
   if not (has_panoptic or has_semantic):
-    return []
+    return skipped
+  if has_panoptic:
+    fixture_lib.require(fixture.manifest, ['panoptic_segments_info'],
+                        fixture.path / fixture_lib.MANIFEST)
   config = fixture.config
   manifest_path = str(fixture.path / fixture_lib.MANIFEST)
   missing = [k for k in ('object_mask_threshold', 'overlap_threshold')
@@ -188,32 +222,30 @@ def inference_checks(run: model_parity.ModelRun) -> List[checks_lib.Check]:
     height, width = original_sizes[b]
     name = f'inference.img{b}.'
     if has_panoptic:
-      segments = fixture.manifest.get('panoptic_segments_info')
-      if segments is not None:
-        checks.append(compare_segments(name + 'panoptic_segments',
-                                       segments_info(results, b),
-                                       segments[b]))
+      checks.append(compare_segments(
+          name + 'panoptic_segments', segments_info(results, b),
+          fixture.manifest['panoptic_segments_info'][b]))
       checks.append(compare_maps(
           name + 'panoptic_map', results['panoptic'][b, :height, :width],
           arrays[f'panoptic_seg_{b}'],
           _decided(arrays, f'panoptic_margin_{b}', (height, width))))
     if has_semantic:
       semantic = results['semantic'][b, :height, :width]
-      if f'sem_argmax_{b}' in arrays:
+      if groups['semantic_argmax']:
         checks.append(compare_maps(
             name + 'semantic_argmax', semantic.argmax(-1),
             arrays[f'sem_argmax_{b}'],
             _decided(arrays, f'sem_margin_{b}', (height, width))))
-      if f'sem_sample_scores_{b}' in arrays:
+      if groups['semantic_scores']:
         rows, cols = np.asarray(arrays[f'sem_sample_yx_{b}']).T
         checks.append(checks_lib.compare(
             name + 'semantic_scores', semantic[rows, cols],
             arrays[f'sem_sample_scores_{b}'], SEMANTIC_TOLERANCE))
-  return checks
+  return checks + skipped
 
 
 def float64_semantic_checks(run: model_parity.ModelRun
-                            ) -> List[checks_lib.Check]:
+                            ) -> List[checks_lib.Result]:
   """The float64 run's semantic scores at the sampled pixels, against exact.
 
   The post-processing runs in float64 (`dtype='float64'`) on the float64
@@ -225,7 +257,7 @@ def float64_semantic_checks(run: model_parity.ModelRun
 
   Returns:
     Checks named 'float64.inference.img<b>.semantic_scores' within
-    `2e-7 * max(1, max|exact|)`; empty without exact semantic scores.
+    `2e-7 * max(1, max|exact|)`; a `Skipped` without exact semantic scores.
   """
   fixture = run.fixture
   arrays = fixture.arrays
@@ -234,7 +266,9 @@ def float64_semantic_checks(run: model_parity.ModelRun
   names = [f'sem_sample_scores_{b}' for b in range(num_images)
            if f'sem_sample_scores_{b}' in exact]
   if not names:
-    return []
+    return [checks_lib.Skipped(
+        'float64.inference', f'{fixture_lib.REFERENCE_EXACT} has no '
+        'sem_sample_scores_i')]
   fixture_lib.require(arrays, ['image_sizes', 'original_sizes'] + [
       f'sem_sample_yx_{b}' for b in range(num_images)],
                       fixture.path / fixture_lib.REFERENCE)

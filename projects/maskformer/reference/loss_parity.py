@@ -306,12 +306,20 @@ def matching_and_loss_checks(run: model_parity.ModelRun
 
   Returns:
     Checks named 'matching.*' and 'loss.{reference,own}_matching.*', and
-    notes; empty if the fixture has no ground truth.
+    notes; a `Skipped` if the fixture has no ground truth.
+
+  Raises:
+    FixtureError: ground truth without the manifest's `losses_unweighted`
+      and `loss_total`.
   """
   targets = model_targets(run.fixture)
   if targets is None:
-    return []
+    return [checks_lib.Skipped(
+        'matching, loss', f'{fixture_lib.REFERENCE} has no ground truth '
+        '(gt_masks_i, gt_classes_i)')]
   manifest = run.fixture.manifest
+  fixture_lib.require(manifest, ['losses_unweighted', 'loss_total'],
+                      run.fixture.path / fixture_lib.MANIFEST)
   params = fixture_lib.losses_config(manifest)
   num_layers = len(criterion_lib.MaskFormerCriterion(params).layers(
       run.outputs))
@@ -331,8 +339,8 @@ def float64_loss_checks(run: model_parity.ModelRun) -> List[checks_lib.Check]:
     run: the float64 model run of a fixture with exact answers.
 
   Returns:
-    Checks named 'float64.loss.<term>' and 'float64.loss.total'; empty if the
-    fixture has no ground truth.
+    Checks named 'float64.loss.<term>' and 'float64.loss.total'; a `Skipped`
+    if the fixture has no ground truth.
 
   Raises:
     FixtureError: a layer's stored matching or an exact loss value is
@@ -341,7 +349,9 @@ def float64_loss_checks(run: model_parity.ModelRun) -> List[checks_lib.Check]:
   fixture = run.fixture
   targets = model_targets(fixture)
   if targets is None:
-    return []
+    return [checks_lib.Skipped(
+        'float64.loss', f'{fixture_lib.REFERENCE} has no ground truth '
+        '(gt_masks_i, gt_classes_i)')]
   exact = fixture.float32_error or {}
   source = fixture.path / fixture_lib.FLOAT32_ERROR
   fixture_lib.require(exact, ['losses_stored_matchings', 'loss_total'], source)

@@ -265,6 +265,9 @@ def model_output_checks(run: ModelRun) -> List[checks_lib.Result]:
     results.append(checks_lib.compare_exact(
         'num_params', _trainable_parameter_count(run.model),
         fixture.manifest['num_params']))
+  else:
+    results.append(checks_lib.Skipped(
+        'num_params', f'{fixture_lib.MANIFEST} has no "num_params"'))
   for level in ('2', '3', '4', '5'):
     name = f'backbone_res{level}'
     if name in reference:

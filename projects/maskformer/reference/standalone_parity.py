@@ -84,7 +84,20 @@ def matcher_criterion_checks(part: fixture_lib.StandalonePart
       results.append(checks_lib.compare_elementwise_relative(
           f'cost.img{b}', parity.costs[0, b][:, :count], arrays[f'cost_{b}'],
           COST_TOLERANCE))
+    else:
+      results.append(checks_lib.Skipped(
+          f'cost.img{b}', f'{fixture_lib.MATCHER_CRITERION}.npz has no '
+          f'cost_{b}'))
   optima = meta.get('optimal_assignment_cost', [])
+  if len(optima) < num_images:
+    results.append(checks_lib.Skipped(
+        'matching.final.optimal_assignment_cost',
+        f'{fixture_lib.MATCHER_CRITERION}.json gives "optimal_assignment_cost"'
+        f' for {len(optima)} of {num_images} images'))
+  if meta.get('losses_unweighted') is None:
+    results.append(checks_lib.Skipped(
+        'loss', f'{fixture_lib.MATCHER_CRITERION}.json has no '
+        '"losses_unweighted"'))
   for b, optimum in enumerate(optima[:num_images]):
     results.append(loss_parity.optimality_check(
         f'matching.final.img{b}.optimal_assignment_cost', parity.costs[0, b],
@@ -93,7 +106,7 @@ def matcher_criterion_checks(part: fixture_lib.StandalonePart
 
 
 def postprocess_checks(part: fixture_lib.StandalonePart
-                       ) -> List[checks_lib.Check]:
+                       ) -> List[checks_lib.Result]:
   """Panoptic and semantic inference checks of `postprocess.{npz,json}`.
 
   Args:
@@ -127,6 +140,10 @@ def postprocess_checks(part: fixture_lib.StandalonePart
           name + 'semantic_scores',
           semantic[0].numpy().transpose(2, 0, 1), arrays[f'semantic_{c}'],
           inference_parity.SEMANTIC_TOLERANCE))
+    else:
+      results.append(checks_lib.Skipped(
+          name + 'semantic_scores', f'{fixture_lib.POSTPROCESS}.npz has no '
+          f'semantic_{c}'))
   return results
 
 
@@ -134,8 +151,13 @@ def standalone_checks(fixture: fixture_lib.StandaloneFixture
                       ) -> List[checks_lib.Result]:
   """Every check of the parts a standalone folder holds."""
   results: List[checks_lib.Result] = []
-  if fixture.matcher_criterion is not None:
-    results.extend(matcher_criterion_checks(fixture.matcher_criterion))
-  if fixture.postprocess is not None:
-    results.extend(postprocess_checks(fixture.postprocess))
+  for part, present, checks in (
+      (fixture_lib.MATCHER_CRITERION, fixture.matcher_criterion,
+       matcher_criterion_checks),
+      (fixture_lib.POSTPROCESS, fixture.postprocess, postprocess_checks)):
+    if present is not None:
+      results.extend(checks(present))
+    else:
+      results.append(checks_lib.Skipped(
+          part, f'{fixture.path} has no {part}.npz / {part}.json'))
   return results

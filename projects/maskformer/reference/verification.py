@@ -94,6 +94,13 @@ def verify_model_run(
   return report
 
 
+def _no_exact_answers(fixture_path) -> checks_lib.Skipped:
+  return checks_lib.Skipped(
+      'float64', f'{fixture_path} has no exact answers '
+      f'({fixture_lib.REFERENCE_EXACT} or {fixture_lib.GRADIENTS_EXACT} with '
+      f'{fixture_lib.FLOAT32_ERROR}): the float64 identity is not checked')
+
+
 def verify_fixture(
     path: Union[str, os.PathLike],
     suites: Sequence[CheckSuite] = MODEL_CHECK_SUITES,
@@ -126,10 +133,21 @@ def verify_fixture(
     float64_run = (model_parity.run_model(fixture, FLOAT64)
                    if FLOAT64 in precisions and fixture.exact is not None
                    else None)
-    return verify_model_run(run, suites, float64_run)
+    report = checks_lib.Report(fixture=str(fixture.path))
+    if run is not None or float64_run is not None:
+      report = verify_model_run(run, suites, float64_run)
+    if FLOAT64 in precisions and fixture.exact is None:
+      report.add([_no_exact_answers(fixture.path)])
+    return report
   report = checks_lib.Report(fixture=str(fixture.path))
   if isinstance(fixture, fixture_lib.StandaloneFixture):
-    report.add(standalone_parity.standalone_checks(fixture))
+    if FLOAT32 in precisions:
+      report.add(standalone_parity.standalone_checks(fixture))
+    if FLOAT64 in precisions:
+      report.add([checks_lib.Skipped(
+          'float64', 'standalone folders have no exact answers')])
   else:
     report.add(training_parity.training_checks(fixture, precisions))
+    if FLOAT64 in precisions and fixture.float32_error is None:
+      report.add([_no_exact_answers(fixture.path)])
   return report
