@@ -1,7 +1,7 @@
 # One-command entry points; each creates or updates the local virtual
 # environment in $(VENV) first.
 PYTHON ?= python3
-export TF_CPP_MIN_LOG_LEVEL ?= 2
+export TF_CPP_MIN_LOG_LEVEL ?= 3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 DEPS_STAMP := $(VENV)/.deps-installed

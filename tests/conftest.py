@@ -27,6 +27,13 @@ import pytest
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DIR_ENV = 'MASKFORMER_SHARED_DIR'
 
+# The tools keep TensorFlow's C++ log off unless TF_CPP_MIN_LOG_LEVEL says
+# otherwise; the tests assert their output line by line, so they and the
+# tools they start run with it off whatever the caller's environment says
+# (at level 2, error-level lines such as a CPU machine's failed CUDA probe
+# still appear).
+os.environ['TF_CPP_MIN_LOG_LEVEL'] = '3'
+
 
 def shared_dir_path() -> pathlib.Path:
   """The shared material's location (it may not exist)."""
