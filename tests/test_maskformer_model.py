@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from projects.maskformer.checkpoints import model_mapping
 from projects.maskformer.configs import model as model_cfg
+from projects.maskformer.configs import variable_names
 from projects.maskformer.dataloaders import maskformer_input
 from projects.maskformer.modeling import maskformer_model
 from projects.maskformer.reference import checks as checks_lib
@@ -139,16 +140,16 @@ def test_variable_name_regexes(reference_dir):
   model = _run(reference_dir, 'r50w16_enc').model
   backbone = {v.name for v in model.backbone.variables}
   everything = {v.name for v in model.variables}
-  assert _classify(model, maskformer_model.BACKBONE_VARIABLE_REGEX) == backbone
+  assert _classify(model, variable_names.BACKBONE_VARIABLE_REGEX) == backbone
   assert _classify(model,
-                   maskformer_model.HEAD_VARIABLE_REGEX) == everything - backbone
+                   variable_names.HEAD_VARIABLE_REGEX) == everything - backbone
   assert all(n.startswith('backbone/') for n in backbone)
-  norms = _classify(model, maskformer_model.NORM_VARIABLE_REGEX)
+  norms = _classify(model, variable_names.NORM_VARIABLE_REGEX)
   # GroupNorms: 3 adapters + 4 layers; LayerNorms: 2 per encoder layer, 3 per
   # decoder layer and the decoder's final one; gamma and beta each.
   assert len(norms) == 2 * (7 + 2 * 6 + 3 * 6 + 1)
   assert not norms & backbone
-  assert _classify(model, maskformer_model.QUERY_EMBED_VARIABLE_REGEX) == {
+  assert _classify(model, variable_names.QUERY_EMBED_VARIABLE_REGEX) == {
       'maskformer/transformer_predictor/query_embed:0'}
 
 
@@ -167,7 +168,7 @@ def test_model_garden_backbone_through_the_factory():
   assert outputs['pred_masks'].shape == (1, 5, 24, 16)
   assert outputs['backbone_features']['5'].shape == (1, 3, 2, 512)
   backbone = {v.name for v in model.backbone.variables}
-  assert _classify(model, maskformer_model.BACKBONE_VARIABLE_REGEX) == backbone
+  assert _classify(model, variable_names.BACKBONE_VARIABLE_REGEX) == backbone
   with pytest.raises(model_mapping.UnsupportedModelError, match='torch_resnet'):
     model_mapping.maskformer_targets(model)
 

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from projects.maskformer.modeling import maskformer_model
+from projects.maskformer.configs import variable_names
 from projects.maskformer.modeling import transformer_predictor
 from projects.maskformer.reference import checks as checks_lib
 from projects.maskformer.reference import fixture as fixture_lib
@@ -121,11 +121,11 @@ def test_variable_names_identify_norms_and_query_embedding():
   predictor(*_inputs())
   names = [v.name for v in predictor.trainable_variables]
   queries = [n for n in names
-             if re.search(maskformer_model.QUERY_EMBED_VARIABLE_REGEX, n)]
+             if re.search(variable_names.QUERY_EMBED_VARIABLE_REGEX, n)]
   norms = [n for n in names
-           if re.search(maskformer_model.NORM_VARIABLE_REGEX, n)]
+           if re.search(variable_names.NORM_VARIABLE_REGEX, n)]
   assert len(queries) == 1
   assert predictor.query_embed.shape == (7, 16)
   # 3 LayerNorms per decoder layer plus the shared final one, gamma + beta.
   assert len(norms) == 2 * (3 * 3 + 1)
-  assert all(re.search(maskformer_model.HEAD_VARIABLE_REGEX, n) for n in names)
+  assert all(re.search(variable_names.HEAD_VARIABLE_REGEX, n) for n in names)

@@ -75,8 +75,8 @@ from absl import flags
 from official.core import task_factory
 import tensorflow as tf
 
+import experiment_flags
 from projects.maskformer.configs import dataloader as data_cfg
-from projects.maskformer.configs import experiment_flags
 from projects.maskformer.evaluation import dataset_prediction
 from projects.maskformer.evaluation import panoptic_io
 from projects.maskformer.evaluation import panoptic_quality

@@ -61,11 +61,11 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
-from projects.maskformer import optimization as mf_optimization
 from projects.maskformer.checkpoints import converter
 from projects.maskformer.checkpoints import model_mapping
 from projects.maskformer.checkpoints import name_mapping
 from projects.maskformer.configs import maskformer as exp_cfg
+from projects.maskformer.configs import optimization as optimization_cfg
 from projects.maskformer.dataloaders import maskformer_input
 from projects.maskformer.dataloaders import targets as targets_lib
 from projects.maskformer.ops import precision
@@ -98,7 +98,7 @@ def task_config(fixture: fixture_lib.TrainingFixture
 
 
 def optimization_config(fixture: fixture_lib.TrainingFixture
-                        ) -> mf_optimization.OptimizationConfig:
+                        ) -> optimization_cfg.OptimizationConfig:
   """`MaskFormerAdamW` with the json's hyperparameters, constant lr.
 
   The weight-decay exclusions and the backbone variables are the model's
@@ -106,7 +106,7 @@ def optimization_config(fixture: fixture_lib.TrainingFixture
   select what the recipe selects (tests/test_optimization.py).
   """
   spec = fixture.trajectory['optimizer']
-  return mf_optimization.OptimizationConfig({
+  return optimization_cfg.OptimizationConfig({
       'optimizer': {
           'type': 'maskformer_adamw',
           'maskformer_adamw': {
