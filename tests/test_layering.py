@@ -21,7 +21,9 @@ functions), that names a module of the project. Rules:
   * `configs/` imports nothing of the project outside `configs/`;
   * `ops/` imports nothing of the project outside `ops/`;
   * `serving/` does not import `tasks/`;
-  * no import cycle among the project's modules.
+  * no import cycle among the project's modules;
+  * every package (or top-level module) imports only its own layer or the
+    layers below it in `LAYERS`.
 """
 import ast
 import pathlib
@@ -33,6 +35,18 @@ from typing import Set
 import conftest
 
 PACKAGE = 'projects.maskformer'
+
+# The project's packages and top-level modules, bottom layer first.
+LAYERS = (
+    ('cli', 'configs', 'ops'),
+    ('dataloaders',),
+    ('modeling', 'losses'),
+    ('evaluation', 'checkpoints'),
+    ('inference_setup', 'optimization'),
+    ('tasks',),
+    ('serving', 'registry_imports'),
+    ('reference', 'train'),
+)
 
 
 def module_files(root: pathlib.Path, package: str) -> Dict[str, pathlib.Path]:
@@ -154,6 +168,20 @@ def test_serving_does_not_import_tasks():
   assert sorted(f'{m} -> {t}' for m, ts in GRAPH.items()
                 if m.startswith(f'{PACKAGE}.serving')
                 for t in ts if t == tasks or t.startswith(tasks + '.')) == []
+
+
+def _top(module: str) -> str:
+  """'configs' for 'projects.maskformer.configs.model'."""
+  return module[len(PACKAGE) + 1:].split('.')[0]
+
+
+def test_layers_point_down():
+  level = {name: k for k, names in enumerate(LAYERS) for name in names}
+  modules = [m for m in GRAPH if m != PACKAGE]
+  assert sorted({_top(m) for m in modules}) == sorted(level)
+  assert sorted(
+      f'{m} -> {t}' for m in modules for t in GRAPH[m]
+      if t != PACKAGE and level[_top(t)] > level[_top(m)]) == []
 
 
 def test_no_import_cycle():

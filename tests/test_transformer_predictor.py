@@ -21,7 +21,7 @@ import pytest
 import tensorflow as tf
 
 from projects.maskformer.configs import variable_names
-from projects.maskformer.modeling import transformer_predictor
+from projects.maskformer.modeling import transformer_predictor as predictor_lib
 from projects.maskformer.reference import checks as checks_lib
 from projects.maskformer.reference import fixture as fixture_lib
 from projects.maskformer.reference import model_parity
@@ -70,7 +70,7 @@ def _predictor(**kwargs):
                 dim_feedforward=24, dropout_rate=0.0, num_decoder_layers=3,
                 mask_dim=12)
   config.update(kwargs)
-  return transformer_predictor.TransformerPredictor(**config)
+  return predictor_lib.TransformerPredictor(**config)
 
 
 def _inputs(channels=32):

@@ -39,7 +39,7 @@ import tensorflow as tf
 import tf_keras
 
 from projects.maskformer import inference_setup
-from projects.maskformer import optimization  # noqa: F401  (registers 'maskformer_adamw')
+from projects.maskformer import optimization as mf_optimization  # noqa: F401  (registers 'maskformer_adamw')
 from projects.maskformer.configs import dataloader as data_cfg
 from projects.maskformer.configs import maskformer as exp_cfg
 from projects.maskformer.dataloaders import input_pipeline
