@@ -26,7 +26,7 @@ from projects.maskformer.losses import criterion as criterion_lib
 from projects.maskformer.losses import matching_cost
 from projects.maskformer.ops import interpolation
 
-# Tolerances of the fixture README / the issue.
+# Tolerances of docs/semantics.md, section 11.
 COST_TOL = 1e-4  # x max(1, |C|)
 MATCH_TOL = 1e-5  # x (1 + sum |matched costs|)
 LOSS_TOL_REFERENCE_MATCHING = 1e-5  # relative

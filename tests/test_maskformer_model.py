@@ -29,7 +29,7 @@ from projects.maskformer.dataloaders import maskformer_input
 from projects.maskformer.modeling import maskformer_model
 from projects.maskformer.reference import checks as checks_lib
 from projects.maskformer.reference import fixture as fixture_lib
-from projects.maskformer.reference import model_parity
+from projects.maskformer.reference import model_checks
 
 
 def _run(reference_dir, name):
@@ -38,9 +38,9 @@ def _run(reference_dir, name):
 
 @pytest.mark.parametrize('name', model_fixture_runs.MODEL_FIXTURES)
 def test_end_to_end_matches_the_exact_answers(reference_dir, name):
-  """float32 outputs within the README's bounds of the exact answers."""
+  """float32 outputs within the bounds of docs/semantics.md, section 11."""
   run = _run(reference_dir, name)
-  results = model_parity.model_output_checks(run)
+  results = model_checks.model_output_checks(run)
   checks = [c for c in results if isinstance(c, checks_lib.Check)]
   names = [c.name for c in checks]
   assert names[:7] == ['num_params', 'backbone_res2', 'backbone_res3',
@@ -65,7 +65,7 @@ def test_float64_model_is_the_original_function(reference_dir, name):
   assert {v.dtype for v in run.model.variables} == {tf.float64}
   assert run.outputs['pred_masks'].dtype == tf.float64
   assert run.outputs['backbone_features']['2'].dtype == tf.float64
-  checks = model_parity.float64_output_checks(run)
+  checks = model_checks.float64_output_checks(run)
   expected = [k for k in run.fixture.exact
               if not k.startswith('sem_sample_scores')]
   assert sorted(c.name for c in checks) == sorted(
@@ -84,7 +84,7 @@ def test_float64_computing_path_has_no_narrow_float(reference_dir):
   """
   run = model_fixture_runs.model_run(str(reference_dir / 'r50w16_enc'),
                                      'float64')
-  images = model_parity.model_inputs(run.fixture, 'float64')
+  images = model_checks.model_inputs(run.fixture, 'float64')
   graph = tf.function(lambda x: run.model(x, training=False)
                       ).get_concrete_function(tf.constant(images)).graph
   narrow_dtypes = (tf.float32, tf.bfloat16, tf.float16)
@@ -108,7 +108,7 @@ def test_xla_compiled_forward_matches_eager_and_reference(reference_dir):
   exact = run.fixture.exact
 
   def within_bound(name, ours):
-    return checks_lib.compare(name, ours, exact[name], model_parity
+    return checks_lib.compare(name, ours, exact[name], model_checks
                               .float32_bound(run.fixture, name)).passed
 
   for key in ('pred_logits', 'pred_masks'):

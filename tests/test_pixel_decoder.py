@@ -22,7 +22,7 @@ import torch_semantics_numpy as ops
 from projects.maskformer.modeling import pixel_decoder as pixel_decoder_lib
 from projects.maskformer.reference import checks as checks_lib
 from projects.maskformer.reference import fixture as fixture_lib
-from projects.maskformer.reference import model_parity
+from projects.maskformer.reference import model_checks
 
 # The exact answers are stored in float32 (a relative 6e-8), so a module fed
 # them sees inputs rounded that much. Measured 2026-12-03: the float64 pixel
@@ -55,7 +55,7 @@ def test_float64_matches_exact_given_exact_backbone_features(
 def test_float32_isolated_comparisons_are_notes(reference_dir, name):
   """float32 against float32 references decides nothing: notes only."""
   run = model_fixture_runs.model_run(str(reference_dir / name))
-  results = [r for r in model_parity.isolated_module_checks(run)
+  results = [r for r in model_checks.isolated_module_checks(run)
              if r.name.startswith('isolated.pixel_decoder.')]
   expected = {'isolated.pixel_decoder.mask_features'}
   if name.endswith('enc'):

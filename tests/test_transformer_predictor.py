@@ -24,7 +24,7 @@ from projects.maskformer.configs import variable_names
 from projects.maskformer.modeling import transformer_predictor as predictor_lib
 from projects.maskformer.reference import checks as checks_lib
 from projects.maskformer.reference import fixture as fixture_lib
-from projects.maskformer.reference import model_parity
+from projects.maskformer.reference import model_checks
 
 
 def test_float64_matches_exact_given_exact_inputs(reference_dir):
@@ -59,7 +59,7 @@ def test_float64_matches_exact_given_exact_inputs(reference_dir):
 @pytest.mark.parametrize('name', model_fixture_runs.MODEL_FIXTURES)
 def test_float32_isolated_comparisons_are_notes(reference_dir, name):
   run = model_fixture_runs.model_run(str(reference_dir / name))
-  results = [r for r in model_parity.isolated_module_checks(run)
+  results = [r for r in model_checks.isolated_module_checks(run)
              if r.name.startswith('isolated.predictor.')]
   assert len(results) == 2 + 5 + 1
   assert all(isinstance(r, checks_lib.Note) for r in results)
