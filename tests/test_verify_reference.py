@@ -411,7 +411,7 @@ def test_json_report_of_a_shipped_folder(reference_dir, folder):
   assert payload['passed'] is True
 
 
-def test_float32_bounds_follow_the_readme(reference_dir):
+def test_float32_bounds_follow_docs_semantics(reference_dir):
   """max(1e-4 * max(1, max|exact|), 5 * PyTorch's worst error of the kind),
   recomputed here from the fixture files."""
   folder = reference_dir / 'r50w16_fpn'
