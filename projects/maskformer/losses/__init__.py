@@ -12,9 +12,3 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""The training objective: matching costs and the set criterion.
-
-The Hungarian matcher's cost between queries and ground-truth segments and
-the criterion built on it (classification with a no-object weight, focal and
-dice mask losses, normalised by all-reduced counts), for every decoder layer.
-"""
