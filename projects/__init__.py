@@ -12,3 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
+"""`projects`: the import root of this repository's Model Garden projects.
+
+It holds one project, `projects.maskformer`.
+"""

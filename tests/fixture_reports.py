@@ -24,7 +24,7 @@ import model_fixture_runs
 
 from projects.maskformer.reference import checks as checks_lib
 from projects.maskformer.reference import fixture as fixture_lib
-from projects.maskformer.reference import verification
+from projects.maskformer.reference import fixture_checks
 
 
 @functools.lru_cache(maxsize=None)
@@ -34,5 +34,5 @@ def report(fixture_dir: str) -> checks_lib.Report:
     run = model_fixture_runs.model_run(fixture_dir)
     float64_run = (model_fixture_runs.model_run(fixture_dir, 'float64')
                    if run.fixture.exact is not None else None)
-    return verification.verify_model_run(run, float64_run=float64_run)
-  return verification.verify_fixture(fixture_dir)
+    return fixture_checks.verify_model_run(run, float64_run=float64_run)
+  return fixture_checks.verify_fixture(fixture_dir)

@@ -16,21 +16,21 @@
 import functools
 
 from projects.maskformer.reference import fixture as fixture_lib
-from projects.maskformer.reference import model_parity
+from projects.maskformer.reference import model_checks
 
 MODEL_FIXTURES = ('r50w16_enc', 'r50w16_fpn')
 
 
 @functools.lru_cache(maxsize=None)
 def model_run(fixture_dir: str,
-              dtype: str = 'float32') -> model_parity.ModelRun:
+              dtype: str = 'float32') -> model_checks.ModelRun:
   """The fixture's model with its weights, run on its images (cached).
 
   Args:
     fixture_dir: the model fixture folder.
     dtype: 'float32', or 'float64' (the exact mode).
   """
-  return model_parity.run_model(_fixture(fixture_dir), dtype)
+  return model_checks.run_model(_fixture(fixture_dir), dtype)
 
 
 @functools.lru_cache(maxsize=None)

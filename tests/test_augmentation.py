@@ -23,7 +23,7 @@ from PIL import Image
 import pytest
 import tensorflow as tf
 
-from projects.maskformer.configs import dataloader as dataloader_cfg
+from projects.maskformer.configs import dataloader as data_cfg
 from projects.maskformer.dataloaders import augmentation
 from projects.maskformer.dataloaders import maskformer_input
 
@@ -206,7 +206,7 @@ def _decoded(label_type):
   for k in np.unique(blocks[blocks >= 0]):
     image[blocks == k] = _palette(k)
   num = GRID[0] * GRID[1]
-  if label_type == dataloader_cfg.PANOPTIC:
+  if label_type == data_cfg.PANOPTIC:
     segment_map = blocks
     classes = np.arange(num) % NUM_CLASSES
     is_crowd = np.arange(num) % 11 == 5
@@ -243,9 +243,9 @@ def _interior(segment_map, radius=2):
   return same
 
 
-def _parser(kind, label_type=dataloader_cfg.PANOPTIC, dtype='float32',
+def _parser(kind, label_type=data_cfg.PANOPTIC, dtype='float32',
             **recipe):
-  aug = dataloader_cfg.Augmentation(type=kind)
+  aug = data_cfg.Augmentation(type=kind)
   aug.detr_panoptic.override({
       'crop_short_edges': [60, 80], 'crop_size_range': [50, 90],
       'short_edges': [100, 140, 180], 'max_size': 256})
@@ -285,7 +285,7 @@ def _check_alignment(image, labels, label_type, radius=2):
   assert (segment_map[~pixel_mask] == -1).all()
   inside = _interior(segment_map, radius) & pixel_mask
   slots = segment_map[inside]
-  if label_type == dataloader_cfg.PANOPTIC:
+  if label_type == data_cfg.PANOPTIC:
     # Panoptic slots keep the decoded order: slot == block id.
     expected = np.where(colour[inside] >= 0, colour[inside], -1)
     np.testing.assert_array_equal(slots, expected)
@@ -300,8 +300,8 @@ def _check_alignment(image, labels, label_type, radius=2):
 # The blend band of the bilinear image around a boundary is about one pixel
 # for a single resize; the resize-crop-resize chain of 'detr_panoptic' shrinks
 # then enlarges up to 3x, widening it to about 5 pixels.
-@pytest.mark.parametrize('label_type', [dataloader_cfg.PANOPTIC,
-                                        dataloader_cfg.SEMANTIC])
+@pytest.mark.parametrize('label_type', [data_cfg.PANOPTIC,
+                                        data_cfg.SEMANTIC])
 @pytest.mark.parametrize('kind,recipe,radius', [
     ('detr_panoptic', {'crop_prob': 0.0, 'flip_prob': 0.0}, 2),
     ('detr_panoptic', {'crop_prob': 0.0, 'flip_prob': 1.0}, 2),
@@ -323,9 +323,9 @@ def test_colours_stay_aligned_with_segments(kind, recipe, radius, label_type):
 
 def test_eval_alignment_and_original_groundtruth():
   parser = _parser('none')
-  data = _decoded(dataloader_cfg.PANOPTIC)
+  data = _decoded(data_cfg.PANOPTIC)
   image, labels = _parse(parser, data)
-  _check_alignment(image, labels, dataloader_cfg.PANOPTIC)
+  _check_alignment(image, labels, data_cfg.PANOPTIC)
   assert (image[~labels['pixel_mask']] == 0).all()
   np.testing.assert_array_equal(
       labels['image_info'],
@@ -349,7 +349,7 @@ def test_image_info_maps_original_pixels(kind, recipe):
                                  indexing='ij'), -1).reshape(-1, 2)
   checked = 0
   for seed in range(6):
-    _, labels = _parse(parser, _decoded(dataloader_cfg.PANOPTIC), seed)
+    _, labels = _parse(parser, _decoded(data_cfg.PANOPTIC), seed)
     info = labels['image_info']
     segment_map = labels['segment_map']
     inside = _interior(segment_map, 2)
@@ -363,9 +363,9 @@ def test_image_info_maps_original_pixels(kind, recipe):
 
 
 def test_semantic_crop_pads_with_128_before_normalization():
-  parser = _parser('semantic_crop', dataloader_cfg.SEMANTIC,
+  parser = _parser('semantic_crop', data_cfg.SEMANTIC,
                    short_edges=[80])
-  image, labels = _parse(parser, _decoded(dataloader_cfg.SEMANTIC), 3)
+  image, labels = _parse(parser, _decoded(data_cfg.SEMANTIC), 3)
   # 120x160 -> short edge 80: 80x107, cropped to 80x107 (crop 96x112), padded
   # with 128 to 96x112, then with 0 after normalization to 128x128.
   assert labels['image_info'][1].tolist() == [80, 107]
@@ -381,14 +381,14 @@ def test_semantic_crop_pads_with_128_before_normalization():
 def test_flip_moves_image_and_segments_together():
   # 120x160 -> 240x320 is an exact 2x resize, so flipping commutes with it.
   recipe = {'crop_prob': 0.0, 'short_edges': [240], 'max_size': 320}
-  aug = dataloader_cfg.Augmentation(type='detr_panoptic')
+  aug = data_cfg.Augmentation(type='detr_panoptic')
   aug.detr_panoptic.override(recipe)
   outputs = []
   for flip in (0.0, 1.0):
     aug.detr_panoptic.flip_prob = flip
     parser = maskformer_input.Parser(output_size=[320, 320],
                                      augmentation_params=aug, max_segments=60)
-    outputs.append(_parse(parser, _decoded(dataloader_cfg.PANOPTIC), 0))
+    outputs.append(_parse(parser, _decoded(data_cfg.PANOPTIC), 0))
   (image, labels), (flipped, flipped_labels) = outputs
   np.testing.assert_array_equal(flipped[:240, :320], image[:240, ::-1])
   np.testing.assert_array_equal(flipped_labels['segment_map'][:240],
@@ -396,9 +396,9 @@ def test_flip_moves_image_and_segments_together():
 
 
 def test_color_jitter_changes_only_the_image():
-  data = _decoded(dataloader_cfg.SEMANTIC)
-  plain = _parser('semantic_crop', dataloader_cfg.SEMANTIC)
-  jittered = _parser('semantic_crop', dataloader_cfg.SEMANTIC,
+  data = _decoded(data_cfg.SEMANTIC)
+  plain = _parser('semantic_crop', data_cfg.SEMANTIC)
+  jittered = _parser('semantic_crop', data_cfg.SEMANTIC,
                      color_jitter=True)
   changed = 0
   for seed in range(4):
@@ -412,7 +412,7 @@ def test_color_jitter_changes_only_the_image():
 
 def test_augmentation_is_a_function_of_the_seed():
   parser = _parser('detr_panoptic')
-  data = _decoded(dataloader_cfg.PANOPTIC)
+  data = _decoded(data_cfg.PANOPTIC)
   first = _parse(parser, data, 5)
   again = _parse(parser, data, 5)
   np.testing.assert_array_equal(first[0], again[0])
@@ -425,7 +425,7 @@ def test_augmentation_is_a_function_of_the_seed():
 
 def test_panoptic_keeps_every_segment_even_when_cropped_away():
   parser = _parser('detr_panoptic', crop_prob=1.0)
-  data = _decoded(dataloader_cfg.PANOPTIC)
+  data = _decoded(data_cfg.PANOPTIC)
   num = GRID[0] * GRID[1]
   for seed in range(3):
     _, labels = _parse(parser, data, seed)
@@ -439,9 +439,9 @@ def test_panoptic_keeps_every_segment_even_when_cropped_away():
 
 
 def test_semantic_targets_are_the_classes_present_after_augmentation():
-  parser = _parser('semantic_crop', dataloader_cfg.SEMANTIC,
+  parser = _parser('semantic_crop', data_cfg.SEMANTIC,
                    short_edges=[200], crop_size=[40, 40])
-  data = _decoded(dataloader_cfg.SEMANTIC)
+  data = _decoded(data_cfg.SEMANTIC)
   for seed in range(4):
     _, labels = _parse(parser, data, seed)
     slots = labels['segment_map'][labels['segment_map'] >= 0]
@@ -455,7 +455,7 @@ def test_semantic_targets_are_the_classes_present_after_augmentation():
 def test_static_shapes():
   for kind in ('detr_panoptic', 'semantic_crop', 'large_scale_jitter'):
     parser = _parser(kind)
-    data = _decoded(dataloader_cfg.PANOPTIC)
+    data = _decoded(data_cfg.PANOPTIC)
     for training in (True, False):
       dataset = tf.data.Dataset.from_tensors(
           dict(data, augmentation_seed=tf.constant([1, 2], tf.int64)))
@@ -477,13 +477,13 @@ def test_static_shapes():
 ])
 def test_uint8_image_normalized_on_the_device_is_the_float32_image(
     kind, recipe, training):
-  label_type = (dataloader_cfg.SEMANTIC if kind == 'semantic_crop' else
-                dataloader_cfg.PANOPTIC)
+  label_type = (data_cfg.SEMANTIC if kind == 'semantic_crop' else
+                data_cfg.PANOPTIC)
   data = _decoded(label_type)
   as_float = _parser(kind, label_type, **recipe)
   as_uint8 = _parser(kind, label_type, dtype='uint8', **recipe)
   # The config the task hands to `prepare_model_inputs` (its padding rule).
-  params = dataloader_cfg.DataConfig(is_training=training)
+  params = data_cfg.DataConfig(is_training=training)
   params.parser.augmentation = as_uint8._augmentation  # pylint: disable=protected-access
   padded = 0
   for seed in range(4):
@@ -511,10 +511,10 @@ def test_uint8_image_normalized_on_the_device_is_the_float32_image(
 
 def test_float_images_pass_the_device_step_unchanged():
   parser = _parser('none')
-  image, labels = _parse(parser, _decoded(dataloader_cfg.PANOPTIC))
+  image, labels = _parse(parser, _decoded(data_cfg.PANOPTIC))
   batch = {k: tf.constant(v[None]) for k, v in labels.items()}
   device_image, _ = maskformer_input.prepare_model_inputs(
-      tf.constant(image[None]), batch, dataloader_cfg.DataConfig())
+      tf.constant(image[None]), batch, data_cfg.DataConfig())
   np.testing.assert_array_equal(device_image[0], image)
 
 
@@ -530,15 +530,15 @@ def test_bfloat16_image():
   parser = maskformer_input.Parser(
       output_size=[256, 256], dtype='bfloat16', eval_short_edge=150,
       eval_max_size=256, max_segments=60,
-      augmentation_params=dataloader_cfg.Augmentation(type='none'))
-  image, _ = parser.parse_fn(False)(_decoded(dataloader_cfg.PANOPTIC))
+      augmentation_params=data_cfg.Augmentation(type='none'))
+  image, _ = parser.parse_fn(False)(_decoded(data_cfg.PANOPTIC))
   assert image.dtype == tf.bfloat16
 
 
 def test_invalid_options_are_rejected():
   small_canvas = maskformer_input.Parser(output_size=[800, 800])
   with pytest.raises(ValueError, match='cannot hold'):  # detr max_size 1333.
-    small_canvas.parse_fn(True)(dict(_decoded(dataloader_cfg.PANOPTIC),
+    small_canvas.parse_fn(True)(dict(_decoded(data_cfg.PANOPTIC),
                                      augmentation_seed=tf.constant([1, 2])))
   with pytest.raises(ValueError, match='segment_overflow'):
     maskformer_input.Parser(output_size=[1344, 1344], segment_overflow='drop')

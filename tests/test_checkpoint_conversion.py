@@ -16,7 +16,7 @@
 
 The `transformers` and torchvision checkpoints are derived here from the
 fixtures' detectron2 weights by the renaming documented in
-reference_semantics.md (section 12), written independently of the
+docs/semantics.md (section 13), written independently of the
 converter's own rules; converting them must give exactly the TF weights that
 converting the detectron2 names gives.
 """

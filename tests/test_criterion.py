@@ -21,12 +21,12 @@ from scipy import optimize
 import tensorflow as tf
 import tf_keras
 
-from projects.maskformer.configs import losses as losses_config
+from projects.maskformer.configs import losses as losses_cfg
 from projects.maskformer.losses import criterion as criterion_lib
 from projects.maskformer.losses import matching_cost
 from projects.maskformer.ops import interpolation
 
-# Tolerances of the fixture README / the issue.
+# Tolerances of docs/semantics.md, section 11.
 COST_TOL = 1e-4  # x max(1, |C|)
 MATCH_TOL = 1e-5  # x (1 + sum |matched costs|)
 LOSS_TOL_REFERENCE_MATCHING = 1e-5  # relative
@@ -35,7 +35,7 @@ MODEL_FIXTURES = ('r50w16_enc', 'r50w16_fpn')
 
 # Compiled once per input shape and shared by the tests (XLA compiles of the
 # whole criterion take seconds on a 2-core CI machine).
-_CRITERION = criterion_lib.MaskFormerCriterion(losses_config.Losses())
+_CRITERION = criterion_lib.MaskFormerCriterion(losses_cfg.Losses())
 _match = tf.function(_CRITERION.match, jit_compile=True)
 _criterion_with_matching = tf.function(_CRITERION.__call__, jit_compile=True)
 _cost = tf.function(matching_cost.matching_cost, jit_compile=True)
@@ -324,7 +324,7 @@ def test_compiles_with_xla_and_gives_gradients_only_through_predictions():
                                tf.float32)
   class_head = tf_keras.layers.Dense(5)
   mask_head = tf_keras.layers.Dense(channels)
-  criterion = criterion_lib.MaskFormerCriterion(losses_config.Losses())
+  criterion = criterion_lib.MaskFormerCriterion(losses_cfg.Losses())
 
   def model(features):
     return {'pred_logits': class_head(features),
@@ -374,7 +374,7 @@ def test_repeated_calls_identical():
 
 def test_bfloat16_predictions_give_float32_losses():
   outputs, targets = _synthetic(seed=2)
-  criterion = criterion_lib.MaskFormerCriterion(losses_config.Losses())
+  criterion = criterion_lib.MaskFormerCriterion(losses_cfg.Losses())
   as_bf16 = tf.nest.map_structure(lambda x: tf.cast(x, tf.bfloat16), outputs)
   rounded = tf.nest.map_structure(lambda x: tf.cast(x, tf.float32), as_bf16)
   total, terms = criterion(as_bf16, targets)
@@ -388,8 +388,8 @@ def test_bfloat16_predictions_give_float32_losses():
 
 def test_weights_without_auxiliary_outputs():
   outputs, targets = _synthetic(seed=3, aux_layers=0)
-  params = losses_config.Losses(class_weight=2.0, mask_weight=3.0,
-                                dice_weight=5.0)
+  params = losses_cfg.Losses(class_weight=2.0, mask_weight=3.0,
+                             dice_weight=5.0)
   total, terms = criterion_lib.MaskFormerCriterion(params)(outputs, targets)
   assert sorted(terms) == ['loss_ce', 'loss_dice', 'loss_mask']
   np.testing.assert_allclose(
@@ -402,7 +402,7 @@ def test_no_targets_clamps_num_masks():
   """An all-padding batch: mask terms 0, CE = no-object weighted mean."""
   outputs, targets = _synthetic(seed=4, aux_layers=0)
   targets['valid'][:] = False
-  _, terms = criterion_lib.MaskFormerCriterion(losses_config.Losses())(
+  _, terms = criterion_lib.MaskFormerCriterion(losses_cfg.Losses())(
       outputs, targets)
   assert float(terms['loss_mask']) == 0.0 and float(terms['loss_dice']) == 0.0
   logits = outputs['pred_logits'].astype(np.float64)

@@ -28,7 +28,7 @@ import sys
 import numpy as np
 import tensorflow as tf
 
-from projects.maskformer.configs import losses as losses_config
+from projects.maskformer.configs import losses as losses_cfg
 from projects.maskformer.losses import criterion as criterion_lib
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -68,7 +68,7 @@ def _compare_replicas_with_single():
   targets = {'masks': tf.constant(targets['masks']),
              'classes': tf.constant(targets['classes'], tf.int32),
              'valid': tf.constant(targets['valid'])}
-  criterion = criterion_lib.MaskFormerCriterion(losses_config.Losses())
+  criterion = criterion_lib.MaskFormerCriterion(losses_cfg.Losses())
 
   def step(outputs, targets):
     with tf.GradientTape() as tape:

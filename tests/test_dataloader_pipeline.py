@@ -24,7 +24,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 import yaml
 
-from projects.maskformer.configs import dataloader as dataloader_cfg
+from projects.maskformer.configs import dataloader as data_cfg
 from projects.maskformer.dataloaders import decoders
 from projects.maskformer.dataloaders import input_pipeline
 from projects.maskformer.dataloaders import maskformer_input
@@ -69,8 +69,8 @@ def coco(coco_sample_dir, tmp_path_factory):
 
 
 def _eval_config(**kwargs):
-  params = dataloader_cfg.coco_panoptic_data(is_training=False,
-                                             global_batch_size=1)
+  params = data_cfg.coco_panoptic_data(is_training=False,
+                                       global_batch_size=1)
   params.parser.groundtruth_padded_size = [640, 640]
   params.override(kwargs, is_strict=False)
   return params
@@ -144,7 +144,7 @@ def test_evaluation_pipeline_on_the_real_sample(coco):
 def test_evaluation_padded_only_to_the_size_divisibility(coco, divisibility):
   """The original's evaluation input: each image alone, no canvas."""
   params = _eval_config(input_path=coco['pattern'])
-  params.parser.eval_padding = dataloader_cfg.EVAL_PADDING_SIZE_DIVISIBILITY
+  params.parser.eval_padding = data_cfg.EVAL_PADDING_SIZE_DIVISIBILITY
   params.parser.size_divisibility = divisibility
   examples = _collect(input_pipeline.build_input(params))
   assert len(examples) == len(coco['images'])
@@ -165,7 +165,7 @@ def test_evaluation_padded_only_to_the_size_divisibility(coco, divisibility):
 
 def test_evaluation_without_canvas_needs_batches_of_one(coco):
   params = _eval_config(input_path=coco['pattern'], global_batch_size=2)
-  params.parser.eval_padding = dataloader_cfg.EVAL_PADDING_SIZE_DIVISIBILITY
+  params.parser.eval_padding = data_cfg.EVAL_PADDING_SIZE_DIVISIBILITY
   with pytest.raises(ValueError, match='per-replica batch size must be 1'):
     input_pipeline.build_input(params)
   params.parser.eval_padding = 'bucket'
@@ -175,7 +175,7 @@ def test_evaluation_without_canvas_needs_batches_of_one(coco):
 
 def test_deterministic_training_batches(coco):
   def read(seed):
-    params = dataloader_cfg.coco_panoptic_data(
+    params = data_cfg.coco_panoptic_data(
         coco['pattern'], is_training=True, global_batch_size=2)
     params.override({'seed': seed, 'deterministic': True,
                      'parser': {'output_size': [320, 320],
@@ -273,7 +273,7 @@ def ade(tmp_path):
 
 
 def _ade_config(**kwargs):
-  params = dataloader_cfg.ade20k_semantic_data(is_training=False,
+  params = data_cfg.ade20k_semantic_data(is_training=False,
                                                global_batch_size=1)
   params.override(dict(kwargs, parser={'output_size': [128, 128],
                                        'eval_short_edge': 64,
@@ -324,7 +324,7 @@ def test_decoder_choice_errors(override, message):
 
 
 def test_config_presets_and_overrides():
-  coco = dataloader_cfg.coco_panoptic_data('x-*', is_training=True)
+  coco = data_cfg.coco_panoptic_data('x-*', is_training=True)
   assert coco.parser.augmentation.type == 'detr_panoptic'
   assert coco.parser.augmentation.detr_panoptic.short_edges == list(
       range(480, 801, 32))
@@ -334,11 +334,11 @@ def test_config_presets_and_overrides():
   # batches, which `evaluation.dataset_prediction` feeds straight to the
   # model, are normalized.
   assert coco.parser.dtype == 'uint8'
-  assert dataloader_cfg.coco_panoptic_data(
+  assert data_cfg.coco_panoptic_data(
       is_training=False).parser.dtype == 'float32'
-  ade = dataloader_cfg.ade20k_semantic_data(is_training=True)
+  ade = data_cfg.ade20k_semantic_data(is_training=True)
   assert ade.parser.dtype == 'uint8'
-  assert dataloader_cfg.ade20k_semantic_data(
+  assert data_cfg.ade20k_semantic_data(
       is_training=False).parser.dtype == 'float32'
   assert ade.parser.label_resize == 'torch'
   assert ade.parser.augmentation.semantic_crop.crop_size == [512, 512]
@@ -361,11 +361,11 @@ def test_panoptic_ids_to_segment_map():
 @pytest.mark.parametrize(
     'kind', ['detr_panoptic', 'semantic_crop', 'large_scale_jitter', 'none'])
 def test_every_augmentation_type_survives_a_yaml_round_trip(kind, tmp_path):
-  config = dataloader_cfg.DataConfig()
+  config = data_cfg.DataConfig()
   config.override({'parser': {'augmentation': {'type': kind}}})
   path = tmp_path / 'data.yaml'
   path.write_text(yaml.safe_dump(config.as_dict()))
-  restored = hyperparams.override_params_dict(dataloader_cfg.DataConfig(),
+  restored = hyperparams.override_params_dict(data_cfg.DataConfig(),
                                               str(path), is_strict=True)
   assert restored.parser.augmentation.type == kind
   assert restored.as_dict() == config.as_dict()

@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from projects.maskformer.configs import dataloader as dataloader_cfg
+from projects.maskformer.configs import dataloader as data_cfg
 from projects.maskformer.dataloaders import decoders
 from projects.maskformer.dataloaders import maskformer_input
-from projects.maskformer.dataloaders import targets
+from projects.maskformer.dataloaders import targets as targets_lib
 from projects.maskformer.dataloaders import tfrecord_conversion
 
 
@@ -53,7 +53,7 @@ def _expected_masks(labels):
 @pytest.mark.parametrize('map_dtype', [np.int32, np.int8])
 def test_expand_targets(jit, map_dtype):
   labels = _labels()
-  fn = tf.function(targets.expand_targets, jit_compile=jit)
+  fn = tf.function(targets_lib.expand_targets, jit_compile=jit)
   # The parser ships narrow segment maps (int8 for T <= 127).
   result = fn({k: tf.constant(v.astype(map_dtype) if k == 'segment_map'
                               else v) for k, v in labels.items()},
@@ -81,13 +81,13 @@ def test_crowd_segments_of_the_real_sample(coco_sample_dir, tmp_path):
   decoder = decoders.PanopticTfExampleDecoder()
   parser = maskformer_input.Parser(
       output_size=[1344, 1344],
-      augmentation_params=dataloader_cfg.Augmentation(type='none'))
+      augmentation_params=data_cfg.Augmentation(type='none'))
   total_crowd = 0
   for record in tf.data.TFRecordDataset(
       tfrecord_conversion.shard_paths(str(prefix), 1)):
     image, labels = parser.parse_fn(False)(decoder.decode(record))
     batch = {k: v[None] for k, v in labels.items()}
-    result = targets.expand_targets(batch)
+    result = targets_lib.expand_targets(batch)
     crowd = labels['segment_is_crowd'].numpy()
     total_crowd += crowd.sum()
     segment_map = labels['segment_map'].numpy()
@@ -128,7 +128,7 @@ def _overflow_parser(policy):
   return maskformer_input.Parser(
       output_size=[16, 16], max_segments=4, segment_overflow=policy,
       eval_short_edge=10, eval_max_size=16,
-      augmentation_params=dataloader_cfg.Augmentation(type='none'))
+      augmentation_params=data_cfg.Augmentation(type='none'))
 
 
 def _parse(parser, in_tf_data):
@@ -171,7 +171,7 @@ def test_no_warning_without_overflow(capfd):
   parser = maskformer_input.Parser(
       output_size=[16, 16], max_segments=8, segment_overflow='keep_largest',
       eval_short_edge=10, eval_max_size=16,
-      augmentation_params=dataloader_cfg.Augmentation(type='none'))
+      augmentation_params=data_cfg.Augmentation(type='none'))
   _, labels = parser.parse_fn(False)(_overflow_example())
   assert labels['segment_valid'].numpy().sum() == 8
   assert 'WARNING' not in capfd.readouterr().err

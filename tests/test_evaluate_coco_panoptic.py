@@ -23,6 +23,7 @@ import sys
 import conftest
 import numpy as np
 from PIL import Image
+from pycocotools import mask as mask_util
 import pytest
 import test_export_saved_model
 
@@ -197,7 +198,7 @@ def test_missing_flags_and_help():
       result.stderr)
   result = _run('--help')  # absl prints the help and exits with status 1
   for flag in ('gt_json', 'gt_folder', 'pred_json', 'pred_folder',
-               'output_json', 'progress'):
+               'instance_json', 'output_json', 'progress'):
     assert f'--{flag}' in result.stdout or f'--[no]{flag}' in result.stdout
 
 
@@ -234,3 +235,117 @@ def test_model_mode_predicts_each_image_at_its_own_size(coco_sample_dir,
                                 annotation['file_name']))
     assert png.shape[:2] == sizes[annotation['image_id']]
   assert re.search(r'All\s+\|?\s*[\d.]+', result.stdout)
+
+
+def _sample_segments(coco_sample_dir):
+  """Every thing segment of the sample: (image_id, category name, iscrowd,
+  category_id, bool [H, W] mask), decoded here from the PNGs."""
+  with open(coco_sample_dir / 'panoptic.json') as f:
+    content = json.load(f)
+  categories = {c['id']: c for c in content['categories']}
+  segments = []
+  for annotation in content['annotations']:
+    rgb = np.asarray(Image.open(coco_sample_dir / 'panoptic' /
+                                annotation['file_name']).convert('RGB'),
+                     np.int64)
+    ids = rgb[..., 0] + 256 * rgb[..., 1] + 256 * 256 * rgb[..., 2]
+    for s in annotation['segments_info']:
+      category = categories[s['category_id']]
+      if category['isthing']:
+        segments.append((annotation['image_id'], category['name'],
+                         s['iscrowd'], s['category_id'], ids == s['id']))
+  return segments
+
+
+def _result(image_id, category_id, mask, score):
+  rle = mask_util.encode(np.asfortranarray(mask.astype(np.uint8)))
+  return {'image_id': image_id, 'category_id': category_id,
+          'segmentation': {'size': rle['size'],
+                           'counts': rle['counts'].decode('ascii')},
+          'score': score}
+
+
+def _run_instances(coco_sample_dir, tmp_path, results):
+  instance_json = tmp_path / 'instances.json'
+  instance_json.write_text(json.dumps(results))
+  output = tmp_path / 'ap.json'
+  run = _run(f'--gt_json={coco_sample_dir / "panoptic.json"}',
+             f'--gt_folder={coco_sample_dir / "panoptic"}',
+             f'--instance_json={instance_json}', f'--output_json={output}')
+  assert run.returncode == 0, run.stderr
+  with open(output) as f:
+    return run.stdout, json.load(f)
+
+
+def test_instance_ground_truth_against_itself(coco_sample_dir, tmp_path):
+  """Every non-crowd thing segment predicted: AP 100. Crowd regions are COCO
+  ignore regions: predicting them as well changes nothing."""
+  segments = _sample_segments(coco_sample_dir)
+  results = [_result(i, c, m, 1.0 if not crowd else 0.5)
+             for i, _, crowd, c, m in segments]
+  assert sum(crowd for _, _, crowd, _, _ in segments) == 3
+  stdout, ap = _run_instances(coco_sample_dir, tmp_path, results)
+  assert (ap['AP'], ap['AP50'], ap['AP75']) == (1.0, 1.0, 1.0)
+  assert 'mask AP of 43 instances on 2 images (43 ground-truth thing ' \
+      'segments)' in stdout
+  assert stdout.splitlines()[-2].split() == [
+      'AP', 'AP50', 'AP75', 'APs', 'APm', 'APl']
+  assert stdout.splitlines()[-1].split()[:3] == ['100.0'] * 3
+
+
+def test_instance_perturbation_gives_the_hand_computed_ap(coco_sample_dir,
+                                                          tmp_path):
+  """One horse of 11 missed, one truck false positive ranked first.
+
+  Masks are the ground truth's, so every IoU is 1 or 0 and AP50 = AP75 = AP.
+  Four categories have non-crowd instances: person (26), sports ball (1),
+  truck (2), horse (11). COCO interpolates precision at the 101 recall
+  thresholds 0, 0.01, ..., 1:
+    * horse: recall reaches 10/11 = 0.909 at precision 1: thresholds 0..0.90
+      are met (91 of 101), the rest have precision 0: 91 / 101;
+    * truck: the false positive ranks first; after it the two hits have
+      precision 1/2 and 2/3; the best precision at any recall >= r is 2/3 for
+      every threshold: 2 / 3;
+    * person, sports ball: 1.
+  """
+  segments = [s for s in _sample_segments(coco_sample_dir) if not s[2]]
+  counts = {}
+  for _, name, _, _, _ in segments:
+    counts[name] = counts.get(name, 0) + 1
+  assert counts == {'person': 26, 'sports ball': 1, 'truck': 2, 'horse': 11}
+  horses = [s for s in segments if s[1] == 'horse']
+  truck_id = next(c for _, name, _, c, _ in segments if name == 'truck')
+  results = [_result(i, c, m, 0.9) for i, _, _, c, m in segments
+             if m is not horses[0][4]]
+  results.append(_result(horses[0][0], truck_id, horses[0][4], 1.0))
+  _, ap = _run_instances(coco_sample_dir, tmp_path, results)
+  expected = (1.0 + 1.0 + 2.0 / 3.0 + 91.0 / 101.0) / 4.0
+  for name in ('AP', 'AP50', 'AP75'):
+    assert ap[name] == pytest.approx(expected, abs=1e-12), name
+
+
+@pytest.mark.parametrize('edit,message', [
+    (lambda r: r[0].update(image_id=7), 'result 0: image_id 7 is not in the '
+     'ground truth'),
+    (lambda r: r[0].pop('score'), 'result 0 lacks score'),
+    (lambda r: r[0]['segmentation'].update(size=[4, 4]),
+     r'result 0: mask size \[4, 4\] is not the size'),
+])
+def test_instance_mode_bad_results_fail_clearly(coco_sample_dir, tmp_path,
+                                                edit, message):
+  segment = _sample_segments(coco_sample_dir)[0]
+  results = [_result(segment[0], segment[3], segment[4], 1.0)]
+  edit(results)
+  instance_json = tmp_path / 'instances.json'
+  instance_json.write_text(json.dumps(results))
+  run = _run(f'--gt_json={coco_sample_dir / "panoptic.json"}',
+             f'--gt_folder={coco_sample_dir / "panoptic"}',
+             f'--instance_json={instance_json}')
+  assert run.returncode == 1
+  assert re.fullmatch(f'error: {instance_json}: {message}.*\n', run.stderr)
+  conflict = _run(f'--gt_json={coco_sample_dir / "panoptic.json"}',
+                  f'--gt_folder={coco_sample_dir / "panoptic"}',
+                  f'--instance_json={instance_json}', '--pred_json=x')
+  assert conflict.returncode == 1
+  assert 'excludes --pred_json/--pred_folder and --experiment' in (
+      conflict.stderr)

@@ -27,6 +27,7 @@ import tensorflow as tf
 import tf_keras
 import yaml
 
+from projects.maskformer import inference_setup
 from projects.maskformer import registry_imports  # noqa: F401
 from projects.maskformer.checkpoints import converter
 from projects.maskformer.dataloaders import coco_panoptic_conversion
@@ -390,14 +391,14 @@ def test_unusable_configurations_fail_clearly(exported):
 
 def test_checkpoint_resolution(exported, tmp_path):
   folder = os.path.dirname(exported.checkpoint)
-  assert export_module.resolve_checkpoint(folder) == exported.checkpoint
-  assert export_module.resolve_checkpoint(
+  assert inference_setup.resolve_checkpoint(folder) == exported.checkpoint
+  assert inference_setup.resolve_checkpoint(
       exported.checkpoint) == exported.checkpoint
   with pytest.raises(ValueError, match=f'no checkpoint in the folder {tmp_path}'):
-    export_module.resolve_checkpoint(str(tmp_path))
+    inference_setup.resolve_checkpoint(str(tmp_path))
   absent = str(tmp_path / 'ckpt-7')
   with pytest.raises(ValueError, match=f'checkpoint {absent} does not exist'):
-    export_module.resolve_checkpoint(absent)
+    inference_setup.resolve_checkpoint(absent)
 
 
 def test_tool_help_names_every_flag():

@@ -28,7 +28,7 @@ import pytest
 import yaml
 
 import projects.maskformer  # noqa: F401
-from projects.maskformer.configs import maskformer as maskformer_cfg
+from projects.maskformer.configs import maskformer as exp_cfg
 
 REPO_ROOT = conftest.REPO_ROOT
 
@@ -115,7 +115,7 @@ def test_train_entry_point_helpfull(where):
 def test_experiment_is_registered_with_reference_defaults():
   params = exp_factory.get_exp_config('maskformer_coco_panoptic_r50')
   assert isinstance(params, cfg.ExperimentConfig)
-  assert isinstance(params.task, maskformer_cfg.MaskFormerTask)
+  assert isinstance(params.task, exp_cfg.MaskFormerTask)
   model = params.task.model
   assert model.num_classes == 133
   assert model.backbone.type == 'torch_resnet'

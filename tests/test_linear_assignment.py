@@ -23,7 +23,9 @@ import tensorflow as tf
 from projects.maskformer.ops import linear_assignment
 
 # Continuous costs: our total within this of scipy's optimum, relative to
-# 1 + sum|matched costs| (tpu_matching.md section 3; observed gaps ~1e-9).
+# 1 + sum|matched costs|: float32 costs against scipy on their float64 copy;
+# equal totals, not equal indices, since ties make indices ambiguous
+# (observed gaps ~1e-9).
 REL_TOL = 1e-6
 
 _solve_xla = tf.function(linear_assignment.linear_sum_assignment,
@@ -90,7 +92,11 @@ def _assert_dual_certificate(cost, valid, result):
 
 
 def _families(rng, batch, num_queries, num_targets):
-  """Named [batch, Q, T] cost families (tpu_matching.md section 3.3)."""
+  """Named [batch, Q, T] cost families that stress an exact solver.
+
+  Offsets, wide dynamic ranges, ties (duplicated rows and columns, rank 1)
+  and block structure, besides plain uniform and normal costs.
+  """
   shape = (batch, num_queries, num_targets)
   rank1 = (rng.random((batch, num_queries, 1)) *
            rng.random((batch, 1, num_targets)))

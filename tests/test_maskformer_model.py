@@ -24,11 +24,12 @@ import tensorflow as tf
 
 from projects.maskformer.checkpoints import model_mapping
 from projects.maskformer.configs import model as model_cfg
+from projects.maskformer.configs import variable_names
 from projects.maskformer.dataloaders import maskformer_input
 from projects.maskformer.modeling import maskformer_model
 from projects.maskformer.reference import checks as checks_lib
 from projects.maskformer.reference import fixture as fixture_lib
-from projects.maskformer.reference import model_parity
+from projects.maskformer.reference import model_checks
 
 
 def _run(reference_dir, name):
@@ -37,9 +38,9 @@ def _run(reference_dir, name):
 
 @pytest.mark.parametrize('name', model_fixture_runs.MODEL_FIXTURES)
 def test_end_to_end_matches_the_exact_answers(reference_dir, name):
-  """float32 outputs within the README's bounds of the exact answers."""
+  """float32 outputs within the bounds of docs/semantics.md, section 11."""
   run = _run(reference_dir, name)
-  results = model_parity.model_output_checks(run)
+  results = model_checks.model_output_checks(run)
   checks = [c for c in results if isinstance(c, checks_lib.Check)]
   names = [c.name for c in checks]
   assert names[:7] == ['num_params', 'backbone_res2', 'backbone_res3',
@@ -64,7 +65,7 @@ def test_float64_model_is_the_original_function(reference_dir, name):
   assert {v.dtype for v in run.model.variables} == {tf.float64}
   assert run.outputs['pred_masks'].dtype == tf.float64
   assert run.outputs['backbone_features']['2'].dtype == tf.float64
-  checks = model_parity.float64_output_checks(run)
+  checks = model_checks.float64_output_checks(run)
   expected = [k for k in run.fixture.exact
               if not k.startswith('sem_sample_scores')]
   assert sorted(c.name for c in checks) == sorted(
@@ -83,7 +84,7 @@ def test_float64_computing_path_has_no_narrow_float(reference_dir):
   """
   run = model_fixture_runs.model_run(str(reference_dir / 'r50w16_enc'),
                                      'float64')
-  images = model_parity.model_inputs(run.fixture, 'float64')
+  images = model_checks.model_inputs(run.fixture, 'float64')
   graph = tf.function(lambda x: run.model(x, training=False)
                       ).get_concrete_function(tf.constant(images)).graph
   narrow_dtypes = (tf.float32, tf.bfloat16, tf.float16)
@@ -107,7 +108,7 @@ def test_xla_compiled_forward_matches_eager_and_reference(reference_dir):
   exact = run.fixture.exact
 
   def within_bound(name, ours):
-    return checks_lib.compare(name, ours, exact[name], model_parity
+    return checks_lib.compare(name, ours, exact[name], model_checks
                               .float32_bound(run.fixture, name)).passed
 
   for key in ('pred_logits', 'pred_masks'):
@@ -139,16 +140,16 @@ def test_variable_name_regexes(reference_dir):
   model = _run(reference_dir, 'r50w16_enc').model
   backbone = {v.name for v in model.backbone.variables}
   everything = {v.name for v in model.variables}
-  assert _classify(model, maskformer_model.BACKBONE_VARIABLE_REGEX) == backbone
+  assert _classify(model, variable_names.BACKBONE_VARIABLE_REGEX) == backbone
   assert _classify(model,
-                   maskformer_model.HEAD_VARIABLE_REGEX) == everything - backbone
+                   variable_names.HEAD_VARIABLE_REGEX) == everything - backbone
   assert all(n.startswith('backbone/') for n in backbone)
-  norms = _classify(model, maskformer_model.NORM_VARIABLE_REGEX)
+  norms = _classify(model, variable_names.NORM_VARIABLE_REGEX)
   # GroupNorms: 3 adapters + 4 layers; LayerNorms: 2 per encoder layer, 3 per
   # decoder layer and the decoder's final one; gamma and beta each.
   assert len(norms) == 2 * (7 + 2 * 6 + 3 * 6 + 1)
   assert not norms & backbone
-  assert _classify(model, maskformer_model.QUERY_EMBED_VARIABLE_REGEX) == {
+  assert _classify(model, variable_names.QUERY_EMBED_VARIABLE_REGEX) == {
       'maskformer/transformer_predictor/query_embed:0'}
 
 
@@ -167,7 +168,7 @@ def test_model_garden_backbone_through_the_factory():
   assert outputs['pred_masks'].shape == (1, 5, 24, 16)
   assert outputs['backbone_features']['5'].shape == (1, 3, 2, 512)
   backbone = {v.name for v in model.backbone.variables}
-  assert _classify(model, maskformer_model.BACKBONE_VARIABLE_REGEX) == backbone
+  assert _classify(model, variable_names.BACKBONE_VARIABLE_REGEX) == backbone
   with pytest.raises(model_mapping.UnsupportedModelError, match='torch_resnet'):
     model_mapping.maskformer_targets(model)
 

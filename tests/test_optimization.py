@@ -26,6 +26,7 @@ from projects.maskformer import optimization as mf_optimization
 from projects.maskformer.checkpoints import model_mapping
 from projects.maskformer.checkpoints import restricted_pickle
 from projects.maskformer.configs import model as model_cfg
+from projects.maskformer.configs import optimization as optimization_cfg
 from projects.maskformer.modeling import maskformer_model
 
 # The recipe's no-decay parameters under PyTorch names: GroupNorm of the pixel
@@ -417,7 +418,7 @@ def _maskformer_poly_lr(step, base, max_iters, power):
     ids=['stepwise', 'polynomial'])
 def test_factory_schedule_drives_learning_rate(lr_config, torch_lr):
   """Built through OptimizerFactory; the step-k update uses lr(k)."""
-  config = mf_optimization.OptimizationConfig({
+  config = optimization_cfg.OptimizationConfig({
       'optimizer': {
           'type': 'maskformer_adamw',
           'maskformer_adamw': {
@@ -448,7 +449,7 @@ def test_factory_schedule_drives_learning_rate(lr_config, torch_lr):
 
 
 def test_config_defaults_are_the_r50_recipe():
-  config = mf_optimization.OptimizationConfig({
+  config = optimization_cfg.OptimizationConfig({
       'optimizer': {'type': 'maskformer_adamw'},
       'learning_rate': {'type': 'constant',
                         'constant': {'learning_rate': 1e-4}},
@@ -461,9 +462,9 @@ def test_config_defaults_are_the_r50_recipe():
   assert optimizer.backbone_lr_multiplier == 0.1
   assert optimizer.global_clipnorm == 0.01
   assert optimizer.backbone_variable_regexes == list(
-      mf_optimization.DEFAULT_BACKBONE_VARIABLE_REGEXES)
+      optimization_cfg.DEFAULT_BACKBONE_VARIABLE_REGEXES)
   assert optimizer.exclude_from_weight_decay == list(
-      mf_optimization.DEFAULT_EXCLUDE_FROM_WEIGHT_DECAY)
+      optimization_cfg.DEFAULT_EXCLUDE_FROM_WEIGHT_DECAY)
   rebuilt = mf_optimization.MaskFormerAdamW.from_config(optimizer.get_config())
   assert rebuilt.get_config() == optimizer.get_config()
 

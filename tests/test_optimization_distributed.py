@@ -60,7 +60,7 @@ def _run_in_child():
   tf.config.set_logical_device_configuration(
       cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
   # Imported after the device set-up: it must not run a TF op first.
-  from projects.maskformer import optimization  # pylint: disable=g-import-not-at-top
+  from projects.maskformer import optimization as mf_optimization  # pylint: disable=g-import-not-at-top
 
   init, grads = _problem()
   names = list(_SHAPES)
@@ -68,7 +68,7 @@ def _run_in_child():
   strategy = tf.distribute.MirroredStrategy(['/cpu:0', '/cpu:1'])
   with strategy.scope():
     mirrored = [tf.Variable(init[k], name=k) for k in names]
-    two_replica_opt = optimization.MaskFormerAdamW(**_HYPER)
+    two_replica_opt = mf_optimization.MaskFormerAdamW(**_HYPER)
 
   @tf.function
   def two_replica_step(stacked):
@@ -79,7 +79,7 @@ def _run_in_child():
     strategy.run(replica_fn)
 
   single = [tf.Variable(init[k], name=k) for k in names]
-  single_opt = optimization.MaskFormerAdamW(**_HYPER)
+  single_opt = mf_optimization.MaskFormerAdamW(**_HYPER)
 
   @tf.function
   def single_step(summed):

@@ -19,10 +19,10 @@ import pytest
 import tensorflow as tf
 import torch_semantics_numpy as ops
 
-from projects.maskformer.modeling import pixel_decoder
+from projects.maskformer.modeling import pixel_decoder as pixel_decoder_lib
 from projects.maskformer.reference import checks as checks_lib
 from projects.maskformer.reference import fixture as fixture_lib
-from projects.maskformer.reference import model_parity
+from projects.maskformer.reference import model_checks
 
 # The exact answers are stored in float32 (a relative 6e-8), so a module fed
 # them sees inputs rounded that much. Measured 2026-12-03: the float64 pixel
@@ -55,7 +55,7 @@ def test_float64_matches_exact_given_exact_backbone_features(
 def test_float32_isolated_comparisons_are_notes(reference_dir, name):
   """float32 against float32 references decides nothing: notes only."""
   run = model_fixture_runs.model_run(str(reference_dir / name))
-  results = [r for r in model_parity.isolated_module_checks(run)
+  results = [r for r in model_checks.isolated_module_checks(run)
              if r.name.startswith('isolated.pixel_decoder.')]
   expected = {'isolated.pixel_decoder.mask_features'}
   if name.endswith('enc'):
@@ -108,7 +108,7 @@ def test_fpn_matches_numpy_on_odd_sizes():
               for level in sizes}
   conv_dim, mask_dim, groups = 8, 6, 4
   weights = _random_fpn_weights(rng, channels, conv_dim, mask_dim)
-  decoder = pixel_decoder.FPNPixelDecoder(conv_dim, mask_dim, groups)
+  decoder = pixel_decoder_lib.FPNPixelDecoder(conv_dim, mask_dim, groups)
   decoder({k: tf.constant(v, tf.float32) for k, v in features.items()})
   modules = dict(zip(('adapter_1', 'adapter_2', 'adapter_3'),
                      decoder.adapters))
@@ -136,7 +136,7 @@ def test_transformer_encoder_decoder_runs_on_odd_sizes():
   sizes = {'2': (37, 66), '3': (19, 33), '4': (10, 17), '5': (5, 9)}
   features = {level: tf.constant(rng.normal(size=(1,) + sizes[level] + (16,)),
                                  tf.float32) for level in sizes}
-  decoder = pixel_decoder.TransformerEncoderPixelDecoder(
+  decoder = pixel_decoder_lib.TransformerEncoderPixelDecoder(
       conv_dim=8, mask_dim=6, num_groups=4, num_layers=2, num_heads=2,
       dim_feedforward=16, dropout_rate=0.0)
   outputs = decoder(features)
@@ -149,7 +149,7 @@ def test_transformer_encoder_decoder_runs_on_odd_sizes():
 
 
 def test_missing_backbone_level_is_reported():
-  decoder = pixel_decoder.FPNPixelDecoder(8, 8, 4)
+  decoder = pixel_decoder_lib.FPNPixelDecoder(8, 8, 4)
   features = {level: tf.zeros([1, 4, 4, 8]) for level in ('3', '4', '5')}
   with pytest.raises(ValueError, match=r"missing \['2'\]"):
     decoder(features)

@@ -14,9 +14,9 @@
 
 """Training parity against the PyTorch training-run fixture (`training/`).
 
-The three exact parts and the loose one of the fixture's README, checked on
-the report of tools/verify_reference.py (the same library code,
-`reference.training_parity`, run once per session):
+The three exact parts and the loose one of docs/semantics.md (section 11),
+checked on the report of tools/verify_reference.py (the same library code,
+`reference.training_checks`, run once per session):
 
   1. step 0 with the reference matchings: losses within a relative 1e-5;
      every gradient tensor against the exact (float64) step-0 gradient within
@@ -45,7 +45,7 @@ from projects.maskformer import optimization as mf_optimization
 from projects.maskformer.dataloaders import maskformer_input
 from projects.maskformer.dataloaders import targets as targets_lib
 from projects.maskformer.reference import fixture as fixture_lib
-from projects.maskformer.reference import training_parity
+from projects.maskformer.reference import training_checks
 from projects.maskformer.tasks import maskformer_segmentation
 
 _GRADIENT = 'training.step0.gradient.'
@@ -72,7 +72,7 @@ def _checks(report, prefix):
 
 def test_batch_follows_the_input_contract(training, reference_dir):
   """Images as PyTorch's preprocessing; targets from the segment map."""
-  images, labels = training_parity.training_batch(training)
+  images, labels = training_checks.training_batch(training)
   with np.load(reference_dir / 'r50w16_fpn' / 'reference.npz') as npz:
     # The same two COCO images at the same scale, normalized and padded by
     # the PyTorch reference.
@@ -115,7 +115,7 @@ def test_task_and_optimizer_follow_the_json(training_dir, tmp_path):
   training = fixture_lib.load_training_fixture(folder)
   assert training.steps == 3
 
-  config = training_parity.task_config(training)
+  config = training_checks.task_config(training)
   predictor = config.model.transformer_predictor
   assert (predictor.num_decoder_layers, predictor.num_queries,
           predictor.hidden_dim) == (3, 50, 16)
@@ -123,14 +123,14 @@ def test_task_and_optimizer_follow_the_json(training_dir, tmp_path):
   assert (config.losses.mask_weight, config.losses.cost_mask_weight,
           config.losses.no_object_weight) == (5.0, 5.0, 0.2)
   optimizer = maskformer_segmentation.MaskFormerSegmentationTask(
-      config).create_optimizer(training_parity.optimization_config(training))
+      config).create_optimizer(training_checks.optimization_config(training))
   assert isinstance(optimizer, mf_optimization.MaskFormerAdamW)
   assert float(optimizer.learning_rate) == pytest.approx(3e-4)
   assert (optimizer.beta_1, optimizer.beta_2, optimizer.epsilon,
           optimizer.weight_decay_rate, optimizer.backbone_lr_multiplier,
           optimizer.global_clipnorm) == (0.8, 0.99, 1e-6, 0.05, 0.5, 0.1)
 
-  images, labels = training_parity.training_batch(training)
+  images, labels = training_checks.training_batch(training)
   assert images.shape == (2, 192, 320, 3)  # 288 rounded up to 5 x 64.
   assert not images[:, :, 288:].any()
   assert labels[maskformer_input.SEGMENT_MAP].shape == (2, 192, 320)
@@ -146,7 +146,7 @@ def test_step0_losses_with_reference_matchings(report, training):
   for check in checks:
     assert check.passed, check
     assert check.tolerance == pytest.approx(
-        training_parity.STEP0_LOSS_TOLERANCE * abs(history[
+        training_checks.STEP0_LOSS_TOLERANCE * abs(history[
             check.name.rpartition('.')[2]]))
 
 
@@ -164,7 +164,10 @@ def _exact_gradient_norms(training):
 
 
 def test_step0_gradients_within_the_exact_answer_bounds(report, training):
-  """README part 2 for gradients, bounds recomputed from the json here."""
+  """float32 accuracy of the step-0 gradients (docs/semantics.md, section 11).
+
+  The bounds are recomputed from the json here.
+  """
   checks = {c.name[len(_GRADIENT):]: c for c in _checks(report, _GRADIENT)}
   assert len(checks) == 198  # The names check and 197 parameters.
   norms, total = _exact_gradient_norms(training)
@@ -225,7 +228,7 @@ def test_optimizer_replay_reproduces_the_final_weights(report):
   checks = {c.name: c for c in _checks(report, 'training.replay.')}
   assert set(checks) == {'training.replay.names', 'training.replay.weights'}
   assert checks['training.replay.weights'].tolerance == (
-      training_parity.REPLAY_TOLERANCE)
+      training_checks.REPLAY_TOLERANCE)
   assert all(c.passed for c in checks.values()), checks
 
 
@@ -238,6 +241,6 @@ def test_free_running_loop_follows_the_trajectory(report, training):
   for check, expected in zip(checks, history):
     assert check.passed, check
     assert check.tolerance == pytest.approx(
-        training_parity.TRAJECTORY_TOLERANCE * expected)
+        training_checks.TRAJECTORY_TOLERANCE * expected)
   assert checks[-1].passed, checks[-1]
   assert history[-1] < history[0]

@@ -20,11 +20,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from projects.maskformer.modeling import maskformer_model
-from projects.maskformer.modeling import transformer_predictor
+from projects.maskformer.configs import variable_names
+from projects.maskformer.modeling import transformer_predictor as predictor_lib
 from projects.maskformer.reference import checks as checks_lib
 from projects.maskformer.reference import fixture as fixture_lib
-from projects.maskformer.reference import model_parity
+from projects.maskformer.reference import model_checks
 
 
 def test_float64_matches_exact_given_exact_inputs(reference_dir):
@@ -59,7 +59,7 @@ def test_float64_matches_exact_given_exact_inputs(reference_dir):
 @pytest.mark.parametrize('name', model_fixture_runs.MODEL_FIXTURES)
 def test_float32_isolated_comparisons_are_notes(reference_dir, name):
   run = model_fixture_runs.model_run(str(reference_dir / name))
-  results = [r for r in model_parity.isolated_module_checks(run)
+  results = [r for r in model_checks.isolated_module_checks(run)
              if r.name.startswith('isolated.predictor.')]
   assert len(results) == 2 + 5 + 1
   assert all(isinstance(r, checks_lib.Note) for r in results)
@@ -70,7 +70,7 @@ def _predictor(**kwargs):
                 dim_feedforward=24, dropout_rate=0.0, num_decoder_layers=3,
                 mask_dim=12)
   config.update(kwargs)
-  return transformer_predictor.TransformerPredictor(**config)
+  return predictor_lib.TransformerPredictor(**config)
 
 
 def _inputs(channels=32):
@@ -121,11 +121,11 @@ def test_variable_names_identify_norms_and_query_embedding():
   predictor(*_inputs())
   names = [v.name for v in predictor.trainable_variables]
   queries = [n for n in names
-             if re.search(maskformer_model.QUERY_EMBED_VARIABLE_REGEX, n)]
+             if re.search(variable_names.QUERY_EMBED_VARIABLE_REGEX, n)]
   norms = [n for n in names
-           if re.search(maskformer_model.NORM_VARIABLE_REGEX, n)]
+           if re.search(variable_names.NORM_VARIABLE_REGEX, n)]
   assert len(queries) == 1
   assert predictor.query_embed.shape == (7, 16)
   # 3 LayerNorms per decoder layer plus the shared final one, gamma + beta.
   assert len(norms) == 2 * (3 * 3 + 1)
-  assert all(re.search(maskformer_model.HEAD_VARIABLE_REGEX, n) for n in names)
+  assert all(re.search(variable_names.HEAD_VARIABLE_REGEX, n) for n in names)

@@ -49,8 +49,8 @@ from projects.maskformer.modeling import postprocessing
 from projects.maskformer.reference import checks as checks_lib
 from projects.maskformer.reference import coco_panoptic_categories
 from projects.maskformer.reference import fixture as fixture_lib
-from projects.maskformer.reference import inference_parity
-from projects.maskformer.reference import verification
+from projects.maskformer.reference import fixture_checks
+from projects.maskformer.reference import inference_checks
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -152,7 +152,7 @@ def _write_synthetic_fixture(path):
                         rng.integers(0, width, 50)], axis=1)
     arrays[f'sem_sample_yx_{b}'] = samples
     arrays[f'sem_sample_scores_{b}'] = semantic[samples[:, 0], samples[:, 1]]
-    segments.append(inference_parity.segments_info(inference, b))
+    segments.append(inference_checks.segments_info(inference, b))
   assert all(segments), 'the synthetic fixture should have segments'
 
   np.savez(path / 'reference.npz', **arrays)
@@ -175,7 +175,7 @@ def synthetic_fixture(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def synthetic_report(synthetic_fixture):
-  return verification.verify_fixture(synthetic_fixture)
+  return fixture_checks.verify_fixture(synthetic_fixture)
 
 
 def _copy(source, destination):
@@ -271,7 +271,7 @@ def test_a_wrong_value_fails_only_its_check(synthetic_fixture, tmp_path):
 
   _rewrite_npz(broken / 'reference.npz', edit_arrays)
   _rewrite_json(broken / 'manifest.json', edit_manifest)
-  report = verification.verify_fixture(broken)
+  report = fixture_checks.verify_fixture(broken)
   failures = {c.name: c for c in report.failures()}
   assert set(failures) == {
       'aux0_pred_logits', 'isolated.predictor.aux0_pred_logits',
@@ -411,7 +411,7 @@ def test_json_report_of_a_shipped_folder(reference_dir, folder):
   assert payload['passed'] is True
 
 
-def test_float32_bounds_follow_the_readme(reference_dir):
+def test_float32_bounds_follow_docs_semantics(reference_dir):
   """max(1e-4 * max(1, max|exact|), 5 * PyTorch's worst error of the kind),
   recomputed here from the fixture files."""
   folder = reference_dir / 'r50w16_fpn'
@@ -525,7 +525,7 @@ def test_standalone_folder_with_fewer_queries_and_targets(reference_dir,
   np.savez(folder / 'matcher_criterion.npz', **small)
   (folder / 'matcher_criterion.json').write_text(json.dumps(meta))
 
-  report = verification.verify_fixture(folder)
+  report = fixture_checks.verify_fixture(folder)
   names = [c.name for c in report.checks]
   assert {f'cost.img{b}' for b in range(6)} <= set(names)
   assert 'matching.aux1.img5.ours_optimal' in names
@@ -715,7 +715,7 @@ def test_bad_folders_are_refused_clearly(make_folder, error, message,
   folder = tmp_path / 'bad'
   make_folder(folder, reference_dir, synthetic_fixture)
   with pytest.raises(error, match=message):
-    verification.verify_fixture(folder)
+    fixture_checks.verify_fixture(folder)
 
 
 def test_checks_that_do_not_apply_are_listed_as_skipped(synthetic_fixture,

@@ -53,7 +53,7 @@ from absl import app
 from absl import flags
 import tensorflow as tf
 
-from projects.maskformer.configs import dataloader as dataloader_cfg
+from projects.maskformer.configs import dataloader as data_cfg
 from projects.maskformer.dataloaders import augmentation
 from projects.maskformer.dataloaders import conversion
 from projects.maskformer.dataloaders import input_pipeline
@@ -196,7 +196,7 @@ def main(argv):
         os.path.join(_SAMPLE_DIR.value, 'panoptic'), prefix, num_shards=4,
         progress=False).shard_files
 
-    params = dataloader_cfg.coco_panoptic_data(
+    params = data_cfg.coco_panoptic_data(
         ','.join(files), is_training=True,
         global_batch_size=_BATCH_SIZE.value)
     params.shuffle_buffer_size = 16

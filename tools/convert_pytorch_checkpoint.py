@@ -53,12 +53,12 @@ from official.vision.modeling.backbones import factory
 import tensorflow as tf
 import tf_keras
 
+import experiment_flags
 from projects.maskformer.checkpoints import converter
 from projects.maskformer.checkpoints import model_mapping
 from projects.maskformer.checkpoints import name_mapping
 from projects.maskformer.checkpoints import restricted_pickle
 from projects.maskformer.checkpoints import safetensors
-from projects.maskformer.configs import experiment_flags
 from projects.maskformer.modeling import maskformer_model
 
 _SOURCE = flags.DEFINE_string(

@@ -12,9 +12,9 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-r"""Evaluates COCO panoptic predictions with panopticapi's PQ definition.
+r"""Evaluates COCO panoptic predictions (PQ) or instance masks (mask AP).
 
-Two modes:
+Three modes:
   (a) files: --pred_json/--pred_folder hold existing predictions;
   (b) model: --experiment (+ --config_file/--params_override) and --checkpoint
       name a trained MaskFormer; it runs over the experiment's validation data
@@ -26,7 +26,18 @@ Two modes:
       COCO: no padding), so a converted PyTorch checkpoint gives the
       original's predictions; --noexact_padding predicts on the static canvas
       of the training-time validation instead (padded pixels then take part
-      in the attention).
+      in the attention);
+  (c) instance: --instance_json holds predicted instance masks in COCO's
+      results format (a list of {"image_id", "category_id", "segmentation":
+      the RLE of the full-image mask at the original size, "score"}). The
+      instance ground truth is derived from the panoptic one (--gt_json,
+      --gt_folder): one instance per thing segment, crowd segments kept as
+      COCO's ignore regions (a detection matched to one counts neither way).
+      Prints COCO's mask AP (`pycocotools` COCOeval, iouType 'segm': AP,
+      AP50, AP75, APs, APm, APl x 100) and optionally writes them, in
+      [0, 1], to --output_json. COCO's panoptic masks are the instance masks
+      with overlaps resolved, so the AP differs slightly from AP against
+      `instances_val2017.json`.
 
 Given predictions in panopticapi's format (a folder of PNGs whose colour
 encodes the segment id R + 256 G + 256^2 B, and a JSON with one annotation
@@ -50,6 +61,11 @@ Usage:
       --gt_json=coco/annotations/panoptic_val2017.json \
       --gt_folder=coco/annotations/panoptic_val2017 \
       --image_dir=coco/val2017 --overlay_dir=/tmp/eval/overlays
+
+  python tools/evaluate_coco_panoptic.py \
+      --gt_json=coco/annotations/panoptic_val2017.json \
+      --gt_folder=coco/annotations/panoptic_val2017 \
+      --instance_json=/tmp/instances.json --output_json=/tmp/ap.json
 
 Exits with status 1 and a message naming the file, image and segment when
 the inputs are missing or inconsistent. Predictions can be written with
@@ -75,9 +91,10 @@ from absl import flags
 from official.core import task_factory
 import tensorflow as tf
 
+import experiment_flags
 from projects.maskformer.configs import dataloader as data_cfg
-from projects.maskformer.configs import experiment_flags
 from projects.maskformer.evaluation import dataset_prediction
+from projects.maskformer.evaluation import instance_ap
 from projects.maskformer.evaluation import panoptic_io
 from projects.maskformer.evaluation import panoptic_quality
 
@@ -95,10 +112,18 @@ _PRED_JSON = flags.DEFINE_string(
 _PRED_FOLDER = flags.DEFINE_string(
     'pred_folder', None, 'Folder holding the predicted panoptic PNGs named by '
     'the prediction annotations\' file_name.')
+_INSTANCE_JSON = flags.DEFINE_string(
+    'instance_json', None, 'Instance mode: predicted instance masks in COCO\'s '
+    'results format, a JSON list of {"image_id", "category_id" (dataset id), '
+    '"segmentation" (COCO RLE of the full-image mask at the original size), '
+    '"score"}; scored with COCO mask AP against the thing segments of '
+    '--gt_json/--gt_folder (crowd segments are ignore regions). Excludes '
+    '--pred_json/--pred_folder and --experiment.')
 _OUTPUT_JSON = flags.DEFINE_string(
-    'output_json', None, 'Optional file to write the pq_compute result '
-    'structure to (All/Things/Stuff pq, sq, rq, n and per_class pq, sq, rq, '
-    'values in [0, 1]).')
+    'output_json', None, 'Optional file to write the results to: the '
+    'pq_compute result structure (All/Things/Stuff pq, sq, rq, n and '
+    'per_class pq, sq, rq, values in [0, 1]); in instance mode AP, AP50, '
+    'AP75, APs, APm, APl in [0, 1] (-1 where undefined).')
 _PROGRESS = flags.DEFINE_bool(
     'progress', True, 'Draw a progress bar on stderr.')
 _EXPERIMENT_FLAGS = experiment_flags.define_experiment_flags()
@@ -158,6 +183,56 @@ def evaluate_prediction_files(gt_json: str,
   return results
 
 
+def format_ap_table(results: Dict[str, float]) -> str:
+  """COCO mask AP as a two-line table, x 100 ('-' where undefined)."""
+  names = instance_ap.AP_NAMES
+  values = [f'{100.0 * results[n]:6.1f}' if results[n] >= 0 else f'{"-":>6}'
+            for n in names]
+  return '\n'.join([' '.join(f'{n:>6}' for n in names), ' '.join(values)])
+
+
+def evaluate_instance_file(gt_json: str,
+                           gt_folder: str,
+                           instance_json: str,
+                           output_json: Optional[str] = None
+                           ) -> Dict[str, float]:
+  """Computes COCO mask AP of an instance results file, prints, writes it.
+
+  Args:
+    gt_json: The panoptic ground-truth JSON.
+    gt_folder: Its PNG folder.
+    instance_json: The predictions in COCO's results format.
+    output_json: Where to write the AP values, or None.
+
+  Returns:
+    AP, AP50, AP75, APs, APm, APl in [0, 1] (-1 where undefined).
+
+  Raises:
+    PanopticFormatError: the ground truth is missing or inconsistent.
+    ValueError: the predictions are not a valid results list.
+  """
+  ground_truth = instance_ap.instance_ground_truth_from_panoptic(gt_json,
+                                                                 gt_folder)
+  results = panoptic_io.load_json(instance_json, 'instance results JSON')
+  if not isinstance(results, list):
+    raise ValueError(f'{instance_json}: expected a JSON list of results '
+                     '(COCO results format)')
+  evaluator = instance_ap.InstanceAPEvaluator(ground_truth)
+  try:
+    evaluator.add_results(results)
+  except ValueError as e:
+    raise ValueError(f'{instance_json}: {e}') from e
+  values = evaluator.evaluate()
+  print(f'mask AP of {len(results)} instances on '
+        f'{len(ground_truth["images"])} images '
+        f'({len(ground_truth["annotations"])} ground-truth thing segments)')
+  print(format_ap_table(values))
+  if output_json:
+    with open(output_json, 'w', encoding='utf-8') as f:
+      json.dump(values, f, indent=1)
+  return values
+
+
 def predict_and_evaluate() -> Dict[str, Any]:
   """Model mode: predicts the validation data, writes and evaluates files."""
   params = experiment_flags.load_experiment(_EXPERIMENT_FLAGS)
@@ -198,7 +273,13 @@ def main(argv) -> int:
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   model_mode = bool(_EXPERIMENT_FLAGS.experiment.value)
-  if model_mode:
+  instance_mode = bool(_INSTANCE_JSON.value)
+  if instance_mode:
+    if model_mode or _PRED_JSON.value or _PRED_FOLDER.value:
+      raise app.UsageError('--instance_json (instance mode) excludes '
+                           '--pred_json/--pred_folder and --experiment')
+    required = (_GT_JSON, _GT_FOLDER)
+  elif model_mode:
     required = (_GT_JSON, _GT_FOLDER, _CHECKPOINT, _OUTPUT_DIR)
     if _PRED_JSON.value or _PRED_FOLDER.value:
       raise app.UsageError('--pred_json/--pred_folder (file mode) and '
@@ -211,7 +292,10 @@ def main(argv) -> int:
   if missing:
     raise app.UsageError(f'missing required flags: {", ".join(missing)}')
   cli.check_writable(_OUTPUT_JSON.value, '--output_json')
-  if model_mode:
+  if instance_mode:
+    evaluate_instance_file(_GT_JSON.value, _GT_FOLDER.value,
+                           _INSTANCE_JSON.value, _OUTPUT_JSON.value)
+  elif model_mode:
     cli.check_writable(_OUTPUT_DIR.value, '--output_dir')
     cli.check_writable(_OVERLAY_DIR.value, '--overlay_dir')
     predict_and_evaluate()

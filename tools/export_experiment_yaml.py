@@ -35,7 +35,7 @@ from absl import app
 from absl import flags
 import yaml
 
-from projects.maskformer.configs import experiment_flags
+import experiment_flags
 
 _EXPERIMENT_FLAGS = experiment_flags.define_experiment_flags()
 _OUTPUT = flags.DEFINE_string(

@@ -51,7 +51,8 @@ from absl import app
 from absl import flags
 import tensorflow as tf
 
-from projects.maskformer.configs import experiment_flags
+import experiment_flags
+from projects.maskformer import inference_setup
 from projects.maskformer.modeling import postprocessing
 from projects.maskformer.serving import export_module
 
@@ -80,7 +81,7 @@ def export() -> str:
   if unknown:
     raise ValueError(f'--outputs: unknown kinds {sorted(unknown)}; choose '
                      f'from {list(postprocessing.OUTPUT_KINDS)}')
-  checkpoint = export_module.resolve_checkpoint(_CHECKPOINT.value)
+  checkpoint = inference_setup.resolve_checkpoint(_CHECKPOINT.value)
   module = export_module.MaskFormerModule(
       params, outputs=_OUTPUTS.value, instance_top_k=_INSTANCE_TOP_K.value)
   return export_module.export_saved_model(module, _EXPORT_DIR.value,

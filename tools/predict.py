@@ -61,7 +61,7 @@ from absl import app
 from absl import flags
 import tensorflow as tf
 
-from projects.maskformer.configs import experiment_flags
+import experiment_flags
 from projects.maskformer.serving import prediction
 
 _INPUT = flags.DEFINE_multi_string(

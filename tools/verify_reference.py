@@ -38,8 +38,7 @@ FIXTURE_DIR is any folder in the reference fixtures' format:
 
 Folders with exact answers (the original run in float64:
 reference_exact.npz or gradients_step0_exact.npz, with float32_error.json)
-are judged by them (the fixtures' README, "What parity means, with the exact
-answers"):
+are judged by them (docs/semantics.md, section 11):
 
   * float64 identity: the model (and for training folders the step-0 train
     step) is also built and run in float64; every forward output must be
@@ -63,7 +62,7 @@ and our outputs are from that exact answer, in tolerances: a failure where
 the reference itself is about as far off is float32 conditioning, not a
 porting error (docs/numerics.md).
 
-For each check it prints the error, the tolerance of the fixtures' README and
+For each check it prints the error, its tolerance (docs/semantics.md) and
 pass/fail, then informational notes (e.g. how many matched indices equal the
 reference's).
 
@@ -95,8 +94,8 @@ import tensorflow as tf
 from projects.maskformer.checkpoints import converter
 from projects.maskformer.checkpoints import name_mapping
 from projects.maskformer.reference import fixture as fixture_lib
+from projects.maskformer.reference import fixture_checks
 from projects.maskformer.reference import transformers_witness
-from projects.maskformer.reference import verification
 
 _JSON = flags.DEFINE_bool(
     'json', False, 'Print one JSON object {"fixture", "checks": [{"name", '
@@ -109,7 +108,7 @@ _PYTORCH_WITNESS = flags.DEFINE_bool(
     'in float64 and report the reference\'s and our distance from it.')
 
 _PRECISIONS = flags.DEFINE_list(
-    'precisions', list(verification.PRECISIONS), 'Which runs to check: '
+    'precisions', list(fixture_checks.PRECISIONS), 'Which runs to check: '
     'float32 (every float32 check) and/or float64 (the float64 identity of '
     'folders with exact answers).')
 
@@ -130,14 +129,14 @@ def main(argv):
     tf.config.threading.set_intra_op_parallelism_threads(
         _INTRA_OP_THREADS.value)
   try:
-    suites = tuple(verification.MODEL_CHECK_SUITES)
+    suites = tuple(fixture_checks.MODEL_CHECK_SUITES)
     if _PYTORCH_WITNESS.value:
       if not isinstance(fixture_lib.load_fixture(fixture_dir),
                         fixture_lib.ModelFixture):
         raise fixture_lib.FixtureError(
             '--pytorch_witness applies to model folders only')
       suites += (transformers_witness.witness_notes,)
-    report = verification.verify_fixture(fixture_dir, suites,
+    report = fixture_checks.verify_fixture(fixture_dir, suites,
                                          _PRECISIONS.value)
   except (ValueError, fixture_lib.FixtureError, converter.CheckpointMismatchError,
           name_mapping.NamingError, pickle.UnpicklingError,

@@ -12,4 +12,21 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""MaskFormer (Cheng et al., 2021) for TensorFlow Model Garden."""
+"""MaskFormer (Cheng et al., 2021) for TensorFlow Model Garden.
+
+Sub-packages and modules, bottom layer first; each imports only its own
+layer and those before it (`tests/test_layering.py` checks it):
+
+  1. `configs` (config dataclasses, experiments), `ops` (TensorFlow ops),
+     `cli` (the tools' shared runner);
+  2. `dataloaders` (TFRecords, decoders, parser, augmentation);
+  3. `modeling` (the model, post-processing), `losses` (matcher, criterion);
+  4. `evaluation` (PQ, mIoU, mask AP), `checkpoints` (PyTorch conversion);
+  5. `inference_setup` (category map, checkpoint, post-processor),
+     `optimization` (PyTorch-exact AdamW);
+  6. `tasks` (the Model Garden task);
+  7. `serving` (SavedModel export, prediction), `registry_imports`;
+  8. `reference` (checks against the PyTorch reference fixtures), `train`.
+
+`docs/architecture.md` follows the data through them.
+"""

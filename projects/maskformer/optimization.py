@@ -43,9 +43,11 @@ Variables are selected by regular expressions (`re.search`) on their names
 as `model.variables` shows them (e.g. 'transformer_predictor/query_embed:0'):
 the `/replica_<k>` that a distribution strategy adds to the names of a
 mirrored variable's copies is removed first, so every replica selects alike.
-The defaults are the model's own (`modeling/maskformer_model.py`).
+The defaults are the model's own (`configs/variable_names.py`); the
+optimizer's config, `MaskFormerAdamWConfig`, is in `configs/optimization.py`.
+Importing this module registers the optimizer with Model Garden's optimizer
+factory as 'maskformer_adamw'.
 """
-import dataclasses
 import functools
 import math
 import re
@@ -58,16 +60,7 @@ from official.modeling import optimization
 import tensorflow as tf
 import tf_keras
 
-from projects.maskformer.modeling import maskformer_model
-
-# detectron2 gives `lr * BACKBONE_MULTIPLIER` to every backbone parameter.
-DEFAULT_BACKBONE_VARIABLE_REGEXES = (maskformer_model.BACKBONE_VARIABLE_REGEX,)
-
-# GroupNorm/LayerNorm parameters and the query embedding are not decayed.
-DEFAULT_EXCLUDE_FROM_WEIGHT_DECAY = (
-    maskformer_model.NORM_VARIABLE_REGEX,
-    maskformer_model.QUERY_EMBED_VARIABLE_REGEX,
-)
+from projects.maskformer.configs import optimization as optimization_cfg
 
 # `torch.nn.utils.clip_grad_norm_` adds this to the total norm.
 _TORCH_CLIP_NORM_EPSILON = 1e-6
@@ -141,10 +134,10 @@ class MaskFormerAdamW(tf_keras.optimizers.legacy.Optimizer):
                epsilon: float = 1e-8,
                weight_decay_rate: float = 1e-4,
                exclude_from_weight_decay: Optional[Sequence[str]] = (
-                   DEFAULT_EXCLUDE_FROM_WEIGHT_DECAY),
+                   optimization_cfg.DEFAULT_EXCLUDE_FROM_WEIGHT_DECAY),
                backbone_lr_multiplier: float = 0.1,
                backbone_variable_regexes: Optional[Sequence[str]] = (
-                   DEFAULT_BACKBONE_VARIABLE_REGEXES),
+                   optimization_cfg.DEFAULT_BACKBONE_VARIABLE_REGEXES),
                name: str = 'MaskFormerAdamW',
                **kwargs):
     """Creates the optimizer.
@@ -299,53 +292,6 @@ class MaskFormerAdamW(tf_keras.optimizers.legacy.Optimizer):
         'backbone_variable_regexes': self.backbone_variable_regexes,
     })
     return config
-
-
-@dataclasses.dataclass
-class MaskFormerAdamWConfig(optimization.BaseOptimizerConfig):
-  """Configuration of `MaskFormerAdamW`; the defaults are the R50 recipe.
-
-  Attributes:
-    name: the optimizer's name.
-    beta_1: decay of the first moment.
-    beta_2: decay of the second moment.
-    epsilon: added to the bias-corrected sqrt(v).
-    weight_decay_rate: decoupled weight decay (`WEIGHT_DECAY`).
-    exclude_from_weight_decay: regexes (`re.search`) of the names of variables
-      not decayed: normalization parameters and the query embedding.
-    backbone_lr_multiplier: learning-rate factor of the backbone
-      (`BACKBONE_MULTIPLIER`).
-    backbone_variable_regexes: regexes of the backbone's variable names.
-    global_clipnorm: the whole model's gradient is clipped to this L2 norm
-      with torch's `clip_grad_norm_` formula after the cross-replica sum;
-      None disables it.
-  """
-  name: str = 'MaskFormerAdamW'
-  beta_1: float = 0.9
-  beta_2: float = 0.999
-  epsilon: float = 1e-8
-  weight_decay_rate: float = 1e-4
-  exclude_from_weight_decay: List[str] = dataclasses.field(
-      default_factory=lambda: list(DEFAULT_EXCLUDE_FROM_WEIGHT_DECAY))
-  backbone_lr_multiplier: float = 0.1
-  backbone_variable_regexes: List[str] = dataclasses.field(
-      default_factory=lambda: list(DEFAULT_BACKBONE_VARIABLE_REGEXES))
-  global_clipnorm: Optional[float] = 0.01
-
-
-@dataclasses.dataclass
-class OptimizerConfig(optimization.OptimizerConfig):
-  """Model Garden's optimizer choice, extended with `maskformer_adamw`."""
-  maskformer_adamw: MaskFormerAdamWConfig = dataclasses.field(
-      default_factory=MaskFormerAdamWConfig)
-
-
-@dataclasses.dataclass
-class OptimizationConfig(optimization.OptimizationConfig):
-  """Model Garden's optimization config whose optimizer may be
-  `maskformer_adamw`."""
-  optimizer: OptimizerConfig = dataclasses.field(
-      default_factory=OptimizerConfig)
 
 
 optimization.register_optimizer_cls('maskformer_adamw', MaskFormerAdamW)

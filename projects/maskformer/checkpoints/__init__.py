@@ -12,3 +12,9 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
+"""PyTorch checkpoints to TensorFlow weights.
+
+A restricted unpickler for detectron2 `.pkl` files, a safetensors reader, the
+mapping of PyTorch parameter names onto this model's variables and a strict
+converter that assigns every variable exactly once.
+"""

@@ -12,3 +12,10 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
+"""Configuration: `hyperparams.Config` dataclasses and registered experiments.
+
+The model, data, loss, optimizer and task configs, the variable-name regexes
+the optimizer selects with, and the `exp_factory` experiments (mirrored by the
+YAML files in the repository's `configs/`). The bottom layer: it imports
+nothing else of the project.
+"""

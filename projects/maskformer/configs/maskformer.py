@@ -30,12 +30,11 @@ from official.core import exp_factory
 from official.modeling import hyperparams
 from official.modeling import optimization
 
-from projects.maskformer import optimization as maskformer_optimization
 from projects.maskformer.configs import dataloader as data_cfg
 from projects.maskformer.configs import losses as losses_cfg
 from projects.maskformer.configs import model as model_cfg
+from projects.maskformer.configs import optimization as optimization_cfg
 
-COCO_TRAIN_EXAMPLES = 118287
 COCO_VAL_EXAMPLES = 5000
 ADE20K_VAL_EXAMPLES = 2000
 
@@ -92,9 +91,9 @@ class MaskFormerTask(cfg.TaskConfig):
 
 def _adamw(learning_rate: dict,
            backbone_lr_multiplier: float = 0.1
-           ) -> maskformer_optimization.OptimizationConfig:
+           ) -> optimization_cfg.OptimizationConfig:
   """The original's optimizer (AdamW, clip 0.01) with a learning-rate plan."""
-  return maskformer_optimization.OptimizationConfig({
+  return optimization_cfg.OptimizationConfig({
       'optimizer': {
           'type': 'maskformer_adamw',
           'maskformer_adamw': {

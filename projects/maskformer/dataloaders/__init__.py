@@ -12,3 +12,10 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
+"""Data: TFRecord schema and converters, decoders, parser and augmentation.
+
+Converters from COCO panoptic and ADE20K to TFRecords, the TFRecord and TFDS
+decoders, the static-shape parser with the training augmentation recipes, the
+`tf.data` pipeline and the device-side expansion of segment maps into the
+per-segment mask targets of the loss.
+"""

@@ -33,7 +33,7 @@ from official.vision.dataloaders import input_reader_factory
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from projects.maskformer.configs import dataloader as dataloader_cfg
+from projects.maskformer.configs import dataloader as data_cfg
 from projects.maskformer.dataloaders import decoders
 from projects.maskformer.dataloaders import maskformer_input
 
@@ -43,7 +43,7 @@ TFDS_SCENE_PARSE150 = 'scene_parse150'
 _PIPELINE_SEED_STRIDE = 1_000_003
 
 
-def build_decoder(params: dataloader_cfg.DataConfig) -> decoder_lib.Decoder:
+def build_decoder(params: data_cfg.DataConfig) -> decoder_lib.Decoder:
   """The decoder for `params.tfds_name` or the TFRecords of `input_path`.
 
   Args:
@@ -59,8 +59,8 @@ def build_decoder(params: dataloader_cfg.DataConfig) -> decoder_lib.Decoder:
   label_type = params.decoder.label_type
   if params.tfds_name:
     name = params.tfds_name.split(':')[0]
-    expected = {TFDS_COCO_PANOPTIC: dataloader_cfg.PANOPTIC,
-                TFDS_SCENE_PARSE150: dataloader_cfg.SEMANTIC}
+    expected = {TFDS_COCO_PANOPTIC: data_cfg.PANOPTIC,
+                TFDS_SCENE_PARSE150: data_cfg.SEMANTIC}
     if name not in expected:
       raise ValueError(f'tfds_name {params.tfds_name!r} is not supported; use '
                        f'one of {sorted(expected)}')
@@ -70,15 +70,15 @@ def build_decoder(params: dataloader_cfg.DataConfig) -> decoder_lib.Decoder:
     if name == TFDS_COCO_PANOPTIC:
       return decoders.CocoPanopticTfdsDecoder()
     return decoders.SceneParse150TfdsDecoder(params.decoder.num_classes)
-  if label_type == dataloader_cfg.PANOPTIC:
+  if label_type == data_cfg.PANOPTIC:
     return decoders.PanopticTfExampleDecoder()
-  if label_type == dataloader_cfg.SEMANTIC:
+  if label_type == data_cfg.SEMANTIC:
     return decoders.SemanticTfExampleDecoder(params.decoder.num_classes)
   raise ValueError(f"decoder.label_type must be 'panoptic' or 'semantic', "
                    f'got {label_type!r}')
 
 
-def build_parser(params: dataloader_cfg.DataConfig) -> maskformer_input.Parser:
+def build_parser(params: data_cfg.DataConfig) -> maskformer_input.Parser:
   """The parser configured by `params.parser`."""
   p = params.parser
   return maskformer_input.Parser(
@@ -111,7 +111,7 @@ def _seed_attacher(seed: Optional[int],
   return attach
 
 
-def _check_tfds_prepared(params: dataloader_cfg.DataConfig) -> None:
+def _check_tfds_prepared(params: data_cfg.DataConfig) -> None:
   builder = tfds.builder(params.tfds_name,
                          data_dir=params.tfds_data_dir or None)
   if not builder.is_prepared():
@@ -123,11 +123,11 @@ def _check_tfds_prepared(params: dataloader_cfg.DataConfig) -> None:
 
 
 def _check_dynamic_shapes_batch_one(
-    params: dataloader_cfg.DataConfig,
+    params: data_cfg.DataConfig,
     input_context: Optional[tf.distribute.InputContext]) -> None:
   """Images of per-image shapes can only be batched one at a time."""
   if (params.is_training or params.parser.eval_padding ==
-      dataloader_cfg.EVAL_PADDING_CANVAS):
+      data_cfg.EVAL_PADDING_CANVAS):
     return
   per_replica = (input_context.get_per_replica_batch_size(
       params.global_batch_size) if input_context else params.global_batch_size)
@@ -138,7 +138,7 @@ def _check_dynamic_shapes_batch_one(
         f'{per_replica} (global_batch_size {params.global_batch_size})')
 
 
-def build_input(params: dataloader_cfg.DataConfig,
+def build_input(params: data_cfg.DataConfig,
                 input_context: Optional[tf.distribute.InputContext] = None
                 ) -> tf.data.Dataset:
   """The batched dataset of `(image, labels)` (see `maskformer_input`).

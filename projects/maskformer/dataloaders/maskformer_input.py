@@ -68,7 +68,7 @@ from typing import Tuple
 from official.vision.dataloaders import parser
 import tensorflow as tf
 
-from projects.maskformer.configs import dataloader as dataloader_cfg
+from projects.maskformer.configs import dataloader as data_cfg
 from projects.maskformer.dataloaders import augmentation
 from projects.maskformer.dataloaders import decoders
 
@@ -129,7 +129,7 @@ def segment_map_dtype(max_segments: int) -> tf.DType:
 
 
 def padded_before_normalization(
-    params: dataloader_cfg.DataConfig) -> Optional[List[int]]:
+    params: data_cfg.DataConfig) -> Optional[List[int]]:
   """[height, width] the parser pads the image to before normalization.
 
   Args:
@@ -174,7 +174,7 @@ def normalize_canvas(images: tf.Tensor, pixel_mask: tf.Tensor,
 
 
 def prepare_model_inputs(images: tf.Tensor, labels: Dict[str, tf.Tensor],
-                         params: dataloader_cfg.DataConfig
+                         params: data_cfg.DataConfig
                          ) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
   """The device-side end of the input pipeline, before the model and losses.
 
@@ -205,14 +205,14 @@ class Parser(parser.Parser):
 
   def __init__(self,
                output_size: Sequence[int],
-               label_type: str = dataloader_cfg.PANOPTIC,
+               label_type: str = data_cfg.PANOPTIC,
                max_segments: int = 100,
-               segment_overflow: str = dataloader_cfg.OVERFLOW_ERROR,
+               segment_overflow: str = data_cfg.OVERFLOW_ERROR,
                augmentation_params: Optional[
-                   dataloader_cfg.Augmentation] = None,
+                   data_cfg.Augmentation] = None,
                eval_short_edge: int = 800,
                eval_max_size: int = 1333,
-               eval_padding: str = dataloader_cfg.EVAL_PADDING_CANVAS,
+               eval_padding: str = data_cfg.EVAL_PADDING_CANVAS,
                size_divisibility: int = 0,
                groundtruth_padded_size: Optional[Sequence[int]] = None,
                label_resize: str = augmentation.LABEL_RESIZE_PIL,
@@ -247,7 +247,7 @@ class Parser(parser.Parser):
     self._max_segments = max_segments
     self._segment_overflow = segment_overflow
     self._augmentation = (augmentation_params or
-                          dataloader_cfg.Augmentation())
+                          data_cfg.Augmentation())
     self._eval_short_edge = eval_short_edge
     self._eval_max_size = eval_max_size
     self._eval_padding = eval_padding
@@ -263,12 +263,12 @@ class Parser(parser.Parser):
     self._check_options()
 
   def _check_options(self):
-    if self._label_type not in (dataloader_cfg.PANOPTIC,
-                                dataloader_cfg.SEMANTIC):
+    if self._label_type not in (data_cfg.PANOPTIC,
+                                data_cfg.SEMANTIC):
       raise ValueError(f"label_type must be 'panoptic' or 'semantic', got "
                        f'{self._label_type!r}')
-    if self._segment_overflow not in (dataloader_cfg.OVERFLOW_ERROR,
-                                      dataloader_cfg.OVERFLOW_KEEP_LARGEST):
+    if self._segment_overflow not in (data_cfg.OVERFLOW_ERROR,
+                                      data_cfg.OVERFLOW_KEEP_LARGEST):
       raise ValueError("segment_overflow must be 'error' or 'keep_largest', "
                        f'got {self._segment_overflow!r}')
     if self._label_resize not in augmentation.LABEL_RESIZE_RULES:
@@ -284,8 +284,8 @@ class Parser(parser.Parser):
       raise ValueError(f'max_segments must be positive, got '
                        f'{self._max_segments}')
     if self._eval_padding not in (
-        dataloader_cfg.EVAL_PADDING_CANVAS,
-        dataloader_cfg.EVAL_PADDING_SIZE_DIVISIBILITY):
+        data_cfg.EVAL_PADDING_CANVAS,
+        data_cfg.EVAL_PADDING_SIZE_DIVISIBILITY):
       raise ValueError("eval_padding must be 'canvas' or 'size_divisibility', "
                        f'got {self._eval_padding!r}')
     if self._size_divisibility < 0:
@@ -312,7 +312,7 @@ class Parser(parser.Parser):
   @property
   def pads_evaluation_to_canvas(self) -> bool:
     """Whether evaluation images have the static canvas shape."""
-    return self._eval_padding == dataloader_cfg.EVAL_PADDING_CANVAS
+    return self._eval_padding == data_cfg.EVAL_PADDING_CANVAS
 
   def _eval_resize(self, sample: augmentation.Sample) -> augmentation.Sample:
     size = augmentation.shortest_edge_size(
@@ -404,9 +404,9 @@ class Parser(parser.Parser):
     """
     is_crowd = data[decoders.SEGMENT_IS_CROWD]
     num_segments = tf.size(is_crowd)
-    semantic = self._label_type == dataloader_cfg.SEMANTIC
+    semantic = self._label_type == data_cfg.SEMANTIC
     keep_largest = (
-        self._segment_overflow == dataloader_cfg.OVERFLOW_KEEP_LARGEST)
+        self._segment_overflow == data_cfg.OVERFLOW_KEEP_LARGEST)
     if semantic or keep_largest:
       counts = tf.math.bincount(
           tf.reshape(counted_map, [-1]) + 1, minlength=num_segments + 1,

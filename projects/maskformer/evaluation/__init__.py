@@ -12,3 +12,9 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
+"""Metrics and evaluation I/O on the host.
+
+Panoptic quality (panopticapi's definition), semantic mIoU, instance mask AP
+(COCO's definition), panopticapi PNG/JSON reading and writing, prediction of
+a whole dataset with a model, and overlay pictures.
+"""

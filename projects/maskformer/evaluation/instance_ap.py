@@ -164,6 +164,55 @@ class InstanceAPEvaluator:
                             'segmentation': rle,
                             'score': float(score)})
 
+  def add_results(self, results: Sequence[Mapping[str, Any]]) -> None:
+    """Adds predictions in COCO's results format, for the whole dataset.
+
+    Every image of the ground truth then takes part in the evaluation, also
+    those without a prediction (their instances count as missed).
+
+    Args:
+      results: dicts with 'image_id', 'category_id' (dataset id), 'score' and
+        'segmentation', the COCO RLE ('size' [H, W], 'counts') of a
+        full-image mask at the image's original size.
+
+    Raises:
+      ValueError: an entry lacks a key, names an image or category that is
+        not in the ground truth, or its mask size is not the image's.
+    """
+    images = {image['id']: image for image in self._ground_truth['images']}
+    categories = {c['id'] for c in self._ground_truth['categories']}
+    added = []
+    for k, result in enumerate(results):
+      if not isinstance(result, Mapping):
+        raise ValueError(f'result {k} is not an object')
+      missing = [key for key in ('image_id', 'category_id', 'segmentation',
+                                 'score') if key not in result]
+      if missing:
+        raise ValueError(f'result {k} lacks {", ".join(missing)}')
+      image = images.get(result['image_id'])
+      if image is None:
+        raise ValueError(f'result {k}: image_id {result["image_id"]!r} is not '
+                         'in the ground truth')
+      if result['category_id'] not in categories:
+        raise ValueError(f'result {k}: category_id {result["category_id"]!r} '
+                         'is not a thing category of the ground truth')
+      rle = result['segmentation']
+      if not isinstance(rle, Mapping) or 'size' not in rle or (
+          'counts' not in rle):
+        raise ValueError(f'result {k}: segmentation is not a COCO RLE '
+                         "('size' and 'counts')")
+      size = [image.get('height'), image.get('width')]
+      if None not in size and list(rle['size']) != size:
+        raise ValueError(f'result {k}: mask size {list(rle["size"])} is not '
+                         f'the size {size} of image {result["image_id"]}')
+      added.append({'image_id': result['image_id'],
+                    'category_id': int(result['category_id']),
+                    'segmentation': {'size': list(rle['size']),
+                                     'counts': rle['counts']},
+                    'score': float(result['score'])})
+    self._results.extend(added)
+    self._image_ids.update(images)
+
   def add_outputs(self,
                   image_ids: Sequence[Any],
                   outputs: Mapping[str, Any],

@@ -12,3 +12,10 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
+"""The MaskFormer model and its inference.
+
+The detectron2-style ResNet backbone, shared layers with PyTorch's
+numerics, the FPN and "+6 Enc" pixel decoders, the DETR transformer
+predictor, the assembled model (`build_maskformer_model`) and the
+post-processing into semantic, panoptic and instance results.
+"""

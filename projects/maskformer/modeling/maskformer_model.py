@@ -28,13 +28,12 @@ plus intermediate endpoints for parity checks: 'backbone_features' (dict
 '2'..'5' of NHWC maps), 'mask_features' [B, H/4, W/4, mask_dim] and, with the
 "+6 Enc" pixel decoder, 'transformer_encoder_features' [B, H/32, W/32, C].
 
-Variable names (for optimizers; match with `re.search` on `variable.name`):
-  * head (everything but the backbone): `HEAD_VARIABLE_REGEX`; the backbone is
-    every other variable (`BACKBONE_VARIABLE_REGEX`), whatever the backbone
-    type; the 'torch_resnet' backbone's variables also start with `backbone/`;
-  * GroupNorm / LayerNorm parameters: `NORM_VARIABLE_REGEX`;
-  * the query embedding: `QUERY_EMBED_VARIABLE_REGEX`.
-The backbone's FrozenBN variables are never trainable.
+Variable names: the top-level layers are named 'pixel_decoder' and
+'transformer_predictor' (the backbone keeps its own names), GroupNorm /
+LayerNorm layers 'group_norm*' / 'layer_norm*' and the query embedding
+'query_embed'; `configs/variable_names.py` holds the regexes that select these
+groups for the optimizer. The backbone's FrozenBN variables are never
+trainable.
 """
 from typing import Any
 from typing import Dict
@@ -49,15 +48,6 @@ from projects.maskformer.modeling import pixel_decoder as pixel_decoder_lib
 from projects.maskformer.modeling import resnet  # noqa: F401  (registers 'torch_resnet')
 from projects.maskformer.modeling import transformer_predictor as predictor_lib
 from projects.maskformer.ops import precision
-
-# The original's pixel mean / std (RGB, 0-255 inputs).
-
-# Variable-name regexes (see the module docstring). They match names with or
-# without the ':0' and MirroredStrategy '/replica_<k>' suffixes.
-HEAD_VARIABLE_REGEX = r'(^|/)(pixel_decoder|transformer_predictor)/'
-BACKBONE_VARIABLE_REGEX = r'^(?!(.*/)?(pixel_decoder|transformer_predictor)/)'
-NORM_VARIABLE_REGEX = r'(group_norm|layer_norm)\d*/(gamma|beta)(/|:|$)'
-QUERY_EMBED_VARIABLE_REGEX = r'(^|/)query_embed(/|:|$)'
 
 _PIXEL_DECODER_TYPES = ('fpn', 'transformer_encoder')
 

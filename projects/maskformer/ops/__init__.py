@@ -12,3 +12,9 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
+"""TensorFlow ops with no MaskFormer knowledge.
+
+Exact linear assignment inside XLA, PyTorch-exact interpolation and the
+precision helpers of the float64 and mixed-precision modes. It imports nothing
+else of the project.
+"""

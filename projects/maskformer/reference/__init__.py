@@ -12,3 +12,10 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
+"""Checks of this port against the original PyTorch MaskFormer.
+
+Reads a reference fixture (a folder of the original's inputs, weights and
+outputs), runs the same computation here and compares every quantity with its
+tolerance; `tools/verify_reference.py` prints the resulting report.
+`docs/semantics.md` describes what the original computes.
+"""

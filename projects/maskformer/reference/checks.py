@@ -12,7 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Named parity checks against reference outputs, and their reports.
+"""Checks against a fixture, and the report that collects them.
 
 A `Check` records one compared quantity: its name, the error measured, the
 tolerance it had to meet, and whether it passed. A `Note` records a measured

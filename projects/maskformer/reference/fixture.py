@@ -14,7 +14,7 @@
 
 """Loading of PyTorch reference fixture folders, in the project's formats.
 
-Three kinds of folder (see the fixtures' README):
+Three kinds of folder (`docs/semantics.md`, section 10):
 
   * model: `manifest.json` (the architecture under `config`, the losses, the
     panoptic segments), `weights.pkl` (a detectron2-style checkpoint, current
@@ -25,8 +25,7 @@ Three kinds of folder (see the fixtures' README):
     `batch.npz`, `weights_initial.pkl`, `gradients.npz`,
     `matchings_step0.npz`, `weights_final.pkl` (and `after_training.npz`).
 
-Model and training folders may also hold the exact answers (README "Exact
-answers"): the original run in float64, `reference_exact.npz` (model) or
+Model and training folders may also hold the exact answers (ibid.): the original run in float64, `reference_exact.npz` (model) or
 `gradients_step0_exact.npz` (training), always with `float32_error.json`,
 PyTorch's own float32 distance from them. The two go together.
 

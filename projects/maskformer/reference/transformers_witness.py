@@ -26,7 +26,7 @@ of the tolerance: a check that fails while the reference itself is about as
 far from the exact answer is a conditioning problem, not a porting error.
 
 The port computes the original's function where it matters here
-(`../shared/docs/reference_semantics.md` lists its differences): its
+(`docs/semantics.md`, section 12, lists its differences): its
 auxiliary predictions differ, so every layer's prediction is recomputed from
 the raw decoder layer outputs with the original's rule (the shared final
 LayerNorm, the class head and the mask MLP, masks by dot product with the
@@ -48,7 +48,7 @@ from projects.maskformer.configs import model as model_cfg
 from projects.maskformer.modeling import resnet
 from projects.maskformer.reference import checks as checks_lib
 from projects.maskformer.reference import fixture as fixture_lib
-from projects.maskformer.reference import model_parity
+from projects.maskformer.reference import model_checks
 
 # Buffers of the port that have no counterpart in MaskFormer checkpoints.
 _PORT_ONLY_BUFFERS = ('num_batches_tracked', 'criterion.empty_weight')
@@ -219,7 +219,7 @@ def _error_in_tolerances(values: np.ndarray, exact: np.ndarray,
                tolerance)
 
 
-def witness_notes(run: model_parity.ModelRun) -> List[checks_lib.Result]:
+def witness_notes(run: model_checks.ModelRun) -> List[checks_lib.Result]:
   """Distances of the reference and of our outputs from the float64 port.
 
   Args:

@@ -12,3 +12,9 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
+"""Serving: SavedModel export and prediction on image files.
+
+`export_module` builds the serving signatures (image in, post-processed
+results out) and writes the SavedModel; `prediction` runs a SavedModel or a
+checkpoint on images and writes overlays, segment JSONs and panoptic PNGs.
+"""

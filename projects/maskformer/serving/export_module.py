@@ -84,13 +84,13 @@ from official.vision.serving import export_base
 import tensorflow as tf
 import tf_keras
 
+from projects.maskformer import inference_setup
 from projects.maskformer.configs import dataloader as data_cfg
 from projects.maskformer.dataloaders import augmentation
 from projects.maskformer.dataloaders import decoders
 from projects.maskformer.dataloaders import maskformer_input
 from projects.maskformer.modeling import maskformer_model
 from projects.maskformer.modeling import postprocessing
-from projects.maskformer.tasks import maskformer_segmentation
 
 METADATA_FILE = 'serving_metadata.json'
 # Function keys of `get_inference_signatures` and their signature names.
@@ -105,7 +105,8 @@ def serving_categories(categories: Optional[Sequence[Mapping[str, Any]]],
   """The category table stored with the SavedModel, one entry per class.
 
   Args:
-    categories: The converter's category list (`read_category_map`): dicts
+    categories: The converter's category list
+      (`inference_setup.read_category_map`): dicts
       with 'contiguous_id' and optionally 'category_id', 'name', 'isthing',
       'color'; None when the experiment has no category map.
     num_classes: The model's number of classes K.
@@ -164,7 +165,8 @@ class MaskFormerModule(export_base.ExportModule):
         canvas) and `task.evaluation` (thresholds, `category_map_file`).
       model: The model, taking inputs of the model canvas size; built from
         `task.model` (random weights) if None.
-      categories: The category map (`read_category_map`'s list); read from
+      categories: The category map (`inference_setup.read_category_map`'s
+        list); read from
         `task.evaluation.category_map_file` if None and that is set.
       outputs: Any of 'semantic', 'panoptic', 'instance'; default
         `default_outputs(params)`.
@@ -190,14 +192,8 @@ class MaskFormerModule(export_base.ExportModule):
     model_config = params.task.model
     evaluation = params.task.evaluation
     if categories is None and evaluation.category_map_file:
-      categories = maskformer_segmentation.read_category_map(
+      categories = inference_setup.read_category_map(
           evaluation.category_map_file)
-    if categories is None and set(outputs) & {'panoptic', 'instance'}:
-      raise ValueError(
-          'panoptic and instance results need the thing/stuff flags of the '
-          'category map: set task.evaluation.category_map_file (the '
-          'categories JSON written by the TFRecord converter)')
-    categories = serving_categories(categories, model_config.num_classes)
     num_pairs = (model_config.num_classes *
                  model_config.transformer_predictor.num_queries)
     if instance_top_k is None:
@@ -205,6 +201,10 @@ class MaskFormerModule(export_base.ExportModule):
     if not 0 < instance_top_k <= num_pairs:
       raise ValueError(f'instance_top_k must be in [1, {num_pairs}] (queries x '
                        f'classes), got {instance_top_k}')
+    post_processor = inference_setup.build_post_processor(
+        categories, params.task.validation_data, evaluation, outputs,
+        instance_top_k=instance_top_k)
+    categories = serving_categories(categories, model_config.num_classes)
     # Kept as JSON text: plain values, exactly what the export writes.
     self._metadata_json = json.dumps({
         'categories': categories,
@@ -220,13 +220,7 @@ class MaskFormerModule(export_base.ExportModule):
     }, indent=1)
     super().__init__(params, batch_size=1,
                      input_image_size=list(self._model_canvas), model=model)
-    self._post_processor = postprocessing.MaskFormerPostProcessor(
-        thing_classes=[c['contiguous_id'] for c in categories if c['isthing']],
-        canvas_size=self._output_canvas,
-        outputs=outputs,
-        object_mask_threshold=evaluation.object_mask_threshold,
-        overlap_threshold=evaluation.overlap_threshold,
-        instance_top_k=instance_top_k)
+    self._post_processor = post_processor
     self._category_ids = tf.constant([c['category_id'] for c in categories],
                                      tf.int32)
 
@@ -336,23 +330,6 @@ def read_metadata(saved_model: Any) -> Dict[str, Any]:
     return json.load(f)
 
 
-def resolve_checkpoint(path: str) -> str:
-  """A checkpoint path, or a folder's latest checkpoint.
-
-  Raises:
-    ValueError: if there is no such checkpoint.
-  """
-  if tf.io.gfile.isdir(path):
-    latest = tf.train.latest_checkpoint(path)
-    if latest is None:
-      raise ValueError(f'no checkpoint in the folder {path}')
-    return latest
-  if not tf.io.gfile.exists(path + '.index'):
-    raise ValueError(f'checkpoint {path} does not exist (expected '
-                     f'{path}.index)')
-  return path
-
-
 def export_saved_model(module: MaskFormerModule,
                        export_dir: str,
                        checkpoint_path: Optional[str] = None) -> str:
@@ -376,7 +353,7 @@ def export_saved_model(module: MaskFormerModule,
     raise ValueError(f'{export_dir} already holds a SavedModel; choose a new '
                      'folder')
   if checkpoint_path is not None:
-    checkpoint_path = resolve_checkpoint(checkpoint_path)
+    checkpoint_path = inference_setup.resolve_checkpoint(checkpoint_path)
   with tempfile.TemporaryDirectory() as folder:
     metadata_path = os.path.join(folder, METADATA_FILE)
     with open(metadata_path, 'w', encoding='utf-8') as f:

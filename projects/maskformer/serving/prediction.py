@@ -35,6 +35,7 @@ from typing import Tuple
 import numpy as np
 import tensorflow as tf
 
+from projects.maskformer import inference_setup
 from projects.maskformer.dataloaders import augmentation
 from projects.maskformer.dataloaders import decoders
 from projects.maskformer.evaluation import panoptic_io
@@ -217,7 +218,7 @@ class Predictor:
     Raises:
       ValueError: for a missing checkpoint or an unusable configuration.
     """
-    path = export_module.resolve_checkpoint(checkpoint)
+    path = inference_setup.resolve_checkpoint(checkpoint)
     module = export_module.MaskFormerModule(params)
     tf.train.Checkpoint(model=module.model).read(
         path).expect_partial().assert_existing_objects_matched()

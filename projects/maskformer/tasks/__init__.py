@@ -12,3 +12,4 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
+"""The Model Garden task: train and validation steps of MaskFormer."""

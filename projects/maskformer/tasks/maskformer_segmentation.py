@@ -27,7 +27,6 @@ Validation step: the same losses, then the original's inference (panoptic
 and semantic) on a fixed canvas; the host accumulates PQ (panopticapi's
 definition) or mIoU over the whole evaluation set in `aggregate_logs`.
 """
-import json
 from typing import Any
 from typing import Dict
 from typing import List
@@ -39,6 +38,8 @@ from official.core import task_factory
 import tensorflow as tf
 import tf_keras
 
+from projects.maskformer import inference_setup
+from projects.maskformer import optimization as mf_optimization  # noqa: F401  (registers 'maskformer_adamw')
 from projects.maskformer.configs import dataloader as data_cfg
 from projects.maskformer.configs import maskformer as exp_cfg
 from projects.maskformer.dataloaders import input_pipeline
@@ -107,39 +108,6 @@ def _all_finite(tensors: List[tf.Tensor]) -> tf.Tensor:
       tf.stack([tf.reduce_all(tf.math.is_finite(t)) for t in tensors]))
 
 
-def read_category_map(path: str) -> List[Dict[str, Any]]:
-  """The 'categories' list of a converter's category JSON, by contiguous id.
-
-  Raises:
-    ValueError: the file is missing or its ids are not 0..K-1.
-  """
-  if not path or not tf.io.gfile.exists(path):
-    raise ValueError(
-        'panoptic evaluation needs task.evaluation.category_map_file, the '
-        f'categories JSON written by the TFRecord converter; got {path!r}')
-  with tf.io.gfile.GFile(path) as f:
-    categories = json.load(f)['categories']
-  categories = sorted(categories, key=lambda c: c['contiguous_id'])
-  if [c['contiguous_id'] for c in categories] != list(range(len(categories))):
-    raise ValueError(f'{path}: contiguous ids are not 0..{len(categories) - 1}')
-  return categories
-
-
-def _resolve_checkpoint(path: str) -> str:
-  """The checkpoint prefix named by `path` (a prefix, or a folder's latest).
-
-  Raises:
-    ValueError: there is no checkpoint at `path`.
-  """
-  prefix = (tf.train.latest_checkpoint(path) if tf.io.gfile.isdir(path)
-            else path)
-  if not prefix or not tf.io.gfile.exists(prefix + '.index'):
-    raise ValueError(f'task.init_checkpoint {path!r} is not a TF checkpoint '
-                     '(a prefix with a .index file, or a folder whose '
-                     '`checkpoint` file names one)')
-  return prefix
-
-
 def _child_name(parent: tf.Module, child: tf.Module) -> str:
   """The name under which `parent` tracks `child` in its checkpoints."""
   names = [name for name, value in
@@ -165,7 +133,7 @@ class MaskFormerSegmentationTask(base_task.Task):
     self._categories = None
     self._post_processor = None
     if self._label_type == data_cfg.PANOPTIC and params.validation_data.input_path:
-      self._categories = read_category_map(
+      self._categories = inference_setup.read_category_map(
           params.evaluation.category_map_file)
 
   @property
@@ -198,7 +166,14 @@ class MaskFormerSegmentationTask(base_task.Task):
     """
     if not self.task_config.init_checkpoint:
       return
-    path = _resolve_checkpoint(self.task_config.init_checkpoint)
+    try:
+      path = inference_setup.resolve_checkpoint(
+          self.task_config.init_checkpoint)
+    except ValueError as e:
+      raise ValueError(
+          f'task.init_checkpoint {self.task_config.init_checkpoint!r} is not '
+          f'a TF checkpoint ({e}): give a prefix with a .index file, or a '
+          'folder whose `checkpoint` file names one') from e
     modules = self.task_config.init_checkpoint_modules
     roots = {name.split('/')[0] for name in
              tf.train.load_checkpoint(path).get_variable_to_shape_map()}
@@ -299,22 +274,12 @@ class MaskFormerSegmentationTask(base_task.Task):
   def build_post_processor(self, params: data_cfg.DataConfig
                            ) -> postprocessing.MaskFormerPostProcessor:
     """The original's inference for `params`' data (panoptic or semantic)."""
-    canvas = params.parser.groundtruth_padded_size
-    if not canvas:
-      raise ValueError('evaluation needs task.validation_data.parser.'
-                       'groundtruth_padded_size (the original-resolution '
-                       'canvas of the ground truth and predictions)')
-    evaluation = self.task_config.evaluation
     if self._label_type == data_cfg.PANOPTIC:
-      thing_classes = [c['contiguous_id'] for c in self._categories
-                       if c['isthing']]
-      outputs = ('panoptic',)
-    else:
-      thing_classes, outputs = [], ('semantic',)
-    return postprocessing.MaskFormerPostProcessor(
-        thing_classes=thing_classes, canvas_size=canvas, outputs=outputs,
-        object_mask_threshold=evaluation.object_mask_threshold,
-        overlap_threshold=evaluation.overlap_threshold)
+      return inference_setup.build_post_processor(
+          self._categories, params, self.task_config.evaluation,
+          outputs=('panoptic',))
+    return inference_setup.build_post_processor(
+        None, params, self.task_config.evaluation, outputs=('semantic',))
 
   def post_process(self, outputs: Dict[str, Any], images: tf.Tensor,
                    labels: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:

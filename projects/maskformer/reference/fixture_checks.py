@@ -12,21 +12,21 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Verifies the TF port against one reference fixture folder of any kind.
+"""Every check of one fixture folder of any kind, collected in a report.
 
 `verify_fixture` loads the folder (`fixture.load_fixture`) and collects the
 checks and notes of its kind:
 
   * model folders: the model is built and run once in float32
-    (`model_parity.run_model`) and every suite of `MODEL_CHECK_SUITES` (a
+    (`model_checks.run_model`) and every suite of `MODEL_CHECK_SUITES` (a
     function `ModelRun -> List[Check | Note]`) compares the run with the
     reference: outputs, isolated modules, matchings and losses, inference.
     Where the folder has exact answers, the model is also built and run in
     float64 and the suites of `FLOAT64_CHECK_SUITES` check the float64
     identity: forward outputs, losses with the stored matchings, semantic
     scores;
-  * standalone folders: `standalone_parity.standalone_checks`;
-  * training folders: `training_parity.training_checks`.
+  * standalone folders: `standalone_checks.standalone_checks`;
+  * training folders: `training_checks.training_checks`.
 """
 import os
 from typing import Callable
@@ -37,36 +37,36 @@ from typing import Union
 
 from projects.maskformer.reference import checks as checks_lib
 from projects.maskformer.reference import fixture as fixture_lib
-from projects.maskformer.reference import inference_parity
-from projects.maskformer.reference import loss_parity
-from projects.maskformer.reference import model_parity
-from projects.maskformer.reference import standalone_parity
-from projects.maskformer.reference import training_parity
+from projects.maskformer.reference import inference_checks
+from projects.maskformer.reference import loss_checks
+from projects.maskformer.reference import model_checks
+from projects.maskformer.reference import standalone_checks
+from projects.maskformer.reference import training_checks
 
-CheckSuite = Callable[[model_parity.ModelRun], List[checks_lib.Result]]
+CheckSuite = Callable[[model_checks.ModelRun], List[checks_lib.Result]]
 
 MODEL_CHECK_SUITES: Sequence[CheckSuite] = (
-    model_parity.model_output_checks,
-    model_parity.isolated_module_checks,
-    loss_parity.matching_and_loss_checks,
-    inference_parity.inference_checks,
+    model_checks.model_output_checks,
+    model_checks.isolated_module_checks,
+    loss_checks.matching_and_loss_checks,
+    inference_checks.inference_checks,
 )
 
 FLOAT64_CHECK_SUITES: Sequence[CheckSuite] = (
-    model_parity.float64_output_checks,
-    loss_parity.float64_loss_checks,
-    inference_parity.float64_semantic_checks,
+    model_checks.float64_output_checks,
+    loss_checks.float64_loss_checks,
+    inference_checks.float64_semantic_checks,
 )
 
 FLOAT32 = 'float32'
-FLOAT64 = model_parity.FLOAT64
+FLOAT64 = model_checks.FLOAT64
 PRECISIONS = (FLOAT32, FLOAT64)
 
 
 def verify_model_run(
-    run: model_parity.ModelRun,
+    run: model_checks.ModelRun,
     suites: Sequence[CheckSuite] = MODEL_CHECK_SUITES,
-    float64_run: Optional[model_parity.ModelRun] = None,
+    float64_run: Optional[model_checks.ModelRun] = None,
     float64_suites: Sequence[CheckSuite] = FLOAT64_CHECK_SUITES
 ) -> checks_lib.Report:
   """Runs check suites on a float32 model run (and a float64 one).
@@ -128,9 +128,9 @@ def verify_fixture(
                      f'got {tuple(precisions)}')
   fixture = fixture_lib.load_fixture(path)
   if isinstance(fixture, fixture_lib.ModelFixture):
-    run = (model_parity.run_model(fixture) if FLOAT32 in precisions
+    run = (model_checks.run_model(fixture) if FLOAT32 in precisions
            else None)
-    float64_run = (model_parity.run_model(fixture, FLOAT64)
+    float64_run = (model_checks.run_model(fixture, FLOAT64)
                    if FLOAT64 in precisions and fixture.exact is not None
                    else None)
     report = checks_lib.Report(fixture=str(fixture.path))
@@ -142,12 +142,12 @@ def verify_fixture(
   report = checks_lib.Report(fixture=str(fixture.path))
   if isinstance(fixture, fixture_lib.StandaloneFixture):
     if FLOAT32 in precisions:
-      report.add(standalone_parity.standalone_checks(fixture))
+      report.add(standalone_checks.standalone_checks(fixture))
     if FLOAT64 in precisions:
       report.add([checks_lib.Skipped(
           'float64', 'standalone folders have no exact answers')])
   else:
-    report.add(training_parity.training_checks(fixture, precisions))
+    report.add(training_checks.training_checks(fixture, precisions))
     if FLOAT64 in precisions and fixture.float32_error is None:
       report.add([_no_exact_answers(fixture.path)])
   return report

@@ -12,9 +12,9 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Matching and loss parity: every decoder layer against the reference.
+"""Matching and loss checks: every decoder layer against a fixture.
 
-The fixtures' criterion (README "What parity means"): random weights leave
+The rule (`docs/semantics.md`, section 11): random weights leave
 near-ties, so matchings are not compared index by index. For every layer and
 image, with C our matching cost:
 
@@ -53,7 +53,7 @@ from projects.maskformer.losses import criterion as criterion_lib
 from projects.maskformer.losses import matching_cost
 from projects.maskformer.reference import checks as checks_lib
 from projects.maskformer.reference import fixture as fixture_lib
-from projects.maskformer.reference import model_parity
+from projects.maskformer.reference import model_checks
 
 MATCHING_TOLERANCE = 1e-5  # x (1 + sum |matched costs|)
 LOSS_TOLERANCE_REFERENCE_MATCHING = 1e-5  # relative
@@ -216,7 +216,7 @@ def loss_checks(prefix: str, terms: Mapping[str, Any], total: Any,
   return results
 
 
-class CriterionParity(NamedTuple):
+class CriterionChecks(NamedTuple):
   """What `criterion_checks` measured.
 
   Attributes:
@@ -251,7 +251,7 @@ def criterion_checks(params: losses_cfg.Losses,
     expected_total: the reference's weighted total, or None.
 
   Returns:
-    A `CriterionParity`.
+    A `CriterionChecks`.
 
   Raises:
     ValueError: `stored` does not have one entry per layer.
@@ -272,7 +272,7 @@ def criterion_checks(params: losses_cfg.Losses,
       results.extend(loss_checks(
           f'loss.{label}.', {k: float(v) for k, v in terms.items()},
           float(total), expected_terms, expected_total, relative))
-  return CriterionParity(results, ours, costs)
+  return CriterionChecks(results, ours, costs)
 
 
 def model_targets(fixture: fixture_lib.ModelFixture
@@ -297,7 +297,7 @@ def model_targets(fixture: fixture_lib.ModelFixture
       max(1, max(len(c) for c in classes)))
 
 
-def matching_and_loss_checks(run: model_parity.ModelRun
+def matching_and_loss_checks(run: model_checks.ModelRun
                              ) -> List[checks_lib.Result]:
   """The model suite: matchings and losses of our outputs on the fixture.
 
@@ -332,7 +332,7 @@ def matching_and_loss_checks(run: model_parity.ModelRun
                           manifest.get('loss_total')).results
 
 
-def float64_loss_checks(run: model_parity.ModelRun) -> List[checks_lib.Check]:
+def float64_loss_checks(run: model_checks.ModelRun) -> List[checks_lib.Check]:
   """The float64 run's loss terms with the stored matchings, against exact.
 
   Args:

@@ -12,10 +12,11 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Training parity against a training-run fixture.
+"""Training checks against a training-run fixture.
 
-The fixture (README "training/") is a short PyTorch training run. Training is
-chaotic, so parity is checked in three exact parts and one loose one:
+The fixture (`docs/semantics.md`, sections 10 and 11) is a short PyTorch
+training run. Training is chaotic, so it is checked in three exact parts and
+one loose one:
 
   1. `step0_checks`: step 0 with the reference matchings
      (`matchings_step0.npz` passed to the criterion): every loss term and the
@@ -61,18 +62,18 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
-from projects.maskformer import optimization as mf_optimization
 from projects.maskformer.checkpoints import converter
 from projects.maskformer.checkpoints import model_mapping
 from projects.maskformer.checkpoints import name_mapping
 from projects.maskformer.configs import maskformer as exp_cfg
+from projects.maskformer.configs import optimization as optimization_cfg
 from projects.maskformer.dataloaders import maskformer_input
 from projects.maskformer.dataloaders import targets as targets_lib
 from projects.maskformer.ops import precision
 from projects.maskformer.reference import checks as checks_lib
 from projects.maskformer.reference import fixture as fixture_lib
-from projects.maskformer.reference import loss_parity
-from projects.maskformer.reference import model_parity
+from projects.maskformer.reference import loss_checks
+from projects.maskformer.reference import model_checks
 from projects.maskformer.tasks import maskformer_segmentation
 
 STEP0_LOSS_TOLERANCE = 1e-5  # relative
@@ -81,7 +82,8 @@ FLOAT64_GRADIENT_TOLERANCE = 1e-6  # x ||exact gradient||
 # Absolute floors for a tensor whose exact gradient is zero, x ||all exact||.
 FLOAT32_ZERO_GRADIENT_FLOOR = 1e-6
 FLOAT64_ZERO_GRADIENT_FLOOR = 1e-9
-# README: the parts whose PyTorch float32 errors set one shared bound.
+# The parts whose PyTorch float32 errors set one shared bound
+# (docs/semantics.md, section 11).
 GRADIENT_PARTS = (('backbone', 'backbone.'),
                   ('pixel decoder', 'sem_seg_head.pixel_decoder.'),
                   ('transformer predictor', 'sem_seg_head.predictor.'))
@@ -98,7 +100,7 @@ def task_config(fixture: fixture_lib.TrainingFixture
 
 
 def optimization_config(fixture: fixture_lib.TrainingFixture
-                        ) -> mf_optimization.OptimizationConfig:
+                        ) -> optimization_cfg.OptimizationConfig:
   """`MaskFormerAdamW` with the json's hyperparameters, constant lr.
 
   The weight-decay exclusions and the backbone variables are the model's
@@ -106,7 +108,7 @@ def optimization_config(fixture: fixture_lib.TrainingFixture
   select what the recipe selects (tests/test_optimization.py).
   """
   spec = fixture.trajectory['optimizer']
-  return mf_optimization.OptimizationConfig({
+  return optimization_cfg.OptimizationConfig({
       'optimizer': {
           'type': 'maskformer_adamw',
           'maskformer_adamw': {
@@ -237,7 +239,7 @@ def _canonical(state: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
 
 
 def gradient_part(name: str) -> str:
-  """The README's part of a PyTorch parameter name (`GRADIENT_PARTS`)."""
+  """The part of a PyTorch parameter name (`GRADIENT_PARTS`)."""
   for part, prefix in GRADIENT_PARTS:
     if name.startswith(prefix):
       return part
@@ -308,10 +310,10 @@ def exact_gradient_bounds(fixture: fixture_lib.TrainingFixture,
   bounds = {}
   for name, value in exact.items():
     pytorch = errors[name] * norms[name]
-    if dtype == model_parity.FLOAT64:
+    if dtype == model_checks.FLOAT64:
       relative, floor = FLOAT64_GRADIENT_TOLERANCE, FLOAT64_ZERO_GRADIENT_FLOOR
     else:
-      relative = max(GRADIENT_TOLERANCE, model_parity.PYTORCH_ERROR_FACTOR *
+      relative = max(GRADIENT_TOLERANCE, model_checks.PYTORCH_ERROR_FACTOR *
                      largest[gradient_part(name)])
       floor = FLOAT32_ZERO_GRADIENT_FLOOR
     if name in zero:
@@ -404,7 +406,7 @@ def step0_checks(fixture: fixture_lib.TrainingFixture,
   Raises:
     FixtureError: float64 without exact answers.
   """
-  float64 = dtype == model_parity.FLOAT64
+  float64 = dtype == model_checks.FLOAT64
   if float64 and fixture.float32_error is None:
     raise fixture_lib.FixtureError(
         f'{fixture.path} has no {fixture_lib.GRADIENTS_EXACT}')
@@ -447,7 +449,7 @@ def step0_checks(fixture: fixture_lib.TrainingFixture,
         model, gradients, exact_gradient_bounds(fixture, dtype),
         prefix + 'gradient.')
   history = fixture.trajectory['history'][0]
-  results = loss_parity.loss_checks(
+  results = loss_checks.loss_checks(
       'training.step0.loss.', terms, float(total),
       {k: v for k, v in history.items() if k.startswith('loss_')},
       history['total'], STEP0_LOSS_TOLERANCE)
@@ -572,6 +574,6 @@ def training_checks(fixture: fixture_lib.TrainingFixture,
   if 'float32' in precisions:
     results += (step0_checks(fixture) + replay_checks(fixture) +
                 free_running_checks(fixture))
-  if model_parity.FLOAT64 in precisions and fixture.float32_error is not None:
-    results += step0_checks(fixture, model_parity.FLOAT64)
+  if model_checks.FLOAT64 in precisions and fixture.float32_error is not None:
+    results += step0_checks(fixture, model_checks.FLOAT64)
   return results

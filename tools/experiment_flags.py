@@ -13,7 +13,13 @@
 # limitations under the License.
 
 """The experiment flags shared by the tools: --experiment, --config_file,
---params_override, resolved as Model Garden's training driver resolves them."""
+--params_override, resolved as Model Garden's training driver resolves them.
+
+The tools import it as a sibling module (`import experiment_flags`: Python
+puts a script's folder first on `sys.path`). Importing it registers
+MaskFormer's experiments and tasks (`projects.maskformer.registry_imports`),
+so `--experiment` can name them.
+"""
 from typing import NamedTuple
 from typing import Optional
 

@@ -12,7 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Forward-pass parity of the TF model against a model fixture.
+"""Forward-pass checks of the TF model against a model fixture.
 
 `run_model` builds the fixture's architecture under a Keras dtype policy
 ('float32', or 'float64' for the exact mode), converts its `weights.pkl`
@@ -20,7 +20,7 @@ strictly and runs the fixture's images (eval mode). The float32 run reads the
 stored `padded_normalized_images`; the float64 run normalizes the stored
 uint8 images in float64 and pads them alike, as the exact answers were made.
 
-Check suites (README "What parity means"):
+Check suites (`docs/semantics.md`, section 11):
 
   * `model_output_checks` (float32): the trainable parameter count and the
     end-to-end outputs (backbone res2..res5, mask features, "+6 Enc" encoder
@@ -61,7 +61,8 @@ FLOAT64 = 'float64'
 # How much of PyTorch's own float32 error a float32 output may have.
 PYTORCH_ERROR_FACTOR = 5.0
 
-# README: the outputs whose PyTorch float32 errors set one shared bound.
+# The outputs whose PyTorch float32 errors set one shared bound
+# (docs/semantics.md, section 11).
 OUTPUT_KINDS = (
     ('backbone maps', re.compile(r'backbone_res\d$')),
     ('pixel-decoder outputs',
@@ -140,7 +141,7 @@ def run_model(fixture: fixture_lib.ModelFixture,
 
 
 def output_kind(name: str) -> Optional[str]:
-  """The README's kind of a forward output name, None for other outputs."""
+  """The kind (`OUTPUT_KINDS`) of a forward output name, or None."""
   for kind, pattern in OUTPUT_KINDS:
     if pattern.match(name):
       return kind

@@ -12,13 +12,13 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Parity of the matcher, criterion and post-processing on standalone cases.
+"""Checks of the matcher, criterion and post-processing on standalone cases.
 
 `matcher_criterion.{npz,json}` (random predictions and targets): per image,
 our final-layer matching cost against `cost_<b>` within
 `1e-4 * max(1, |C|)` element-wise, our matched cost against
 `optimal_assignment_cost`, then the matching and loss checks of
-`loss_parity` (every layer; the auxiliary layers have no stored matching).
+`loss_checks` (every layer; the auxiliary layers have no stored matching).
 
 `postprocess.{npz,json}` (random logits at the output size): per case, the
 panoptic map and segment list identical to the reference's and, where
@@ -33,8 +33,8 @@ from projects.maskformer.losses import criterion as criterion_lib
 from projects.maskformer.modeling import postprocessing
 from projects.maskformer.reference import checks as checks_lib
 from projects.maskformer.reference import fixture as fixture_lib
-from projects.maskformer.reference import inference_parity
-from projects.maskformer.reference import loss_parity
+from projects.maskformer.reference import inference_checks
+from projects.maskformer.reference import loss_checks
 
 COST_TOLERANCE = 1e-4  # x max(1, |C|), element-wise
 
@@ -74,7 +74,7 @@ def matcher_criterion_checks(part: fixture_lib.StandalonePart
   num_layers = len(criterion_lib.MaskFormerCriterion(params).layers(outputs))
   stored = [fixture_lib.stored_matching(arrays, 'match_{b}', num_images,
                                         num_slots)] + [None] * (num_layers - 1)
-  parity = loss_parity.criterion_checks(
+  measured = loss_checks.criterion_checks(
       params, outputs, targets, stored, meta.get('losses_unweighted'),
       meta.get('loss_total'))
   results: List[checks_lib.Result] = []
@@ -82,7 +82,7 @@ def matcher_criterion_checks(part: fixture_lib.StandalonePart
     count = len(classes[b])
     if f'cost_{b}' in arrays:
       results.append(checks_lib.compare_elementwise_relative(
-          f'cost.img{b}', parity.costs[0, b][:, :count], arrays[f'cost_{b}'],
+          f'cost.img{b}', measured.costs[0, b][:, :count], arrays[f'cost_{b}'],
           COST_TOLERANCE))
     else:
       results.append(checks_lib.Skipped(
@@ -99,10 +99,10 @@ def matcher_criterion_checks(part: fixture_lib.StandalonePart
         'loss', f'{fixture_lib.MATCHER_CRITERION}.json has no '
         '"losses_unweighted"'))
   for b, optimum in enumerate(optima[:num_images]):
-    results.append(loss_parity.optimality_check(
-        f'matching.final.img{b}.optimal_assignment_cost', parity.costs[0, b],
-        targets['valid'][b], parity.matchings[0, b], float(optimum)))
-  return results + parity.results
+    results.append(loss_checks.optimality_check(
+        f'matching.final.img{b}.optimal_assignment_cost', measured.costs[0, b],
+        targets['valid'][b], measured.matchings[0, b], float(optimum)))
+  return results + measured.results
 
 
 def postprocess_checks(part: fixture_lib.StandalonePart
@@ -127,11 +127,11 @@ def postprocess_checks(part: fixture_lib.StandalonePart
         case['object_mask_threshold'], case['overlap_threshold'])
     panoptic = {k: v.numpy() for k, v in panoptic.items()}
     name = f'postprocess.case{c}.'
-    results.append(inference_parity.compare_segments(
-        name + 'panoptic_segments', inference_parity.segments_info(panoptic, 0),
+    results.append(inference_checks.compare_segments(
+        name + 'panoptic_segments', inference_checks.segments_info(panoptic, 0),
         case['segments_info']))
     reference_map = arrays[f'panoptic_{c}']
-    results.append(inference_parity.compare_maps(
+    results.append(inference_checks.compare_maps(
         name + 'panoptic_map', panoptic['panoptic'][0], reference_map,
         np.ones(reference_map.shape, bool)))
     if f'semantic_{c}' in arrays:
@@ -139,7 +139,7 @@ def postprocess_checks(part: fixture_lib.StandalonePart
       results.append(checks_lib.compare(
           name + 'semantic_scores',
           semantic[0].numpy().transpose(2, 0, 1), arrays[f'semantic_{c}'],
-          inference_parity.SEMANTIC_TOLERANCE))
+          inference_checks.SEMANTIC_TOLERANCE))
     else:
       results.append(checks_lib.Skipped(
           name + 'semantic_scores', f'{fixture_lib.POSTPROCESS}.npz has no '

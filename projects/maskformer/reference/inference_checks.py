@@ -12,13 +12,13 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Inference parity: panoptic and semantic results against the reference.
+"""Inference checks: panoptic and semantic results against a fixture.
 
 On a model fixture, our model's own `pred_logits` / `pred_masks` go through
 `MaskFormerPostProcessor` as in evaluation (stride-4 mask logits upsampled to
 the padded size, cropped to each image, resized to its original size, on a
 canvas of the largest original size), with the manifest's thresholds. Per
-image (README "What parity means"):
+image (`docs/semantics.md`, section 11):
 
   * the panoptic segment list (id, isthing, category_id) is identical to
     `manifest.panoptic_segments_info`;
@@ -46,7 +46,7 @@ from projects.maskformer.modeling import postprocessing
 from projects.maskformer.reference import checks as checks_lib
 from projects.maskformer.reference import coco_panoptic_categories
 from projects.maskformer.reference import fixture as fixture_lib
-from projects.maskformer.reference import model_parity
+from projects.maskformer.reference import model_checks
 
 SEMANTIC_TOLERANCE = 1e-5
 MARGIN = 1e-4
@@ -159,7 +159,7 @@ def _per_image_group(fixture: fixture_lib.ModelFixture, keys: Sequence[str],
   return all(present)
 
 
-def inference_checks(run: model_parity.ModelRun) -> List[checks_lib.Result]:
+def inference_checks(run: model_checks.ModelRun) -> List[checks_lib.Result]:
   """The model suite: post-processing of our outputs against the reference.
 
   Args:
@@ -244,7 +244,7 @@ def inference_checks(run: model_parity.ModelRun) -> List[checks_lib.Result]:
   return checks + skipped
 
 
-def float64_semantic_checks(run: model_parity.ModelRun
+def float64_semantic_checks(run: model_checks.ModelRun
                             ) -> List[checks_lib.Result]:
   """The float64 run's semantic scores at the sampled pixels, against exact.
 
@@ -295,5 +295,5 @@ def float64_semantic_checks(run: model_parity.ModelRun
         f'float64.inference.img{b}.semantic_scores', semantic[b, rows, cols],
         exact[name], checks_lib.FLOAT64_RELATIVE_TOLERANCE)
     checks.append(dataclasses.replace(
-        check, pytorch_err=model_parity.pytorch_error(fixture, name)))
+        check, pytorch_err=model_checks.pytorch_error(fixture, name)))
   return checks
