@@ -622,21 +622,15 @@ def _training_without_gradients(folder, reference_dir, synthetic_fixture):
       (folder / name).symlink_to(reference_dir / 'training' / name)
 
 
-def _model_without(key):
-  """A synthetic model folder whose reference.npz lacks `key`."""
+def _model_without(key, file_name='reference.npz'):
+  """A synthetic model folder whose reference.npz (or manifest.json) lacks
+  `key`."""
+  rewrite = _rewrite_npz if file_name.endswith('.npz') else _rewrite_json
 
   def make(folder, reference_dir, synthetic_fixture):
     del reference_dir
     _copy(synthetic_fixture, folder)
-    _rewrite_npz(folder / 'reference.npz', lambda arrays: arrays.pop(key))
-  return make
-
-
-def _model_without_manifest_key(key):
-  def make(folder, reference_dir, synthetic_fixture):
-    del reference_dir
-    _copy(synthetic_fixture, folder)
-    _rewrite_json(folder / 'manifest.json', lambda manifest: manifest.pop(key))
+    rewrite(folder / file_name, lambda content: content.pop(key))
   return make
 
 
@@ -683,9 +677,9 @@ def _training_with_incomplete_exact_gradients(folder, reference_dir,
      r"lacks \['panoptic_seg_1'\]"),
     (_model_without('sem_sample_yx_0'), fixture_lib.FixtureError,
      r"lacks \['sem_sample_yx_0'\]"),
-    (_model_without_manifest_key('losses_unweighted'),
+    (_model_without('losses_unweighted', 'manifest.json'),
      fixture_lib.FixtureError, r"lacks \['losses_unweighted'\]"),
-    (_model_without_manifest_key('panoptic_segments_info'),
+    (_model_without('panoptic_segments_info', 'manifest.json'),
      fixture_lib.FixtureError, r"lacks \['panoptic_segments_info'\]"),
     (_model_with_half_exact_answers, fixture_lib.FixtureError,
      'reference_exact.npz and float32_error.json go together'),
