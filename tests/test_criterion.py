@@ -17,7 +17,6 @@ import json
 
 import numpy as np
 import pytest
-from scipy import optimize
 import tensorflow as tf
 import tf_keras
 
@@ -25,6 +24,7 @@ from projects.maskformer.configs import losses as losses_cfg
 from projects.maskformer.losses import criterion as criterion_lib
 from projects.maskformer.losses import matching_cost
 from projects.maskformer.ops import interpolation
+from projects.maskformer.reference import loss_checks
 
 # Tolerances of docs/semantics.md, section 11.
 COST_TOL = 1e-4  # x max(1, |C|)
@@ -74,19 +74,9 @@ def _total(cost, targets_valid, query_for_target):
   return matched.sum(), np.abs(matched).sum()
 
 
-def _scipy_matching(cost, valid):
-  """scipy's matching of cost[:, valid] as an int32 [T] query-for-target."""
-  targets = np.nonzero(valid)[0]
-  rows, cols = optimize.linear_sum_assignment(
-      cost[:, targets].astype(np.float64))
-  matching = np.full(len(valid), -1, np.int32)
-  matching[targets[cols]] = rows
-  return matching
-
-
 def _assert_equally_optimal(cost, valid, ours, reference):
   """Ours is scipy-optimal on our cost and the reference matching is too."""
-  optimum, _ = _total(cost, valid, _scipy_matching(cost, valid))
+  optimum, _ = _total(cost, valid, loss_checks.scipy_matching(cost, valid))
   ours_total, ours_scale = _total(cost, valid, ours)
   reference_total, reference_scale = _total(cost, valid, reference)
   assert abs(ours_total - optimum) <= MATCH_TOL * (1 + ours_scale)
@@ -150,7 +140,7 @@ def test_standalone_matching_is_optimal(standalone):
                             reference_matching[b])
     for layer in (1, 2):
       _assert_equally_optimal(costs[layer, b], valid[b], ours[layer, b],
-                              _scipy_matching(costs[layer, b], valid[b]))
+                              loss_checks.scipy_matching(costs[layer, b], valid[b]))
 
 
 @pytest.mark.parametrize('own_matching', [False, True])
@@ -162,7 +152,7 @@ def test_standalone_losses(standalone, own_matching):
   else:
     costs = _layer_costs(outputs, targets)
     matching = np.stack([reference_matching] + [
-        np.stack([_scipy_matching(costs[layer, b], targets['valid'][b])
+        np.stack([loss_checks.scipy_matching(costs[layer, b], targets['valid'][b])
                   for b in range(costs.shape[1])])
         for layer in (1, 2)
     ])

@@ -286,16 +286,17 @@ def exact_gradient_bounds(fixture: fixture_lib.TrainingFixture,
   Raises:
     FixtureError: float32_error.json lacks a tensor's error.
   """
-  exact = _canonical(fixture.exact_gradients())
+  stored = fixture.exact_gradients()
+  exact = _canonical(stored)
   source = fixture.path / fixture_lib.FLOAT32_ERROR
   raw = fixture.float32_error['gradients_rel_l2']
-  for name in fixture.exact_gradients():
+  for name in stored:
     if f'step0/{name}' not in raw:
       raise fixture_lib.FixtureError(f'{source} "gradients_rel_l2" lacks '
                                      f'step0/{name}')
   canonical_errors = _canonical({
       name: np.asarray(raw[f'step0/{name}'], np.float64).reshape(1)
-      for name in fixture.exact_gradients()})
+      for name in stored})
   errors = {name: float(value[0]) for name, value in canonical_errors.items()}
   norms = {name: float(np.linalg.norm(value.ravel().astype(np.float64)))
            for name, value in exact.items()}
