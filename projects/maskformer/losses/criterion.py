@@ -26,6 +26,10 @@ for the final decoder layer and, with deep supervision, every auxiliary layer,
 * `loss_dice`: dice loss of each matched pair, summed and divided by
   `num_masks`.
 
+Both mask terms visit the real targets only, a few at a time, and never hold
+all T slots at the full size (`mask_loss.matched_mask_losses`); the matcher
+builds its target masks at the prediction size from the downsampled targets.
+
 The terms of the auxiliary layer i are named `loss_ce_i`, `loss_mask_i`,
 `loss_dice_i`.
 
@@ -48,8 +52,9 @@ from typing import Tuple
 import tensorflow as tf
 
 from projects.maskformer.configs import losses as losses_config
+from projects.maskformer.dataloaders import targets as targets_lib
+from projects.maskformer.losses import mask_loss
 from projects.maskformer.losses import matching_cost
-from projects.maskformer.ops import interpolation
 from projects.maskformer.ops import linear_assignment
 from projects.maskformer.ops import precision
 
@@ -140,55 +145,6 @@ def classification_loss(pred_logits: tf.Tensor, classes: tf.Tensor,
   return tf.reduce_sum(weights * nll) / class_weight_sum
 
 
-def mask_losses(pred_masks: tf.Tensor, target_masks: tf.Tensor,
-                target_valid: tf.Tensor, query_for_target: tf.Tensor,
-                num_masks: tf.Tensor, focal_alpha: float = 0.25,
-                focal_gamma: float = 2.0) -> Tuple[tf.Tensor, tf.Tensor]:
-  """Focal and dice losses of the matched (query, target) pairs.
-
-  Only the T matched prediction masks are gathered and upsampled to the
-  target size; padded target slots contribute zero.
-
-  Args:
-    pred_masks: A float [B, Q, h, w] tensor of mask logits (computed in
-      float32, or float64 if it is float64).
-    target_masks: A bool or float [B, T, H, W] tensor of 0/1 target masks.
-    target_valid: A bool [B, T] tensor.
-    query_for_target: An int32 [B, T] tensor, the query matched to each target
-      (ignored for invalid targets).
-    num_masks: A scalar of the masks' accumulation dtype, the global number
-      of targets (>= 1).
-    focal_alpha: Alpha of the focal loss.
-    focal_gamma: Gamma of the focal loss.
-
-  Returns:
-    (loss_mask, loss_dice): float32 (float64 for float64 masks) scalars,
-    this replica's shares.
-  """
-  height, width = target_masks.shape[-2], target_masks.shape[-1]
-  queries = tf.clip_by_value(tf.cast(query_for_target, tf.int32), 0,
-                             tf.shape(pred_masks)[1] - 1)
-  matched = tf.gather(precision.widen(pred_masks), queries, batch_dims=1)
-  logits = interpolation.resize_bilinear(matched, (height, width))
-  targets = tf.cast(target_masks, logits.dtype)
-  valid = tf.cast(target_valid, logits.dtype)
-
-  probs = tf.sigmoid(logits)
-  cross_entropy = (tf.nn.relu(logits) - logits * targets +
-                   tf.math.log1p(tf.exp(-tf.abs(logits))))
-  p_t = probs * targets + (1.0 - probs) * (1.0 - targets)
-  alpha_t = focal_alpha * targets + (1.0 - focal_alpha) * (1.0 - targets)
-  focal = alpha_t * cross_entropy * tf.pow(1.0 - p_t, focal_gamma)
-  focal_per_mask = tf.reduce_mean(focal, axis=[-2, -1])
-
-  numerator = 2.0 * tf.reduce_sum(probs * targets, axis=[-2, -1])
-  denominator = (tf.reduce_sum(probs, axis=[-2, -1]) +
-                 tf.reduce_sum(targets, axis=[-2, -1]))
-  dice_per_mask = 1.0 - (numerator + 1.0) / (denominator + 1.0)
-  return (tf.reduce_sum(focal_per_mask * valid) / num_masks,
-          tf.reduce_sum(dice_per_mask * valid) / num_masks)
-
-
 def global_normalizers(target_valid: tf.Tensor,
                        query_weights: tf.Tensor) -> Normalizers:
   """Sums `num_masks` and the cross-entropy weights over all replicas.
@@ -220,8 +176,10 @@ class MaskFormerCriterion:
   `outputs` is the model's output dict: `pred_logits` float [B, Q, K+1]
   ("no object" last), `pred_masks` float [B, Q, h, w] mask logits, and
   `aux_outputs`, a list (decoder layers 0..L-2) of dicts with the same keys.
-  `targets` is a dict: `masks` bool or float [B, T, H, W] at the padded image
-  size, `classes` int [B, T], `valid` bool [B, T], with T <= Q.
+  `targets` is a dict (`dataloaders/targets.py`): `classes` int [B, T],
+  `valid` bool [B, T], with T <= Q, and the masks at the padded image size,
+  either as `segment_map` int [B, H, W] (training: `targets.loss_targets`) or
+  as `masks` bool or float [B, T, H, W].
 
   Layers are ordered final first, then auxiliary layer 0, 1, ...
   (`layer_suffixes`). To check the 18 terms against reference matchings, call
@@ -266,21 +224,23 @@ class MaskFormerCriterion:
     layers = self.layers(outputs)
     num_layers = len(layers)
     params = self._params
-    # The queries of all layers side by side share the target masks.
-    cost = matching_cost.matching_cost(
-        tf.concat([tf.cast(logits, tf.float32) for logits, _ in layers], 1),
-        tf.concat([tf.cast(masks, tf.float32) for _, masks in layers], 1),
-        targets['classes'], targets['masks'],
-        class_weight=params.cost_class_weight,
-        mask_weight=params.cost_mask_weight,
-        dice_weight=params.cost_dice_weight,
-        focal_alpha=params.focal_alpha, focal_gamma=params.focal_gamma)
-    batch_size = tf.shape(cost)[0]
-    num_queries = layers[0][0].shape[1]
-    num_targets = cost.shape[2]
-    cost = tf.reshape(cost, [batch_size, num_layers, num_queries, num_targets])
-    cost = tf.reshape(tf.transpose(cost, [1, 0, 2, 3]),
-                      [num_layers * batch_size, num_queries, num_targets])
+    # The target masks at the prediction size, shared by the layers; one
+    # layer's cost at a time bounds the per-pixel temporaries to one layer.
+    masks = targets_lib.all_masks(targets_lib.resize_nearest_legacy(
+        targets, layers[0][1].shape[-2:]))
+    cost = tf.stack([
+        matching_cost.matching_cost(
+            logits, pred_masks, targets['classes'], masks,
+            class_weight=params.cost_class_weight,
+            mask_weight=params.cost_mask_weight,
+            dice_weight=params.cost_dice_weight,
+            focal_alpha=params.focal_alpha, focal_gamma=params.focal_gamma)
+        for logits, pred_masks in layers
+    ])
+    batch_size = tf.shape(cost)[1]
+    num_targets = cost.shape[3]
+    cost = tf.reshape(cost, [num_layers * batch_size, cost.shape[2],
+                             num_targets])
     valid = tf.tile(tf.cast(targets['valid'], tf.bool), [num_layers, 1])
     assignment = linear_assignment.linear_sum_assignment(cost, valid)
     return tf.reshape(assignment.query_for_target,
@@ -325,9 +285,11 @@ class MaskFormerCriterion:
       terms['loss_ce' + suffix] = classification_loss(
           logits, classes[i], params.no_object_weight,
           normalizers.class_weight_sums[i])
-      terms['loss_mask' + suffix], terms['loss_dice' + suffix] = mask_losses(
-          masks, targets['masks'], valid, query_for_target[i],
-          normalizers.num_masks, params.focal_alpha, params.focal_gamma)
+      focal, dice = mask_loss.matched_mask_losses(
+          masks, targets, query_for_target[i], params.mask_loss_chunk_size,
+          params.focal_alpha, params.focal_gamma)
+      terms['loss_mask' + suffix] = focal / normalizers.num_masks
+      terms['loss_dice' + suffix] = dice / normalizers.num_masks
     return terms
 
   def weighted_total(self, terms: Mapping[str, tf.Tensor]) -> tf.Tensor:

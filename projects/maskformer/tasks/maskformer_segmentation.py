@@ -244,7 +244,7 @@ class MaskFormerSegmentationTask(base_task.Task):
     outputs = model(images, training=training)
     # bfloat16 endpoints widen to float32; float64 (the exact mode) stays.
     outputs = tf.nest.map_structure(precision.widen, outputs)
-    targets = targets_lib.expand_targets(labels)
+    targets = targets_lib.loss_targets(labels)
     total, terms = self._criterion(outputs, targets)
     return outputs, total, terms
 
