@@ -35,6 +35,9 @@ from projects.maskformer.configs import dataloader as data_cfg
 from projects.maskformer.configs import losses as losses_cfg
 from projects.maskformer.configs import model as model_cfg
 
+XLA_COMPILE_AUTO = 'auto'
+XLA_COMPILE_WHOLE_STEP = 'whole_step'
+XLA_COMPILE_CRITERION = 'criterion'
 COCO_TRAIN_EXAMPLES = 118287
 COCO_VAL_EXAMPLES = 5000
 ADE20K_VAL_EXAMPLES = 2000
@@ -77,6 +80,15 @@ class MaskFormerTask(cfg.TaskConfig):
     init_checkpoint_modules: 'all' or 'backbone': what `init_checkpoint`
       restores (a checkpoint of `tools/convert_pytorch_checkpoint.py`, with or
       without `--backbone_only`, or one of this task's own).
+    xla_compile: what of the train and validation steps the task compiles
+      with XLA itself. 'whole_step': nothing; the step's caller compiles the
+      whole step (TPUStrategy does; so does `tf.function(jit_compile=True)`).
+      'criterion': the matcher and the loss sums
+      (`MaskFormerCriterion(jit_compile=True)`), the model running as the
+      caller runs it: on a CPU, Model Garden's graph-mode step then uses
+      TensorFlow's oneDNN convolutions, faster than XLA:CPU's
+      (docs/benchmarks.md). 'auto': 'criterion' on a machine without GPU or
+      TPU, else 'whole_step'.
   """
   model: model_cfg.MaskFormer = dataclasses.field(
       default_factory=model_cfg.MaskFormer)
@@ -88,6 +100,7 @@ class MaskFormerTask(cfg.TaskConfig):
       default_factory=lambda: data_cfg.DataConfig(is_training=False))
   evaluation: Evaluation = dataclasses.field(default_factory=Evaluation)
   init_checkpoint_modules: str = 'all'
+  xla_compile: str = 'auto'
 
 
 def _adamw(learning_rate: dict,

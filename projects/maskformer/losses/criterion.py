@@ -59,6 +59,8 @@ from projects.maskformer.ops import linear_assignment
 from projects.maskformer.ops import precision
 
 TERM_NAMES = ('loss_ce', 'loss_mask', 'loss_dice')
+# The model outputs the criterion reads.
+PREDICTION_KEYS = ('pred_logits', 'pred_masks', 'aux_outputs')
 
 
 class Normalizers(NamedTuple):
@@ -120,29 +122,26 @@ def class_weights(classes: tf.Tensor, no_object_class: int,
                   tf.constant(no_object_weight, dtype), tf.constant(1.0, dtype))
 
 
-def classification_loss(pred_logits: tf.Tensor, classes: tf.Tensor,
-                        no_object_weight: float,
-                        class_weight_sum: tf.Tensor) -> tf.Tensor:
-  """Weighted cross-entropy of every query, divided by the global weight sum.
+def classification_sum(pred_logits: tf.Tensor, classes: tf.Tensor,
+                       no_object_weight: float) -> tf.Tensor:
+  """Weighted cross-entropy summed over every query of this replica's batch.
 
   Args:
     pred_logits: A float [B, Q, K+1] tensor (computed in float32, or float64
       if it is float64).
     classes: An int32 [B, Q] tensor from `query_classes`.
     no_object_weight: The weight of class K.
-    class_weight_sum: A scalar of the logits' accumulation dtype, the weight
-      sum over the global batch.
 
   Returns:
-    A float32 (float64 for float64 logits) scalar, this replica's share of
-    `loss_ce`.
+    A float32 (float64 for float64 logits) scalar, `sum(w_i * nll_i)`; divided
+    by the global weight sum it is this replica's share of `loss_ce`.
   """
   logits = precision.widen(pred_logits)
   nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=classes,
                                                        logits=logits)
   weights = class_weights(classes, logits.shape[-1] - 1, no_object_weight,
                           logits.dtype)
-  return tf.reduce_sum(weights * nll) / class_weight_sum
+  return tf.reduce_sum(weights * nll)
 
 
 def global_normalizers(target_valid: tf.Tensor,
@@ -188,13 +187,22 @@ class MaskFormerCriterion:
   for padded targets); without `query_for_target` it uses its own matchings.
   """
 
-  def __init__(self, params: losses_config.Losses):
+  def __init__(self, params: losses_config.Losses, jit_compile: bool = False):
     """Initialises the criterion.
 
     Args:
       params: A `Losses` config.
+      jit_compile: compile the matching and the per-replica loss sums
+        (`local_sums`) with XLA, each a `tf.function(jit_compile=True)`, for a
+        caller that does not compile its whole step (the cross-replica sums
+        of the normalizers stay outside, in the caller's replica context).
+        Inside a step that is compiled as a whole it changes nothing.
     """
     self._params = params
+    maybe_compiled = ((lambda fn: tf.function(fn, jit_compile=True))
+                      if jit_compile else (lambda fn: fn))
+    self._match = maybe_compiled(self._match_layers)
+    self._local_sums = maybe_compiled(self.local_sums)
 
   def layers(self, outputs: Mapping[str, tf.Tensor]
              ) -> List[Tuple[tf.Tensor, tf.Tensor]]:
@@ -221,6 +229,11 @@ class MaskFormerCriterion:
       An int32 [L, B, T] tensor: the query matched to each target in each
       layer, -1 for invalid targets. No gradient flows through it.
     """
+    return self._match(outputs, targets)
+
+  def _match_layers(self, outputs: Mapping[str, tf.Tensor],
+                    targets: Mapping[str, tf.Tensor]) -> tf.Tensor:
+    """`match`, not compiled by itself."""
     layers = self.layers(outputs)
     num_layers = len(layers)
     params = self._params
@@ -269,28 +282,48 @@ class MaskFormerCriterion:
     valid = tf.cast(targets['valid'], tf.bool)
     num_queries = layers[0][0].shape[1]
     no_object_class = layers[0][0].shape[2] - 1
-    classes = [
+    classes = tf.stack([
         query_classes(query_for_target[i], targets['classes'], valid,
                       num_queries, no_object_class)
         for i in range(len(layers))
-    ]
+    ])
     loss_dtype = precision.accumulation_dtype(layers[0][0].dtype)
-    normalizers = global_normalizers(valid, tf.stack([
-        class_weights(c, no_object_class, params.no_object_weight, loss_dtype)
-        for c in classes
-    ]))
+    normalizers = global_normalizers(valid, class_weights(
+        classes, no_object_class, params.no_object_weight, loss_dtype))
+    sums = self._local_sums(outputs, targets, query_for_target, classes)
     terms = {}
-    for i, ((logits, masks), suffix) in enumerate(
-        zip(layers, layer_suffixes(len(layers)))):
-      terms['loss_ce' + suffix] = classification_loss(
-          logits, classes[i], params.no_object_weight,
-          normalizers.class_weight_sums[i])
-      focal, dice = mask_loss.matched_mask_losses(
-          masks, targets, query_for_target[i], params.mask_loss_chunk_size,
-          params.focal_alpha, params.focal_gamma)
-      terms['loss_mask' + suffix] = focal / normalizers.num_masks
-      terms['loss_dice' + suffix] = dice / normalizers.num_masks
+    for i, suffix in enumerate(layer_suffixes(len(layers))):
+      terms['loss_ce' + suffix] = sums[i, 0] / normalizers.class_weight_sums[i]
+      terms['loss_mask' + suffix] = sums[i, 1] / normalizers.num_masks
+      terms['loss_dice' + suffix] = sums[i, 2] / normalizers.num_masks
     return terms
+
+  def local_sums(self, outputs: Mapping[str, tf.Tensor],
+                 targets: Mapping[str, tf.Tensor], query_for_target: tf.Tensor,
+                 classes: tf.Tensor) -> tf.Tensor:
+    """The numerators of the terms over this replica's batch.
+
+    Args:
+      outputs: The model outputs (see the class docstring).
+      targets: The targets (see the class docstring).
+      query_for_target: An int32 [L, B, T] tensor, each layer's matching.
+      classes: An int32 [L, B, Q] tensor, each layer's `query_classes`.
+
+    Returns:
+      A float32 (float64 for float64 outputs) [L, 3] tensor: per layer the
+      weighted cross-entropy sum (`classification_sum`) and the focal and
+      dice sums of the matched pairs (`mask_loss.matched_mask_losses`).
+    """
+    params = self._params
+    return tf.stack([
+        tf.stack([classification_sum(logits, classes[i],
+                                     params.no_object_weight),
+                  *mask_loss.matched_mask_losses(
+                      masks, targets, query_for_target[i],
+                      params.mask_loss_chunk_size, params.focal_alpha,
+                      params.focal_gamma)])
+        for i, (logits, masks) in enumerate(self.layers(outputs))
+    ])
 
   def weighted_total(self, terms: Mapping[str, tf.Tensor]) -> tf.Tensor:
     """Sum of the terms of `losses` times their weights (ce / mask / dice)."""
