@@ -153,8 +153,9 @@ def test_no_valid_target_gives_zero_loss_and_gradient():
   with tf.GradientTape() as tape:
     focal, dice = mask_loss.matched_mask_losses(variable, targets,
                                                 query_for_target, 4)
+    total = focal + dice
   assert float(focal) == 0.0 and float(dice) == 0.0
-  gradient = tape.gradient(focal + dice, variable)
+  gradient = tape.gradient(total, variable)
   assert np.all(gradient.numpy() == 0.0)
 
 
@@ -166,32 +167,34 @@ def _largest_array(hlo_text):
   return max(sizes)
 
 
+def _compiled_largest_array(slots, height, width):
+  """The largest array of the compiled loss and gradient, 4 valid of T."""
+  rng = np.random.default_rng(5)
+  pred_masks = tf.constant(rng.normal(size=(1, 80, 8, 8)), tf.float32)
+  valid = np.arange(slots)[None] < 4
+  targets = {'segment_map': rng.integers(-1, 4, (1, height, width)).astype(
+      np.int32), 'classes': np.zeros((1, slots), np.int32), 'valid': valid}
+  matching = np.where(valid, np.arange(slots)[None], -1).astype(np.int32)
+
+  @tf.function(jit_compile=True)
+  def loss_and_gradient(x):
+    with tf.GradientTape() as tape:
+      tape.watch(x)
+      focal, dice = mask_loss.matched_mask_losses(x, targets, matching, 2)
+      total = focal + dice
+    return total, tape.gradient(total, x)
+
+  return _largest_array(loss_and_gradient.experimental_get_compiler_ir(
+      pred_masks)(stage='optimized_hlo'))
+
+
 def test_compiled_loss_and_gradient_hold_no_slots_times_pixels_array():
   """Memory follows the chunk, not the padded slots: with 64 slots (4
   valid) no array of the compiled forward and backward is larger than with
   8 slots, and none comes near T * H * W."""
   height = width = 64
-  largest = {}
-  for slots in (8, 64):
-    rng = np.random.default_rng(5)
-    pred_masks = tf.constant(rng.normal(size=(1, 80, 8, 8)), tf.float32)
-    valid = np.arange(slots)[None] < 4
-    targets = {'segment_map': rng.integers(-1, 4, (1, height, width)).astype(
-        np.int32), 'classes': np.zeros((1, slots), np.int32), 'valid': valid}
-    query_for_target = np.where(valid, np.arange(slots)[None], -1).astype(
-        np.int32)
-
-    @tf.function(jit_compile=True)
-    def loss_and_gradient(x, targets=targets, matching=query_for_target):
-      with tf.GradientTape() as tape:
-        tape.watch(x)
-        focal, dice = mask_loss.matched_mask_losses(x, targets, matching, 2)
-      return focal + dice, tape.gradient(focal + dice, x)
-
-    hlo = loss_and_gradient.experimental_get_compiler_ir(pred_masks)(
-        stage='optimized_hlo')
-    largest[slots] = _largest_array(hlo)
-  assert largest[64] == largest[8]
+  largest = _compiled_largest_array(64, height, width)
+  assert largest == _compiled_largest_array(8, height, width)
   # The largest arrays are the [1, 64, 64] segment map and 2-pair chunks
   # of it: 2 * 64 * 64 = 8,192 elements, 32x fewer than 64 * 64 * 64.
-  assert largest[64] <= 2 * height * width * 2
+  assert largest <= 2 * height * width
