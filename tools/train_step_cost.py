@@ -128,6 +128,8 @@ def experiment() -> cfg.ExperimentConfig:
   if _INPUT_PATH.value:
     data.input_path = _INPUT_PATH.value
     data.tfds_name = ''
+    # Runs that differ in their settings only read the same images.
+    data.seed = 0 if data.seed is None else data.seed
   if _PRECISION.value:
     params.runtime.mixed_precision_dtype = _PRECISION.value
   if not data.parser.output_size or None in data.parser.output_size:
