@@ -122,6 +122,9 @@ def experiment() -> cfg.ExperimentConfig:
   data = params.task.train_data
   if _CANVAS.value:
     data.parser.output_size = [_CANVAS.value, _CANVAS.value]
+    if params.task.model.input_size[0] is not None:
+      params.task.model.input_size = [_CANVAS.value, _CANVAS.value,
+                                      params.task.model.input_size[2]]
   if _MAX_SEGMENTS.value:
     data.parser.max_segments = _MAX_SEGMENTS.value
   data.global_batch_size = _BATCH.value
