@@ -1294,17 +1294,17 @@ def render_markdown(env: Env, report: Dict[str, Any]) -> str:
 def goal_summary(env: Env) -> str:
   """The XLA / PyTorch ratio of each main workload and, on a CPU, the CPU
   default's (TF graph) of each target count, met or not."""
+  goals = [(case, TF_XLA, f'forward batch {case.batch}'
+            if case.kind == 'forward' else f'train step batch {case.batch}')
+           for case in env.cases.values() if case.table == 'main']
+  if env.device == 'cpu':
+    goals += [(case, TF_GRAPH, f'CPU-default train step, '
+               f'{case.num_targets} targets/image')
+              for case in sorted(env.cases.values(),
+                                 key=lambda c: c.num_targets or 0)
+              if case.kind == 'train' and case.batch == env.train_batch]
   parts = []
-  for case in env.cases.values():
-    if case.table == 'main':
-      impl = TF_XLA
-      name = (f'forward batch {case.batch}' if case.kind == 'forward' else
-              f'train step batch {case.batch}')
-    elif case.table == 'targets' and env.device == 'cpu':
-      impl = TF_GRAPH
-      name = f'CPU-default train step, {case.num_targets} targets/image'
-    else:
-      continue
+  for case, impl, name in goals:
     ratios = _ratios(case, impl)
     if not ratios:
       continue
