@@ -141,29 +141,3 @@ def test_padded_target_slots_and_bfloat16_inputs():
              for x in (logits, mask_logits)]
   expected = matching_cost.matching_cost(rounded[0], rounded[1], classes, masks)
   np.testing.assert_array_equal(cost.numpy(), expected.numpy())
-
-
-@pytest.mark.parametrize('chunk_size', [1, 2, 16])
-def test_valid_target_cost_from_a_segment_map(chunk_size):
-  """Valid columns equal the oracle on the segment map's masks; padded 0."""
-  rng = np.random.default_rng(4)
-  batch, queries, slots, classes = 2, 10, 7, 5
-  logits = rng.normal(size=(batch, queries, classes + 1)).astype(np.float32)
-  mask_logits = (rng.normal(size=(batch, queries, 8, 12)) * 3).astype(
-      np.float32)
-  segment_map = rng.integers(-1, slots, size=(batch, 8, 12)).astype(np.int32)
-  valid = np.zeros((batch, slots), bool)
-  valid[0, [1, 2, 5]] = True  # a non-prefix subset; image 1 has none
-  target_classes = rng.integers(0, classes, size=(batch, slots)).astype(
-      np.int32)
-  targets = {'segment_map': segment_map, 'classes': target_classes,
-             'valid': valid}
-  cost = tf.function(matching_cost.valid_target_cost, jit_compile=True)(
-      logits, mask_logits, targets, chunk_size).numpy()
-  assert cost.shape == (batch, queries, slots)
-  masks = segment_map[:, None] == np.arange(slots)[None, :, None, None]
-  expected = _numpy_cost(logits[0], mask_logits[0], target_classes[0],
-                         masks[0])
-  np.testing.assert_allclose(cost[0][:, valid[0]], expected[:, valid[0]],
-                             rtol=1e-5, atol=1e-5)
-  assert np.all(cost[0][:, ~valid[0]] == 0.0) and np.all(cost[1] == 0.0)

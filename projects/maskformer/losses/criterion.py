@@ -28,9 +28,7 @@ for the final decoder layer and, with deep supervision, every auxiliary layer,
 
 Both mask terms visit the real targets only, a few at a time, and never hold
 all T slots at the full size (`mask_loss.matched_mask_losses`); the matcher
-computes the costs of the real targets only, a chunk of them at a time, from
-the targets downsampled to the prediction size
-(`matching_cost.valid_target_cost`).
+builds its target masks at the prediction size from the downsampled targets.
 
 The terms of the auxiliary layer i are named `loss_ce_i`, `loss_mask_i`,
 `loss_dice_i`.
@@ -239,13 +237,13 @@ class MaskFormerCriterion:
     layers = self.layers(outputs)
     num_layers = len(layers)
     params = self._params
-    # The targets at the prediction size, shared by the layers; one layer's
-    # cost at a time bounds the per-pixel temporaries to one layer.
-    small = targets_lib.resize_nearest_legacy(targets,
-                                              layers[0][1].shape[-2:])
+    # The target masks at the prediction size, shared by the layers; one
+    # layer's cost at a time bounds the per-pixel temporaries to one layer.
+    masks = targets_lib.all_masks(targets_lib.resize_nearest_legacy(
+        targets, layers[0][1].shape[-2:]))
     cost = tf.stack([
-        matching_cost.valid_target_cost(
-            logits, pred_masks, small,
+        matching_cost.matching_cost(
+            logits, pred_masks, targets['classes'], masks,
             class_weight=params.cost_class_weight,
             mask_weight=params.cost_mask_weight,
             dice_weight=params.cost_dice_weight,

@@ -13,11 +13,8 @@
 # limitations under the License.
 
 """The Hungarian matching cost of MaskFormer: class, sigmoid focal and dice."""
-from typing import Mapping
-
 import tensorflow as tf
 
-from projects.maskformer.dataloaders import targets as targets_lib
 from projects.maskformer.ops import interpolation
 
 
@@ -126,56 +123,3 @@ def matching_cost(pred_logits: tf.Tensor,
   return (mask_weight * focal_cost(logits, targets, focal_alpha, focal_gamma)
           + class_weight * class_cost(pred_logits, target_classes)
           + dice_weight * dice_cost(logits, targets))
-
-
-def valid_target_cost(pred_logits: tf.Tensor, pred_masks: tf.Tensor,
-                      targets: Mapping[str, tf.Tensor], chunk_size: int = 16,
-                      **cost_params) -> tf.Tensor:
-  """`matching_cost` of the valid targets only, `chunk_size` at a time.
-
-  Each image's valid targets are compacted to the front; a `tf.while_loop`
-  with `ceil(max valid per image / chunk_size)` iterations builds their masks
-  from the targets (`targets.gather_masks`) and fills their columns, so that
-  the work and the target masks follow the real targets, not the padded
-  slots.
-
-  Args:
-    pred_logits: A float [B, N, K+1] tensor of class logits.
-    pred_masks: A float [B, N, h, w] tensor of mask logits.
-    targets: The targets (`dataloaders/targets.py`, either form) with masks
-      already of size [h, w].
-    chunk_size: Targets per loop iteration.
-    **cost_params: The weights and focal parameters of `matching_cost`.
-
-  Returns:
-    A float32 [B, N, T] tensor; the columns of invalid slots are 0.
-  """
-  valid = tf.cast(targets['valid'], tf.bool)
-  batch_size, num_slots = valid.shape[0], valid.shape[1]
-  order = tf.argsort(tf.cast(tf.logical_not(valid), tf.int32), axis=1,
-                     stable=True)
-  padded_slots = -(-num_slots // chunk_size) * chunk_size
-  order = tf.pad(order, [[0, 0], [0, padded_slots - num_slots]])
-  most_valid = tf.reduce_max(tf.reduce_sum(tf.cast(valid, tf.int32), axis=1))
-  images = tf.broadcast_to(tf.range(tf.shape(valid)[0])[:, tf.newaxis],
-                           [tf.shape(valid)[0], chunk_size])
-
-  def body(i, cost):
-    slots = tf.slice(order, [0, i * chunk_size], [-1, chunk_size])
-    chunk = matching_cost(
-        pred_logits, pred_masks,
-        tf.gather(targets['classes'], slots, batch_dims=1),
-        targets_lib.gather_masks(targets, images, slots), **cost_params)
-    return i + 1, tf.tensor_scatter_nd_update(
-        cost, tf.reshape(i * chunk_size + tf.range(chunk_size), [-1, 1]),
-        tf.transpose(chunk, [2, 0, 1]))
-
-  cost = tf.zeros([padded_slots, batch_size or tf.shape(valid)[0],
-                   pred_logits.shape[1]], tf.float32)
-  _, cost = tf.while_loop(
-      lambda i, _: i * chunk_size < most_valid, body, (0, cost))
-  # Back from the compacted order to the slots.
-  cost = tf.transpose(cost, [1, 2, 0])
-  return tf.where(valid[:, tf.newaxis, :],
-                  tf.gather(cost, tf.argsort(order[:, :num_slots], axis=1),
-                            axis=2, batch_dims=1), 0.0)
