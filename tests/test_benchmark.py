@@ -75,8 +75,8 @@ def _check_results(report, implementations, sweep_implementations):
   assert [(c['kind'], c['batch']) for c in main] == [
       ('forward', 1), ('forward', 2), ('train', 2)]
   for case in report['cases']:
-    expected = implementations if case['table'] == 'main' else (
-        sweep_implementations)
+    expected = (implementations if case['table'] in ('main', 'targets') else
+                sweep_implementations)
     assert sorted(case['results']) == sorted(expected), case
     for result in case['results'].values():
       assert result['status'] == 'ok', result

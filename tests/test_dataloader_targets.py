@@ -12,7 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Loss targets: device-side mask expansion, crowd handling, segment overflow."""
+"""Loss targets: device-side target masks, crowd handling, segment overflow."""
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -51,25 +51,52 @@ def _expected_masks(labels):
 
 @pytest.mark.parametrize('jit', [False, True])
 @pytest.mark.parametrize('map_dtype', [np.int32, np.int8])
-def test_expand_targets(jit, map_dtype):
+def test_loss_targets(jit, map_dtype):
   labels = _labels()
-  fn = tf.function(targets_lib.expand_targets, jit_compile=jit)
+  fn = tf.function(lambda labels: _with_all_masks(targets_lib.loss_targets(labels)),
+                   jit_compile=jit)
   # The parser ships narrow segment maps (int8 for T <= 127).
   result = fn({k: tf.constant(v.astype(map_dtype) if k == 'segment_map'
-                              else v) for k, v in labels.items()},
-              mask_dtype=tf.float32)
+                              else v) for k, v in labels.items()})
   masks, valid = _expected_masks(labels)
-  assert result['masks'].shape == (2, 4, 3, 4)
-  assert result['masks'].dtype == tf.float32
-  np.testing.assert_array_equal(result['masks'].numpy(), masks)
+  assert result['segment_map'].dtype == tf.int32
+  assert result['all_masks'].shape == (2, 4, 3, 4)
+  assert result['all_masks'].dtype == tf.float32
+  np.testing.assert_array_equal(result['all_masks'].numpy(), masks)
   np.testing.assert_array_equal(result['valid'].numpy(), valid)
   np.testing.assert_array_equal(result['classes'].numpy(),
                                 labels['segment_classes'])
   # Hand-checked: the crowd pixels (row 1, cols 0-1 of image 0) are in no
   # mask, and the padding slots of image 1 are empty and invalid.
-  assert result['masks'].numpy()[0, :, 1, :2].sum() == 0
+  assert result['all_masks'].numpy()[0, :, 1, :2].sum() == 0
   assert not result['valid'].numpy()[0, 2]
-  assert result['masks'].numpy()[1, 2:].sum() == 0
+  assert result['all_masks'].numpy()[1, 2:].sum() == 0
+
+
+def _with_all_masks(result):
+  return dict(result, all_masks=targets_lib.all_masks(result, tf.float32))
+
+
+def test_gather_masks_of_both_forms_and_nearest_resize():
+  """Chosen (image, slot) pairs; the segment map and dense masks agree."""
+  labels = _labels()
+  compact = targets_lib.loss_targets(
+      {k: tf.constant(v) for k, v in labels.items()})
+  masks, valid = _expected_masks(labels)
+  dense = {'masks': masks, 'classes': labels['segment_classes'],
+           'valid': valid}
+  batch_index = tf.constant([[1, 0], [0, 0]])
+  slot_index = tf.constant([[0, 2], [3, 1]])
+  for form in (compact, dense):
+    gathered = targets_lib.gather_masks(form, batch_index, slot_index).numpy()
+    np.testing.assert_array_equal(gathered[0, 0], masks[1, 0])
+    assert not gathered[0, 1].any()  # the crowd slot is invalid: empty
+    np.testing.assert_array_equal(gathered[1, 0], masks[0, 3])
+    np.testing.assert_array_equal(gathered[1, 1], masks[0, 1])
+    # Legacy nearest: rows 0, 1 (floor(i * 3 / 2)) and columns 0, 2.
+    resized = targets_lib.resize_nearest_legacy(form, (2, 2))
+    np.testing.assert_array_equal(targets_lib.all_masks(resized).numpy(),
+                                  masks[:, :, [0, 1]][:, :, :, [0, 2]])
 
 
 def test_crowd_segments_of_the_real_sample(coco_sample_dir, tmp_path):
@@ -87,7 +114,8 @@ def test_crowd_segments_of_the_real_sample(coco_sample_dir, tmp_path):
       tfrecord_conversion.shard_paths(str(prefix), 1)):
     image, labels = parser.parse_fn(False)(decoder.decode(record))
     batch = {k: v[None] for k, v in labels.items()}
-    result = targets_lib.expand_targets(batch)
+    result = targets_lib.loss_targets(batch)
+    result['masks'] = targets_lib.all_masks(result)
     crowd = labels['segment_is_crowd'].numpy()
     total_crowd += crowd.sum()
     segment_map = labels['segment_map'].numpy()

@@ -80,8 +80,9 @@ def test_batch_follows_the_input_contract(training, reference_dir):
   np.testing.assert_allclose(images, expected, rtol=0, atol=1e-5)
   masks = fixture_lib.per_image(training.batch, 'gt_masks')
   classes = fixture_lib.per_image(training.batch, 'gt_classes')
-  targets = targets_lib.expand_targets(
+  targets = targets_lib.loss_targets(
       {k: tf.constant(v) for k, v in labels.items()})
+  targets['masks'] = targets_lib.all_masks(targets)
   expected = fixture_lib.padded_targets(masks, classes, images.shape[1:3],
                                         max(len(c) for c in classes))
   for key in ('masks', 'classes', 'valid'):

@@ -36,6 +36,7 @@ from absl import flags
 import yaml
 
 import experiment_flags
+from projects.maskformer.configs import maskformer as exp_cfg
 
 _EXPERIMENT_FLAGS = experiment_flags.define_experiment_flags()
 _OUTPUT = flags.DEFINE_string(
@@ -44,10 +45,15 @@ _OUTPUT = flags.DEFINE_string(
 
 
 def experiment_yaml(name: str, params) -> str:
-  """The YAML text of an experiment config, with a header naming it."""
+  """The YAML text of an experiment config, with a header naming it (and
+  its memory note, `maskformer.MEMORY_NOTES`)."""
   header = (f'# The registered experiment `{name}` (all fields), written by\n'
             '# tools/export_experiment_yaml.py. Use with\n'
             f'#   --experiment={name} --config_file=<this file>\n')
+  note = exp_cfg.MEMORY_NOTES.get(name)
+  if note:
+    header += '#\n' + ''.join(f'# {line}\n' if line else '#\n'
+                              for line in note.splitlines())
   return header + yaml.safe_dump(params.as_dict(), sort_keys=False,
                                  default_flow_style=False)
 

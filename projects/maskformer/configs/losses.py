@@ -34,6 +34,10 @@ class Losses(hyperparams.Config):
       (`NO_OBJECT_WEIGHT`; the other classes weigh 1).
     focal_alpha: alpha of the sigmoid focal loss and cost.
     focal_gamma: gamma of the sigmoid focal loss and cost.
+    mask_loss_chunk_size: matched pairs whose full-size focal and dice losses
+      are computed together (`mask_loss.matched_mask_losses`): the loss holds
+      about this many full-size masks at a time, whatever `max_segments` is.
+      The values do not depend on it.
   """
   class_weight: float = 1.0
   mask_weight: float = 20.0
@@ -44,3 +48,4 @@ class Losses(hyperparams.Config):
   no_object_weight: float = 0.1
   focal_alpha: float = 0.25
   focal_gamma: float = 2.0
+  mask_loss_chunk_size: int = 4

@@ -35,6 +35,32 @@ from projects.maskformer.configs import losses as losses_cfg
 from projects.maskformer.configs import model as model_cfg
 from projects.maskformer.configs import optimization as optimization_cfg
 
+# Per-core memory of the recipes' train steps (docs/memory.md, measured with
+# tools/train_step_cost.py on XLA:CPU), written into the YAML mirrors' headers.
+_COCO_MEMORY_NOTE = """Memory (docs/memory.md; tools/train_step_cost.py measures yours): the
+float32 XLA train step of the R50 recipe holds ~0.5 GiB of weights and AdamW
+slots plus, per image, ~1.0 GiB at a 512^2 canvas, ~3.6 GiB at 1024^2
+(large-scale jitter) and ~6.8 GiB at 1344^2 (this canvas), whatever
+max_segments is. Per-core batch at 1344^2, float32, with a 1.5x margin for
+TPU padding: v3 / v5e (16 GiB) 1, v4 (32 GiB) 3, v5p (95 GiB) 9; bfloat16
+roughly doubles it. The global batch of 64 needs 32 (2 per core, no margin)
+to 64 v3 / v5e cores."""
+MEMORY_NOTES = {
+    'maskformer_coco_panoptic_r50': _COCO_MEMORY_NOTE,
+    'maskformer_coco_panoptic_r101': (
+        'These are the R50 recipe\'s figures; R101 holds more (not '
+        'measured).\n' + _COCO_MEMORY_NOTE),
+    'maskformer_ade20k_semantic_r50': (
+        'Memory (docs/memory.md; tools/train_step_cost.py measures yours): at '
+        'the\n512^2 crop the float32 XLA train step of an R50 model holds '
+        'about 0.5 GiB of\nweights and AdamW slots plus ~1.0 GiB per image '
+        '(measured for the COCO R50\n"+6 Enc" recipe; FPN decoder not '
+        'measured): 16 GiB cores fit batch 10 with\na 1.5x TPU-padding '
+        'margin.'),
+}
+XLA_COMPILE_AUTO = 'auto'
+XLA_COMPILE_WHOLE_STEP = 'whole_step'
+XLA_COMPILE_CRITERION = 'criterion'
 COCO_VAL_EXAMPLES = 5000
 ADE20K_VAL_EXAMPLES = 2000
 
@@ -76,6 +102,15 @@ class MaskFormerTask(cfg.TaskConfig):
     init_checkpoint_modules: 'all' or 'backbone': what `init_checkpoint`
       restores (a checkpoint of `tools/convert_pytorch_checkpoint.py`, with or
       without `--backbone_only`, or one of this task's own).
+    xla_compile: what of the train and validation steps the task compiles
+      with XLA itself. 'whole_step': nothing; the step's caller compiles the
+      whole step (TPUStrategy does; so does `tf.function(jit_compile=True)`).
+      'criterion': the matcher and the loss sums
+      (`MaskFormerCriterion(jit_compile=True)`), the model running as the
+      caller runs it: on a CPU, Model Garden's graph-mode step then uses
+      TensorFlow's oneDNN convolutions, faster than XLA:CPU's
+      (docs/benchmarks.md). 'auto': 'criterion' on a machine without GPU or
+      TPU, else 'whole_step'.
   """
   model: model_cfg.MaskFormer = dataclasses.field(
       default_factory=model_cfg.MaskFormer)
@@ -87,6 +122,7 @@ class MaskFormerTask(cfg.TaskConfig):
       default_factory=lambda: data_cfg.DataConfig(is_training=False))
   evaluation: Evaluation = dataclasses.field(default_factory=Evaluation)
   init_checkpoint_modules: str = 'all'
+  xla_compile: str = 'auto'
 
 
 def _adamw(learning_rate: dict,

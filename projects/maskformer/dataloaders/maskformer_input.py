@@ -34,7 +34,7 @@ canvas; T = `max_segments`):
     its segment in the lists below, -1 for void / ignore / padding. Its dtype
     is the narrowest that holds the slots (`segment_map_dtype`: int8 for
     T <= 127, the usual case); `prepare_model_inputs` and
-    `targets.expand_targets` widen it to int32 on the device.
+    `targets.loss_targets` widen it to int32 on the device.
   * labels['segment_classes']: an int32 [T] tensor, the contiguous class per
     slot (0 in empty slots).
   * labels['segment_is_crowd']: a bool [T] tensor.
@@ -49,7 +49,7 @@ canvas; T = `max_segments`):
     labels['groundtruth_segment_map'], an int32 [Hg, Wg] tensor, the segment
     map at the original resolution with the same slots, padded with -1.
 
-Training targets are built on the device by `targets.expand_targets`: one
+Training targets are built on the device by `targets.loss_targets`: one
 mask per valid non-crowd slot (crowd pixels are negatives for every mask).
 Panoptic slots follow the annotation order and keep every segment, including
 those the augmentation cropped away (as the original). Semantic slots are the

@@ -26,6 +26,10 @@ for the final decoder layer and, with deep supervision, every auxiliary layer,
 * `loss_dice`: dice loss of each matched pair, summed and divided by
   `num_masks`.
 
+Both mask terms visit the real targets only, a few at a time, and never hold
+all T slots at the full size (`mask_loss.matched_mask_losses`); the matcher
+builds its target masks at the prediction size from the downsampled targets.
+
 The terms of the auxiliary layer i are named `loss_ce_i`, `loss_mask_i`,
 `loss_dice_i`.
 
@@ -48,12 +52,15 @@ from typing import Tuple
 import tensorflow as tf
 
 from projects.maskformer.configs import losses as losses_config
+from projects.maskformer.dataloaders import targets as targets_lib
+from projects.maskformer.losses import mask_loss
 from projects.maskformer.losses import matching_cost
-from projects.maskformer.ops import interpolation
 from projects.maskformer.ops import linear_assignment
 from projects.maskformer.ops import precision
 
 TERM_NAMES = ('loss_ce', 'loss_mask', 'loss_dice')
+# The model outputs the criterion reads.
+PREDICTION_KEYS = ('pred_logits', 'pred_masks', 'aux_outputs')
 
 
 class Normalizers(NamedTuple):
@@ -115,78 +122,26 @@ def class_weights(classes: tf.Tensor, no_object_class: int,
                   tf.constant(no_object_weight, dtype), tf.constant(1.0, dtype))
 
 
-def classification_loss(pred_logits: tf.Tensor, classes: tf.Tensor,
-                        no_object_weight: float,
-                        class_weight_sum: tf.Tensor) -> tf.Tensor:
-  """Weighted cross-entropy of every query, divided by the global weight sum.
+def classification_sum(pred_logits: tf.Tensor, classes: tf.Tensor,
+                       no_object_weight: float) -> tf.Tensor:
+  """Weighted cross-entropy summed over every query of this replica's batch.
 
   Args:
     pred_logits: A float [B, Q, K+1] tensor (computed in float32, or float64
       if it is float64).
     classes: An int32 [B, Q] tensor from `query_classes`.
     no_object_weight: The weight of class K.
-    class_weight_sum: A scalar of the logits' accumulation dtype, the weight
-      sum over the global batch.
 
   Returns:
-    A float32 (float64 for float64 logits) scalar, this replica's share of
-    `loss_ce`.
+    A float32 (float64 for float64 logits) scalar, `sum(w_i * nll_i)`; divided
+    by the global weight sum it is this replica's share of `loss_ce`.
   """
   logits = precision.widen(pred_logits)
   nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=classes,
                                                        logits=logits)
   weights = class_weights(classes, logits.shape[-1] - 1, no_object_weight,
                           logits.dtype)
-  return tf.reduce_sum(weights * nll) / class_weight_sum
-
-
-def mask_losses(pred_masks: tf.Tensor, target_masks: tf.Tensor,
-                target_valid: tf.Tensor, query_for_target: tf.Tensor,
-                num_masks: tf.Tensor, focal_alpha: float = 0.25,
-                focal_gamma: float = 2.0) -> Tuple[tf.Tensor, tf.Tensor]:
-  """Focal and dice losses of the matched (query, target) pairs.
-
-  Only the T matched prediction masks are gathered and upsampled to the
-  target size; padded target slots contribute zero.
-
-  Args:
-    pred_masks: A float [B, Q, h, w] tensor of mask logits (computed in
-      float32, or float64 if it is float64).
-    target_masks: A bool or float [B, T, H, W] tensor of 0/1 target masks.
-    target_valid: A bool [B, T] tensor.
-    query_for_target: An int32 [B, T] tensor, the query matched to each target
-      (ignored for invalid targets).
-    num_masks: A scalar of the masks' accumulation dtype, the global number
-      of targets (>= 1).
-    focal_alpha: Alpha of the focal loss.
-    focal_gamma: Gamma of the focal loss.
-
-  Returns:
-    (loss_mask, loss_dice): float32 (float64 for float64 masks) scalars,
-    this replica's shares.
-  """
-  height, width = target_masks.shape[-2], target_masks.shape[-1]
-  queries = tf.clip_by_value(tf.cast(query_for_target, tf.int32), 0,
-                             tf.shape(pred_masks)[1] - 1)
-  matched = tf.gather(precision.widen(pred_masks), queries, batch_dims=1)
-  logits = interpolation.resize_bilinear(matched, (height, width))
-  targets = tf.cast(target_masks, logits.dtype)
-  valid = tf.cast(target_valid, logits.dtype)
-
-  probs = tf.sigmoid(logits)
-  cross_entropy = (tf.nn.relu(logits) - logits * targets +
-                   tf.math.log1p(tf.exp(-tf.abs(logits))))
-  p_t = probs * targets + (1.0 - probs) * (1.0 - targets)
-  alpha_t = focal_alpha * targets + (1.0 - focal_alpha) * (1.0 - targets)
-  focal = alpha_t * cross_entropy * tf.pow(1.0 - p_t, focal_gamma)
-  focal_per_mask = tf.reduce_mean(focal, axis=[-2, -1])
-
-  numerator = 2.0 * tf.reduce_sum(probs * targets, axis=[-2, -1])
-  denominator = (tf.reduce_sum(probs, axis=[-2, -1]) +
-                 tf.reduce_sum(targets, axis=[-2, -1]))
-  dice_per_mask = 1.0 - (numerator + 1.0) / (denominator + 1.0)
-  return (tf.reduce_sum(focal_per_mask * valid) / num_masks,
-          tf.reduce_sum(dice_per_mask * valid) / num_masks)
+  return tf.reduce_sum(weights * nll)
 
 
 def global_normalizers(target_valid: tf.Tensor,
@@ -220,8 +175,10 @@ class MaskFormerCriterion:
   `outputs` is the model's output dict: `pred_logits` float [B, Q, K+1]
   ("no object" last), `pred_masks` float [B, Q, h, w] mask logits, and
   `aux_outputs`, a list (decoder layers 0..L-2) of dicts with the same keys.
-  `targets` is a dict: `masks` bool or float [B, T, H, W] at the padded image
-  size, `classes` int [B, T], `valid` bool [B, T], with T <= Q.
+  `targets` is a dict (`dataloaders/targets.py`): `classes` int [B, T],
+  `valid` bool [B, T], with T <= Q, and the masks at the padded image size,
+  either as `segment_map` int [B, H, W] (training: `targets.loss_targets`) or
+  as `masks` bool or float [B, T, H, W].
 
   Layers are ordered final first, then auxiliary layer 0, 1, ...
   (`layer_suffixes`). To check the 18 terms against reference matchings, call
@@ -230,13 +187,22 @@ class MaskFormerCriterion:
   for padded targets); without `query_for_target` it uses its own matchings.
   """
 
-  def __init__(self, params: losses_config.Losses):
+  def __init__(self, params: losses_config.Losses, jit_compile: bool = False):
     """Initialises the criterion.
 
     Args:
       params: A `Losses` config.
+      jit_compile: compile the matching and the per-replica loss sums
+        (`local_sums`) with XLA, each a `tf.function(jit_compile=True)`, for a
+        caller that does not compile its whole step (the cross-replica sums
+        of the normalizers stay outside, in the caller's replica context).
+        Inside a step that is compiled as a whole it changes nothing.
     """
     self._params = params
+    maybe_compiled = ((lambda fn: tf.function(fn, jit_compile=True))
+                      if jit_compile else (lambda fn: fn))
+    self._match = maybe_compiled(self._match_layers)
+    self._local_sums = maybe_compiled(self.local_sums)
 
   def layers(self, outputs: Mapping[str, tf.Tensor]
              ) -> List[Tuple[tf.Tensor, tf.Tensor]]:
@@ -263,24 +229,31 @@ class MaskFormerCriterion:
       An int32 [L, B, T] tensor: the query matched to each target in each
       layer, -1 for invalid targets. No gradient flows through it.
     """
+    return self._match(outputs, targets)
+
+  def _match_layers(self, outputs: Mapping[str, tf.Tensor],
+                    targets: Mapping[str, tf.Tensor]) -> tf.Tensor:
+    """`match`, not compiled by itself."""
     layers = self.layers(outputs)
     num_layers = len(layers)
     params = self._params
-    # The queries of all layers side by side share the target masks.
-    cost = matching_cost.matching_cost(
-        tf.concat([tf.cast(logits, tf.float32) for logits, _ in layers], 1),
-        tf.concat([tf.cast(masks, tf.float32) for _, masks in layers], 1),
-        targets['classes'], targets['masks'],
-        class_weight=params.cost_class_weight,
-        mask_weight=params.cost_mask_weight,
-        dice_weight=params.cost_dice_weight,
-        focal_alpha=params.focal_alpha, focal_gamma=params.focal_gamma)
-    batch_size = tf.shape(cost)[0]
-    num_queries = layers[0][0].shape[1]
-    num_targets = cost.shape[2]
-    cost = tf.reshape(cost, [batch_size, num_layers, num_queries, num_targets])
-    cost = tf.reshape(tf.transpose(cost, [1, 0, 2, 3]),
-                      [num_layers * batch_size, num_queries, num_targets])
+    # The target masks at the prediction size, shared by the layers; one
+    # layer's cost at a time bounds the per-pixel temporaries to one layer.
+    masks = targets_lib.all_masks(targets_lib.resize_nearest_legacy(
+        targets, layers[0][1].shape[-2:]))
+    cost = tf.stack([
+        matching_cost.matching_cost(
+            logits, pred_masks, targets['classes'], masks,
+            class_weight=params.cost_class_weight,
+            mask_weight=params.cost_mask_weight,
+            dice_weight=params.cost_dice_weight,
+            focal_alpha=params.focal_alpha, focal_gamma=params.focal_gamma)
+        for logits, pred_masks in layers
+    ])
+    batch_size = tf.shape(cost)[1]
+    num_targets = cost.shape[3]
+    cost = tf.reshape(cost, [num_layers * batch_size, cost.shape[2],
+                             num_targets])
     valid = tf.tile(tf.cast(targets['valid'], tf.bool), [num_layers, 1])
     assignment = linear_assignment.linear_sum_assignment(cost, valid)
     return tf.reshape(assignment.query_for_target,
@@ -309,26 +282,48 @@ class MaskFormerCriterion:
     valid = tf.cast(targets['valid'], tf.bool)
     num_queries = layers[0][0].shape[1]
     no_object_class = layers[0][0].shape[2] - 1
-    classes = [
+    classes = tf.stack([
         query_classes(query_for_target[i], targets['classes'], valid,
                       num_queries, no_object_class)
         for i in range(len(layers))
-    ]
+    ])
     loss_dtype = precision.accumulation_dtype(layers[0][0].dtype)
-    normalizers = global_normalizers(valid, tf.stack([
-        class_weights(c, no_object_class, params.no_object_weight, loss_dtype)
-        for c in classes
-    ]))
+    normalizers = global_normalizers(valid, class_weights(
+        classes, no_object_class, params.no_object_weight, loss_dtype))
+    sums = self._local_sums(outputs, targets, query_for_target, classes)
     terms = {}
-    for i, ((logits, masks), suffix) in enumerate(
-        zip(layers, layer_suffixes(len(layers)))):
-      terms['loss_ce' + suffix] = classification_loss(
-          logits, classes[i], params.no_object_weight,
-          normalizers.class_weight_sums[i])
-      terms['loss_mask' + suffix], terms['loss_dice' + suffix] = mask_losses(
-          masks, targets['masks'], valid, query_for_target[i],
-          normalizers.num_masks, params.focal_alpha, params.focal_gamma)
+    for i, suffix in enumerate(layer_suffixes(len(layers))):
+      terms['loss_ce' + suffix] = sums[i, 0] / normalizers.class_weight_sums[i]
+      terms['loss_mask' + suffix] = sums[i, 1] / normalizers.num_masks
+      terms['loss_dice' + suffix] = sums[i, 2] / normalizers.num_masks
     return terms
+
+  def local_sums(self, outputs: Mapping[str, tf.Tensor],
+                 targets: Mapping[str, tf.Tensor], query_for_target: tf.Tensor,
+                 classes: tf.Tensor) -> tf.Tensor:
+    """The numerators of the terms over this replica's batch.
+
+    Args:
+      outputs: The model outputs (see the class docstring).
+      targets: The targets (see the class docstring).
+      query_for_target: An int32 [L, B, T] tensor, each layer's matching.
+      classes: An int32 [L, B, Q] tensor, each layer's `query_classes`.
+
+    Returns:
+      A float32 (float64 for float64 outputs) [L, 3] tensor: per layer the
+      weighted cross-entropy sum (`classification_sum`) and the focal and
+      dice sums of the matched pairs (`mask_loss.matched_mask_losses`).
+    """
+    params = self._params
+    return tf.stack([
+        tf.stack([classification_sum(logits, classes[i],
+                                     params.no_object_weight),
+                  *mask_loss.matched_mask_losses(
+                      masks, targets, query_for_target[i],
+                      params.mask_loss_chunk_size, params.focal_alpha,
+                      params.focal_gamma)])
+        for i, (logits, masks) in enumerate(self.layers(outputs))
+    ])
 
   def weighted_total(self, terms: Mapping[str, tf.Tensor]) -> tf.Tensor:
     """Sum of the terms of `losses` times their weights (ce / mask / dice)."""

@@ -100,7 +100,7 @@ def matching_cost(pred_logits: tf.Tensor,
     pred_masks: A float [B, N, h, w] tensor of mask logits.
     target_classes: An int [B, T] tensor of class ids.
     target_masks: A bool or float [B, T, H, W] tensor of target masks at the
-      padded image size.
+      padded image size (or already at the prediction size, [B, T, h, w]).
     class_weight: Weight of the class cost.
     mask_weight: Weight of the focal cost.
     dice_weight: Weight of the dice cost.
@@ -112,7 +112,9 @@ def matching_cost(pred_logits: tf.Tensor,
     meaningless; the matcher ignores them.
   """
   height, width = pred_masks.shape[-2], pred_masks.shape[-1]
-  targets = interpolation.resize_nearest_legacy(target_masks, (height, width))
+  targets = target_masks
+  if tuple(targets.shape[-2:]) != (height, width):
+    targets = interpolation.resize_nearest_legacy(targets, (height, width))
   targets = tf.cast(targets, tf.float32)
   batch_size, num_targets = tf.shape(targets)[0], tf.shape(targets)[1]
   targets = tf.reshape(targets, [batch_size, num_targets, height * width])

@@ -59,9 +59,6 @@ MATCHING_TOLERANCE = 1e-5  # x (1 + sum |matched costs|)
 LOSS_TOLERANCE_REFERENCE_MATCHING = 1e-5  # relative
 LOSS_TOLERANCE_OWN_MATCHING = 1e-4  # relative
 
-# The model outputs the criterion reads.
-_PREDICTION_KEYS = ('pred_logits', 'pred_masks', 'aux_outputs')
-
 
 def scipy_matching(cost: np.ndarray, valid: np.ndarray) -> np.ndarray:
   """scipy's optimal matching of `cost[:, valid]`.
@@ -257,7 +254,7 @@ def criterion_checks(params: losses_cfg.Losses,
     ValueError: `stored` does not have one entry per layer.
   """
   criterion = criterion_lib.MaskFormerCriterion(params)
-  outputs = {key: outputs[key] for key in _PREDICTION_KEYS if key in outputs}
+  outputs = {key: outputs[key] for key in criterion_lib.PREDICTION_KEYS if key in outputs}
   layers = criterion.layers(outputs)
   if len(layers) != len(stored):
     raise ValueError(f'{len(stored)} stored matchings for {len(layers)} layers')
@@ -369,7 +366,7 @@ def float64_loss_checks(run: model_checks.ModelRun) -> List[checks_lib.Check]:
           f'{fixture.path / fixture_lib.REFERENCE}: no stored matching of '
           f'layer {key} (match_{key}_img<b>_src/_tgt)')
     matchings.append(matching)
-  outputs = {key: run.outputs[key] for key in _PREDICTION_KEYS
+  outputs = {key: run.outputs[key] for key in criterion_lib.PREDICTION_KEYS
              if key in run.outputs}
   total, terms = criterion(outputs, targets, np.stack(matchings))
   expected = dict(exact['losses_stored_matchings'])

@@ -414,7 +414,7 @@ def step0_checks(fixture: fixture_lib.TrainingFixture,
   task, model = build_task_and_model(fixture, dtype)
   images, labels = training_batch(fixture,
                                   np.float64 if float64 else np.float32)
-  targets = targets_lib.expand_targets(
+  targets = targets_lib.loss_targets(
       {k: tf.constant(v) for k, v in labels.items()})
   config = task.task_config
   num_layers = (config.model.transformer_predictor.num_decoder_layers

@@ -118,6 +118,22 @@ def _child_name(parent: tf.Module, child: tf.Module) -> str:
   return names[0]
 
 
+def compiles_criterion(xla_compile: str) -> bool:
+  """Whether the task compiles its criterion (`MaskFormerTask.xla_compile`).
+
+  Raises:
+    ValueError: an unknown `xla_compile`.
+  """
+  if xla_compile == exp_cfg.XLA_COMPILE_AUTO:
+    return not (tf.config.list_physical_devices('GPU') or
+                tf.config.list_physical_devices('TPU'))
+  if xla_compile not in (exp_cfg.XLA_COMPILE_WHOLE_STEP,
+                         exp_cfg.XLA_COMPILE_CRITERION):
+    raise ValueError("task.xla_compile must be 'auto', 'whole_step' or "
+                     f"'criterion', got {xla_compile!r}")
+  return xla_compile == exp_cfg.XLA_COMPILE_CRITERION
+
+
 @task_factory.register_task_cls(exp_cfg.MaskFormerTask)
 class MaskFormerSegmentationTask(base_task.Task):
   """Trains and evaluates MaskFormer."""
@@ -128,7 +144,8 @@ class MaskFormerSegmentationTask(base_task.Task):
     if params.init_checkpoint_modules not in ('all', 'backbone'):
       raise ValueError("task.init_checkpoint_modules must be 'all' or "
                        f"'backbone', got {params.init_checkpoint_modules!r}")
-    self._criterion = criterion_lib.MaskFormerCriterion(params.losses)
+    self._criterion = criterion_lib.MaskFormerCriterion(
+        params.losses, jit_compile=compiles_criterion(params.xla_compile))
     self._label_type = params.validation_data.decoder.label_type
     self._categories = None
     self._post_processor = None
@@ -219,8 +236,10 @@ class MaskFormerSegmentationTask(base_task.Task):
     outputs = model(images, training=training)
     # bfloat16 endpoints widen to float32; float64 (the exact mode) stays.
     outputs = tf.nest.map_structure(precision.widen, outputs)
-    targets = targets_lib.expand_targets(labels)
-    total, terms = self._criterion(outputs, targets)
+    targets = targets_lib.loss_targets(labels)
+    total, terms = self._criterion(
+        {k: outputs[k] for k in criterion_lib.PREDICTION_KEYS if k in outputs},
+        targets)
     return outputs, total, terms
 
   def _global_logs(self, total: tf.Tensor, terms: Dict[str, tf.Tensor]
