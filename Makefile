@@ -34,6 +34,8 @@ DEMO_RECORDS := $(DEMO_DIR)/tfrecords
 comma := ,
 # Extra --params_override entries, e.g. DEMO_OVERRIDES_EXTRA=runtime.mixed_precision_dtype=bfloat16
 DEMO_OVERRIDES_EXTRA ?=
+# A seed for the training run (initial weights, dropout, data order), e.g. DEMO_SEED=1
+DEMO_SEED ?=
 DEMO_OVERRIDES := task.train_data.input_path=$(DEMO_RECORDS)/train-*,task.validation_data.input_path=$(DEMO_RECORDS)/val-*,task.evaluation.category_map_file=$(DEMO_RECORDS)/categories_val.json$(if $(DEMO_OVERRIDES_EXTRA),$(comma)$(DEMO_OVERRIDES_EXTRA))
 
 demo: venv
@@ -46,7 +48,8 @@ demo: venv
 	    --output_prefix=$(DEMO_RECORDS)/$$split --num_shards=2 --noprogress || exit 1; \
 	done
 	$(PY) -m official.projects.maskformer.train --experiment=maskformer_synthetic_cpu \
-	  --mode=train_and_eval --model_dir=$(DEMO_DIR)/model --params_override="$(DEMO_OVERRIDES)"
+	  --mode=train_and_eval --model_dir=$(DEMO_DIR)/model --params_override="$(DEMO_OVERRIDES)" \
+	  $(if $(DEMO_SEED),--seed=$(DEMO_SEED))
 	$(PY) tools/evaluate_coco_panoptic.py --experiment=maskformer_synthetic_cpu \
 	  --params_override="$(DEMO_OVERRIDES)" --checkpoint=$(DEMO_DIR)/model \
 	  --output_dir=$(DEMO_DIR)/evaluation --output_json=$(DEMO_DIR)/evaluation/pq.json \

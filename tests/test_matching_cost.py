@@ -110,9 +110,9 @@ def test_cost_weights_and_focal_parameters():
   combined = matching_cost.matching_cost(
       logits, mask_logits, classes, masks, class_weight=2.0, mask_weight=3.0,
       dice_weight=5.0, focal_alpha=0.5, focal_gamma=1.0)
-  expected = (2.0 * matching_cost.class_cost(logits, classes) +
-              3.0 * matching_cost.focal_cost(flat_logits, flat_masks, 0.5, 1.0)
-              + 5.0 * matching_cost.dice_cost(flat_logits, flat_masks))
+  focal, dice = matching_cost.mask_costs(flat_logits, flat_masks, 0.5, 1.0)
+  expected = (2.0 * matching_cost.class_cost(logits, classes) + 3.0 * focal
+              + 5.0 * dice)
   np.testing.assert_allclose(combined.numpy(), expected.numpy(), rtol=1e-6)
   # gamma = 1, alpha = 0.5: focal = 0.5 * mean(|t - sigmoid|-weighted BCE).
   x = flat_logits.numpy().astype(np.float64)
@@ -121,7 +121,7 @@ def test_cost_weights_and_focal_parameters():
   bce = np.logaddexp(0, x)[:, :, None, :] - x[:, :, None, :] * t[:, None]
   weight = np.abs(t[:, None] - sig[:, :, None, :])
   np.testing.assert_allclose(
-      matching_cost.focal_cost(flat_logits, flat_masks, 0.5, 1.0).numpy(),
+      focal.numpy(),
       0.5 * (weight * bce).mean(-1), rtol=1e-5)
 
 

@@ -21,7 +21,9 @@ model and synthetic TFRecords:
   * uninterrupted: to step 6 in one run, from the same initial weights
     (`task.init_checkpoint`, written here);
   * non-finite: the learning rate becomes NaN at step 3, which corrupts the
-    weights while that step's loss is still finite.
+    weights while that step's loss is still finite;
+  * seeded: two runs of one step with `--seed=5` and no initial checkpoint
+    (randomly initialized weights).
 Two runs go at a time, each with one intra-op thread (the CPU time of a run
 is mostly single-threaded tracing).
 
@@ -82,7 +84,7 @@ def _learning_rate(values, boundary):
 class DriverRun:
   """One `official.projects.maskformer.train` process."""
 
-  def __init__(self, name, model_dir, config, train_steps, env):
+  def __init__(self, name, model_dir, config, train_steps, env, extra=()):
     self.model_dir = model_dir
     self.log = model_dir.parent / f'{name}.log'
     with open(self.log, 'w') as log:
@@ -90,7 +92,7 @@ class DriverRun:
           [sys.executable, '-m', 'official.projects.maskformer.train',
            '--experiment=' + synthetic_data.EXPERIMENT, '--mode=train',
            f'--model_dir={model_dir}', f'--config_file={config}',
-           f'--params_override=trainer.train_steps={train_steps}'],
+           f'--params_override=trainer.train_steps={train_steps}', *extra],
           cwd=synthetic_data.REPO_ROOT, env=env, stdout=log,
           stderr=subprocess.STDOUT)
 
@@ -129,14 +131,16 @@ def runs(tmp_path_factory):
   nan_config = _write_config(root / 'nan.yaml', records, initial, dict(
       loops, steps_per_loop=2, checkpoint_interval=2, summary_interval=2,
       optimizer_config=_learning_rate([1e-3, float('nan')], NAN_STEP - 1)))
+  seeded_config = _write_config(root / 'seeded.yaml', records, '', dict(
+      steps_per_loop=1, checkpoint_interval=1, summary_interval=1))
   env = dict(synthetic_data.subprocess_env(), TF_NUM_INTRAOP_THREADS='1',
              TF_CPP_MIN_LOG_LEVEL='2')
 
   # Two runs at a time: more would only compete for the two cores.
   started = []
 
-  def start(*args):
-    started.append(DriverRun(*args, env=env))
+  def start(*args, extra=()):
+    started.append(DriverRun(*args, env=env, extra=extra))
     return started[-1]
 
   try:
@@ -147,14 +151,20 @@ def runs(tmp_path_factory):
     resumed = start('resumed', root / 'interrupted', config, 6)
     outputs['uninterrupted'] = uninterrupted.wait()
     nonfinite = start('nonfinite', root / 'nonfinite', nan_config, 6)
-    outputs.update(resumed=resumed.wait(), nonfinite=nonfinite.wait())
+    outputs['resumed'] = resumed.wait()
+    seeded = [start(f'seeded{i}', root / f'seeded{i}', seeded_config, 1,
+                    extra=['--seed=5']) for i in (1, 2)]
+    outputs['nonfinite'] = nonfinite.wait()
+    for i, run in enumerate(seeded, 1):
+      outputs[f'seeded{i}'] = run.wait()
   finally:
     for run in started:
       run.stop()
-  for name in ('first', 'uninterrupted', 'resumed'):
+  for name in ('first', 'uninterrupted', 'resumed', 'seeded1', 'seeded2'):
     assert outputs[name][0] == 0, outputs[name][1][-4000:]
   return {'outputs': outputs, 'first': first, 'resumed': resumed,
           'uninterrupted': uninterrupted, 'nonfinite': nonfinite,
+          'seeded': seeded,
           'checkpoints_after_first': checkpoints_after_first}
 
 
@@ -269,3 +279,17 @@ def test_nonfinite_step_stops_training_before_any_checkpoint_of_it(runs):
   assert runs['nonfinite'].checkpoint_steps() == [2]
   for key, value in _values(runs['nonfinite'].model_dir / 'ckpt-2').items():
     assert np.isfinite(value).all(), key
+
+
+def test_seed_repeats_the_random_initialization_and_first_step(runs):
+  """Two `--seed=5` runs from random weights end step 1 with equal weights.
+
+  Unseeded, Keras draws new initial weights in every process (differences of
+  the order of the weights themselves); seeded, only the CPU kernels'
+  rounding separates the runs (the bound of the resumed-run test).
+  """
+  first, second = (_values(run.model_dir / 'ckpt-1') for run in runs['seeded'])
+  weight, moments = _weight_and_moment_differences(first, second)
+  print(f'seeded runs after one step: weights {weight:.3g}, moments {moments}')
+  assert weight <= 1e-6
+  assert moments['m'] <= 1e-5 and moments['v'] <= 1e-5

@@ -16,10 +16,11 @@
 
 Run as `python -m official.projects.maskformer.train --experiment=...
 --mode=train --model_dir=...`; every Model Garden flag (`--config_file`,
-`--params_override`, `--tpu`, ...) applies. Two additions to Model Garden's
+`--params_override`, `--tpu`, ...) applies. Three additions to Model Garden's
 own driver: training stops at the first non-finite step before its weights
-are checkpointed (`NonFiniteLossGuard`), and the optimizer's slots are created
-before the train loop is traced (`build_trainer`).
+are checkpointed (`NonFiniteLossGuard`), the optimizer's slots are created
+before the train loop is traced (`build_trainer`), and `--seed` fixes the
+random initial weights, dropout and data order.
 """
 from absl import app
 from absl import flags
@@ -39,6 +40,11 @@ from projects.maskformer import registry_imports  # noqa: F401
 from projects.maskformer.tasks import maskformer_segmentation
 
 FLAGS = flags.FLAGS
+_SEED = flags.DEFINE_integer(
+    'seed', None, 'Seed of Python\'s, NumPy\'s and TensorFlow\'s random '
+    'generators, set before the task is built: the randomly initialized '
+    'weights, dropout and the data order repeat between runs (up to the '
+    'CPU kernels\' rounding). Unset: unseeded.')
 
 
 class NonFiniteLossGuard:
@@ -117,6 +123,8 @@ def main(_):
       all_reduce_alg=params.runtime.all_reduce_alg,
       num_gpus=params.runtime.num_gpus,
       tpu_address=params.runtime.tpu)
+  if _SEED.value is not None:
+    tf_keras.utils.set_random_seed(_SEED.value)
   with strategy.scope():
     task = task_factory.get_task(params.task, logging_dir=model_dir)
   train_lib.run_experiment(
