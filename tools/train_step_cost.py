@@ -85,8 +85,10 @@ STAGES = (
 
 _EXPERIMENT_FLAGS = experiment_flags.define_experiment_flags()
 _CANVAS = flags.DEFINE_integer(
-    'canvas', None, 'Square training canvas (the parser\'s output_size); '
-    'default: the experiment\'s.', lower_bound=32)
+    'canvas', None, 'Square training canvas (the parser\'s output_size; the '
+    'augmentation\'s output, detr_panoptic max_size or semantic_crop '
+    'crop_size, is bounded by it as in a recipe at that canvas); default: the '
+    'experiment\'s.', lower_bound=32)
 _BATCH = flags.DEFINE_integer(
     'batch', 1, 'Per-replica batch size.', lower_bound=1)
 _MAX_SEGMENTS = flags.DEFINE_integer(
@@ -122,6 +124,12 @@ def experiment() -> cfg.ExperimentConfig:
   data = params.task.train_data
   if _CANVAS.value:
     data.parser.output_size = [_CANVAS.value, _CANVAS.value]
+    # The recipe at this canvas: its augmentation's output fits the canvas.
+    augmentation = data.parser.augmentation
+    augmentation.detr_panoptic.max_size = min(
+        augmentation.detr_panoptic.max_size, _CANVAS.value)
+    augmentation.semantic_crop.crop_size = [
+        min(c, _CANVAS.value) for c in augmentation.semantic_crop.crop_size]
     if params.task.model.input_size[0] is not None:
       params.task.model.input_size = [_CANVAS.value, _CANVAS.value,
                                       params.task.model.input_size[2]]
