@@ -13,8 +13,6 @@
 # limitations under the License.
 
 """Tests of the PyTorch-semantics layers against numpy and hand computation."""
-import math
-
 import numpy as np
 from official.projects.detr.modeling import detr
 import pytest
@@ -22,34 +20,6 @@ import tensorflow as tf
 import torch_semantics_numpy as ops
 
 from projects.maskformer.modeling import layers
-
-
-@pytest.mark.parametrize('in_size,out_size,expected', [
-    (5, 9, [0, 0, 1, 1, 2, 2, 3, 3, 4]),  # floor(i * 5 / 9)
-    (3, 7, [0, 0, 0, 1, 1, 2, 2]),  # floor(i * 3 / 7)
-    (4, 8, [0, 0, 1, 1, 2, 2, 3, 3]),  # exact 2x: repeat
-    (8, 3, [0, 2, 5]),  # floor(i * 8 / 3)
-    (6, 6, [0, 1, 2, 3, 4, 5]),
-])
-def test_resize_nearest_legacy_picks_pytorch_indices(in_size, out_size,
-                                                     expected):
-  rows = np.arange(in_size, dtype=np.float32)
-  cols = 100.0 * np.arange(in_size + 1, dtype=np.float32)
-  image = (rows[:, None] + cols[None, :])[None, :, :, None]
-  resized = layers.resize_nearest_legacy(
-      tf.constant(image), (out_size, out_size + 1)).numpy()[0, :, :, 0]
-  np.testing.assert_array_equal(resized[:, 0], expected)
-  col_expected = [math.floor(j * (in_size + 1) / (out_size + 1))
-                  for j in range(out_size + 1)]
-  np.testing.assert_array_equal(resized[0, :] / 100.0, col_expected)
-
-
-def test_resize_nearest_legacy_differs_from_half_pixel_resize():
-  image = tf.reshape(tf.range(5, dtype=tf.float32), [1, 5, 1, 1])
-  legacy = layers.resize_nearest_legacy(image, (9, 1))[0, :, 0, 0].numpy()
-  half_pixel = tf.image.resize(image, (9, 1), 'nearest')[0, :, 0, 0].numpy()
-  np.testing.assert_array_equal(legacy, [0, 0, 1, 1, 2, 2, 3, 3, 4])
-  assert not np.array_equal(legacy, half_pixel)
 
 
 def test_group_norm_matches_numpy():

@@ -115,28 +115,6 @@ def test_model_fixture_full_path(reference_dir, coco_sample_dir, model,
     assert error <= SEMANTIC_TOLERANCE, error
 
 
-def test_resize_valid_region_matches_tf_image_resize():
-  """Per-image crop + resize equals tf.image.resize (half-pixel, bilinear).
-
-  Without antialiasing, tf.image.resize's half-pixel bilinear rule is
-  PyTorch's align_corners=False rule, for enlarging and for shrinking.
-  """
-  rng = np.random.default_rng(0)
-  values = rng.normal(size=[3, 2, 20, 24]).astype(np.float32)
-  valid_sizes = np.array([[20, 24], [13, 9], [17, 24]])
-  output_sizes = np.array([[31, 40], [5, 30], [17, 11]])
-  canvas = (33, 41)
-  resized = postprocessing.resize_valid_region(
-      values, valid_sizes, output_sizes, canvas).numpy()
-  assert resized.shape == (3, 2) + canvas
-  for b in range(3):
-    (h, w), (oh, ow) = valid_sizes[b], output_sizes[b]
-    crop = values[b, :, :h, :w].transpose(1, 2, 0)
-    expected = tf.image.resize(crop, (oh, ow), method='bilinear',
-                               antialias=False).numpy().transpose(2, 0, 1)
-    np.testing.assert_allclose(resized[b, :, :oh, :ow], expected, atol=1e-5)
-
-
 def _one_hot_logits(classes, num_classes, confidence=12.0):
   """Class logits whose softmax puts almost all mass on `classes`."""
   logits = np.zeros([len(classes), num_classes + 1], np.float32)

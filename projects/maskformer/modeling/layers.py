@@ -12,7 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Building blocks with PyTorch's exact semantics (norms, attention, resize).
+"""Building blocks with PyTorch's exact semantics (norms, attention).
 
 Every layer here computes what the corresponding PyTorch module of the
 original MaskFormer computes, in NHWC / [batch, length, channels] layouts:
@@ -22,7 +22,6 @@ original MaskFormer computes, in NHWC / [batch, length, channels] layouts:
   * `layer_norm`: `nn.LayerNorm` (eps 1e-5).
   * `MultiHeadAttention`: `nn.MultiheadAttention` (q scaled by head_dim^-0.5
     after its bias, dropout on the attention weights).
-  * `resize_nearest_legacy`: `F.interpolate(mode='nearest')`.
   * `sine_position_encoding`: DETR's `PositionEmbeddingSine` without a mask.
 
 Normalizations and the attention softmax run in the accumulation dtype
@@ -34,12 +33,10 @@ Initializers follow the original's: `c2_xavier_initializer` (detectron2
 """
 import math
 from typing import Optional
-from typing import Sequence
 
 import tensorflow as tf
 import tf_keras
 
-from projects.maskformer.ops import interpolation
 from projects.maskformer.ops import precision
 
 # PyTorch's LayerNorm / GroupNorm / BatchNorm epsilon.
@@ -277,28 +274,6 @@ class MultiHeadAttention(tf_keras.layers.Layer):
   def get_config(self):
     return dict(super().get_config(), num_heads=self._num_heads,
                 dropout_rate=self._dropout_rate)
-
-
-def resize_nearest_legacy(features: tf.Tensor,
-                          size: Sequence[tf.Tensor]) -> tf.Tensor:
-  """`F.interpolate(x, size, mode='nearest')` on NHWC features.
-
-  PyTorch's legacy nearest rule, computed in float32 as PyTorch does: output
-  row i reads input row floor(i * in_h / out_h) (likewise for columns). For
-  an exact 2x enlargement this repeats every pixel twice; for other ratios it
-  differs from TF's half-pixel `tf.image.resize(method='nearest')`.
-
-  Args:
-    features: A [B, H, W, C] tensor of any dtype.
-    size: the output (height, width), Python ints or int32 scalar tensors.
-
-  Returns:
-    A [B, height, width, C] tensor of the input dtype.
-  """
-  shape = tf.shape(features)
-  rows = interpolation.legacy_nearest_indices(shape[1], size[0])
-  cols = interpolation.legacy_nearest_indices(shape[2], size[1])
-  return tf.gather(tf.gather(features, rows, axis=1), cols, axis=2)
 
 
 def spatial_size(features: tf.Tensor):

@@ -35,6 +35,7 @@ import tf_keras
 
 from projects.maskformer.modeling import layers
 from projects.maskformer.modeling import transformer
+from projects.maskformer.ops import interpolation
 
 # Backbone endpoints, finest first; adapter_i/layer_i act on _LEVELS[i - 1].
 _LEVELS = ('2', '3', '4', '5')
@@ -137,8 +138,8 @@ class FPNPixelDecoder(tf_keras.layers.Layer):
     y, outputs = self._top_level(features['5'], training)
     for i in (3, 2, 1):
       lateral = self.adapters[i - 1](features[_LEVELS[i - 1]])
-      y = lateral + layers.resize_nearest_legacy(
-          y, layers.spatial_size(lateral))
+      y = lateral + interpolation.resize_nearest_legacy(
+          y, layers.spatial_size(lateral), height_axis=1)
       y = self.output_convs[i - 1](y)
     outputs['mask_features'] = self.mask_features(y)
     return outputs

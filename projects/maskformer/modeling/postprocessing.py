@@ -30,11 +30,11 @@ sizes differ inside a batch, so this module uses a **fixed output canvas**:
   every image size.
 
 The resize to the original size is PyTorch's `F.interpolate(mode='bilinear',
-align_corners=False)` of each image's cropped region, computed with gathers
-and element-wise arithmetic at per-image sampling positions (so it is float32
-exact on TPU too), in the original's order: mask logits are upsampled to the
-padded input size, cropped to the image size and resized to the original size
-(detectron2's `sem_seg_postprocess`).
+align_corners=False)` of each image's cropped region
+(`interpolation.resize_bilinear_per_image`, float32 exact on TPU too), in the
+original's order: mask logits are upsampled to the padded input size, cropped
+to the image size and resized to the original size (detectron2's
+`sem_seg_postprocess`).
 """
 import fractions
 from typing import Any
@@ -73,90 +73,6 @@ def canvas_valid_mask(output_sizes: tf.Tensor,
   rows = tf.range(canvas_size[0])[tf.newaxis, :] < output_sizes[:, 0:1]
   cols = tf.range(canvas_size[1])[tf.newaxis, :] < output_sizes[:, 1:2]
   return rows[:, :, tf.newaxis] & cols[:, tf.newaxis, :]
-
-
-def _per_image_linear_taps(in_sizes: tf.Tensor, out_sizes: tf.Tensor,
-                           length: int, dtype: tf.DType):
-  """Per-image source indices and weights of align_corners=False resizing.
-
-  PyTorch's rule with a given output size: scale = in / out (in `dtype`, the
-  values' accumulation dtype, as PyTorch computes in the tensor's opmath type),
-  source = max((dst + 0.5) * scale - 0.5, 0), lower = floor(source),
-  upper = min(lower + 1, in - 1), upper weight = source - lower.
-
-  Args:
-    in_sizes: An int32 [B] tensor, each image's input length (the crop).
-    out_sizes: An int32 [B] tensor, each image's output length.
-    length: The static output (canvas) length; positions at or beyond
-      `out_sizes[b]` get valid but meaningless taps.
-    dtype: float32 or float64.
-
-  Returns:
-    (lower, upper, lower_weight, upper_weight): int32 [B, length] indices and
-    [B, length] weights of `dtype`.
-  """
-  scale = (tf.cast(in_sizes, dtype) /
-           tf.cast(tf.maximum(out_sizes, 1), dtype))[:, tf.newaxis]
-  source = (tf.range(length, dtype=dtype)[tf.newaxis, :] + 0.5) * scale
-  source = tf.maximum(source - 0.5, 0.0)
-  last = tf.maximum(in_sizes, 1)[:, tf.newaxis] - 1
-  lower = tf.minimum(tf.cast(tf.floor(source), tf.int32), last)
-  upper_weight = tf.clip_by_value(source - tf.cast(lower, dtype), 0.0, 1.0)
-  upper = tf.minimum(lower + 1, last)
-  return lower, upper, 1.0 - upper_weight, upper_weight
-
-
-def _interpolate_along(values: tf.Tensor, axis: int, taps) -> tf.Tensor:
-  """Linear interpolation of a batched tensor along `axis` (> 0)."""
-  lower, upper, lower_weight, upper_weight = taps
-  rank = values.shape.rank
-  weight_shape = [-1] + [1] * (axis - 1) + [lower.shape[1]] + [1] * (
-      rank - axis - 1)
-  lower_weight = tf.reshape(lower_weight, weight_shape)
-  upper_weight = tf.reshape(upper_weight, weight_shape)
-  return (tf.gather(values, lower, axis=axis, batch_dims=1) * lower_weight +
-          tf.gather(values, upper, axis=axis, batch_dims=1) * upper_weight)
-
-
-def resize_valid_region(values: tf.Tensor,
-                        valid_sizes: tf.Tensor,
-                        output_sizes: tf.Tensor,
-                        canvas_size: Sequence[int],
-                        height_axis: int = 2) -> tf.Tensor:
-  """Crops each image's valid region and resizes it bilinearly onto a canvas.
-
-  detectron2's `sem_seg_postprocess` per image: `values[b, ..., :h_b, :w_b]`
-  resized with `F.interpolate(mode='bilinear', align_corners=False)` to
-  `output_sizes[b]`, placed at the top-left of the canvas. Width is
-  interpolated before height, as PyTorch does. Canvas positions outside
-  `output_sizes[b]` hold finite values that mean nothing; mask them with
-  `canvas_valid_mask`.
-
-  Args:
-    values: A float [B, ...] tensor whose axes `height_axis` and
-      `height_axis + 1` are the (padded) spatial axes.
-    valid_sizes: An int [B, 2] tensor, the (height, width) of the region of
-      each image to keep (the resized image inside the padded input).
-    output_sizes: An int [B, 2] tensor, each image's output (height, width);
-      at most `canvas_size`.
-    canvas_size: The static output (height, width), Python ints.
-    height_axis: The height axis of `values` (2 for [B, Q, H, W] masks, 1 for
-      [B, H, W, C] scores).
-
-  Returns:
-    A tensor of the values' accumulation dtype (float32; float64 for float64
-    values) shaped as `values` with the spatial axes replaced by
-    `canvas_size`.
-  """
-  values = precision.widen(values)
-  valid_sizes = tf.cast(valid_sizes, tf.int32)
-  output_sizes = tf.cast(output_sizes, tf.int32)
-  width_taps = _per_image_linear_taps(valid_sizes[:, 1], output_sizes[:, 1],
-                                      canvas_size[1], values.dtype)
-  height_taps = _per_image_linear_taps(valid_sizes[:, 0], output_sizes[:, 0],
-                                       canvas_size[0], values.dtype)
-  values = _interpolate_along(values, height_axis + 1, width_taps)
-  return _interpolate_along(values, height_axis, height_taps)
 
 
 def semantic_inference(pred_logits: tf.Tensor,
@@ -503,13 +419,13 @@ class MaskFormerPostProcessor(tf_keras.layers.Layer):
     at_original_size = (bool(requested & {'panoptic', 'instance'}) or
                         config['semantic_postprocess_before_inference'])
     if at_original_size:
-      mask_logits = resize_valid_region(upsampled, image_sizes, original_sizes,
-                                        canvas_size)
+      mask_logits = interpolation.resize_bilinear_per_image(
+          upsampled, image_sizes, original_sizes, canvas_size)
     if 'semantic' in requested:
       if at_original_size:
         semantic = semantic_inference(pred_logits, mask_logits)
       else:
-        semantic = resize_valid_region(
+        semantic = interpolation.resize_bilinear_per_image(
             semantic_inference(pred_logits, upsampled), image_sizes,
             original_sizes, canvas_size, height_axis=1)
       results['semantic'] = tf.where(valid_mask[..., tf.newaxis], semantic,
