@@ -16,8 +16,8 @@
 
 The top level holds what every mask-classification model shares: the
 detectron2-style ResNet backbone (`resnet`), layers with PyTorch's numerics
-and the sine positional encoding (`layers`), DETR's transformer blocks
-(`transformer`), the class and mask heads (`heads`), the inference algorithms
+(`layers`), DETR's sine positional encoding (`position_encoding`) and
+transformer blocks (`transformer`), the class and mask heads (`heads`), the inference algorithms
 (`inference`) and the post-processing layer (`postprocessing`). Each
 meta-architecture has its own subpackage, today `maskformer/` (pixel
 decoders, predictor, model); the shared modules import none of them.

@@ -34,6 +34,7 @@ import tensorflow as tf
 import tf_keras
 
 from projects.maskformer.modeling import layers
+from projects.maskformer.modeling import position_encoding
 from projects.maskformer.modeling import transformer
 from projects.maskformer.ops import interpolation
 
@@ -187,7 +188,7 @@ class TransformerEncoderPixelDecoder(FPNPixelDecoder):
                  ) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
     """`layer_4(encoder(input_proj(res5)))`, and the encoder output."""
     x = self.input_proj(res5)
-    pos = layers.sine_position_encoding(x, self._conv_dim, self.dtype)
+    pos = position_encoding.sine_position_encoding(x, self._conv_dim, self.dtype)
     shape = tf.shape(x)
     tokens = tf.reshape(x, tf.stack([shape[0], -1, self._conv_dim]))
     encoded = self.transformer_encoder(

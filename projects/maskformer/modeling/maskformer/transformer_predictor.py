@@ -35,6 +35,7 @@ import tf_keras
 
 from projects.maskformer.modeling import heads
 from projects.maskformer.modeling import layers
+from projects.maskformer.modeling import position_encoding
 from projects.maskformer.modeling import transformer
 
 
@@ -126,7 +127,7 @@ class TransformerPredictor(tf_keras.layers.Layer):
     memory = features
     if self.input_proj is not None:
       memory = self.input_proj(memory)
-    pos = layers.sine_position_encoding(memory, self._hidden_dim, self.dtype)
+    pos = position_encoding.sine_position_encoding(memory, self._hidden_dim, self.dtype)
     shape = tf.shape(memory)
     memory = tf.reshape(memory, tf.stack([shape[0], -1, self._hidden_dim]))
     pos = tf.reshape(pos, [1, -1, self._hidden_dim])
