@@ -37,7 +37,7 @@ import tensorflow as tf
 from projects.maskformer.checkpoints import converter
 from projects.maskformer.checkpoints import restricted_pickle
 from projects.maskformer.checkpoints import safetensors
-from projects.maskformer.modeling import maskformer_model
+from projects.maskformer.modeling.maskformer import maskformer_model
 from projects.maskformer.reference import checks as checks_lib
 from projects.maskformer.reference import fixture as fixture_lib
 

@@ -33,8 +33,8 @@ from projects.maskformer.checkpoints import converter
 from projects.maskformer.dataloaders import coco_panoptic_conversion
 from projects.maskformer.dataloaders import decoders
 from projects.maskformer.dataloaders import maskformer_input
-from projects.maskformer.modeling import maskformer_model
 from projects.maskformer.modeling import postprocessing
+from projects.maskformer.modeling.maskformer import maskformer_model
 from projects.maskformer.serving import export_module
 
 TOOL = conftest.REPO_ROOT / 'tools' / 'export_saved_model.py'

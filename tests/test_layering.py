@@ -21,6 +21,8 @@ functions), that names a module of the project. Rules:
   * `configs/` imports nothing of the project outside `configs/`;
   * `ops/` imports nothing of the project outside `ops/`;
   * `serving/` does not import `tasks/`;
+  * the shared modules of `modeling/` import none of its meta-architecture
+    subpackages (`ARCHITECTURES`), nor does one architecture import another;
   * no import cycle among the project's modules;
   * every package (or top-level module) imports only its own layer or the
     layers below it in `LAYERS`.
@@ -47,6 +49,10 @@ LAYERS = (
     ('serving', 'registry_imports'),
     ('reference', 'train'),
 )
+
+# The subpackages of `modeling/`, one per meta-architecture; the rest of
+# `modeling/` is shared by every architecture.
+ARCHITECTURES = ('maskformer',)
 
 
 def module_files(root: pathlib.Path, package: str) -> Dict[str, pathlib.Path]:
@@ -168,6 +174,31 @@ def test_serving_does_not_import_tasks():
   assert sorted(f'{m} -> {t}' for m, ts in GRAPH.items()
                 if m.startswith(f'{PACKAGE}.serving')
                 for t in ts if t == tasks or t.startswith(tasks + '.')) == []
+
+
+def _architecture(module: str) -> Optional[str]:
+  """'maskformer' for 'projects.maskformer.modeling.maskformer.x', else None."""
+  prefix = f'{PACKAGE}.modeling.'
+  if not module.startswith(prefix):
+    return None
+  head = module[len(prefix):].split('.')[0]
+  return head if head in ARCHITECTURES else None
+
+
+def test_architectures_are_the_modeling_subpackages():
+  modeling = conftest.REPO_ROOT.joinpath(*PACKAGE.split('.'), 'modeling')
+  assert sorted(path.parent.name
+                for path in modeling.glob('*/__init__.py')) == sorted(
+                    ARCHITECTURES)
+
+
+def test_shared_modeling_imports_no_architecture():
+  modeling = f'{PACKAGE}.modeling'
+  assert sorted(
+      f'{m} -> {t}' for m, ts in GRAPH.items()
+      if m == modeling or m.startswith(modeling + '.')
+      for t in ts
+      if _architecture(t) and _architecture(t) != _architecture(m)) == []
 
 
 def _top(module: str) -> str:

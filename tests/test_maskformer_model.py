@@ -26,7 +26,7 @@ from projects.maskformer.checkpoints import model_mapping
 from projects.maskformer.configs import model as model_cfg
 from projects.maskformer.configs import variable_names
 from projects.maskformer.dataloaders import maskformer_input
-from projects.maskformer.modeling import maskformer_model
+from projects.maskformer.modeling.maskformer import maskformer_model
 from projects.maskformer.reference import checks as checks_lib
 from projects.maskformer.reference import fixture as fixture_lib
 from projects.maskformer.reference import model_checks

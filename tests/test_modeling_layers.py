@@ -13,43 +13,12 @@
 # limitations under the License.
 
 """Tests of the PyTorch-semantics layers against numpy and hand computation."""
-import math
-
 import numpy as np
-from official.projects.detr.modeling import detr
 import pytest
 import tensorflow as tf
 import torch_semantics_numpy as ops
 
 from projects.maskformer.modeling import layers
-
-
-@pytest.mark.parametrize('in_size,out_size,expected', [
-    (5, 9, [0, 0, 1, 1, 2, 2, 3, 3, 4]),  # floor(i * 5 / 9)
-    (3, 7, [0, 0, 0, 1, 1, 2, 2]),  # floor(i * 3 / 7)
-    (4, 8, [0, 0, 1, 1, 2, 2, 3, 3]),  # exact 2x: repeat
-    (8, 3, [0, 2, 5]),  # floor(i * 8 / 3)
-    (6, 6, [0, 1, 2, 3, 4, 5]),
-])
-def test_resize_nearest_legacy_picks_pytorch_indices(in_size, out_size,
-                                                     expected):
-  rows = np.arange(in_size, dtype=np.float32)
-  cols = 100.0 * np.arange(in_size + 1, dtype=np.float32)
-  image = (rows[:, None] + cols[None, :])[None, :, :, None]
-  resized = layers.resize_nearest_legacy(
-      tf.constant(image), (out_size, out_size + 1)).numpy()[0, :, :, 0]
-  np.testing.assert_array_equal(resized[:, 0], expected)
-  col_expected = [math.floor(j * (in_size + 1) / (out_size + 1))
-                  for j in range(out_size + 1)]
-  np.testing.assert_array_equal(resized[0, :] / 100.0, col_expected)
-
-
-def test_resize_nearest_legacy_differs_from_half_pixel_resize():
-  image = tf.reshape(tf.range(5, dtype=tf.float32), [1, 5, 1, 1])
-  legacy = layers.resize_nearest_legacy(image, (9, 1))[0, :, 0, 0].numpy()
-  half_pixel = tf.image.resize(image, (9, 1), 'nearest')[0, :, 0, 0].numpy()
-  np.testing.assert_array_equal(legacy, [0, 0, 1, 1, 2, 2, 3, 3, 4])
-  assert not np.array_equal(legacy, half_pixel)
 
 
 def test_group_norm_matches_numpy():
@@ -137,39 +106,3 @@ def test_multi_head_attention_matches_pytorch_semantics():
                                          in_proj_bias, out_weight, out_bias,
                                          num_heads)
   np.testing.assert_allclose(ours, expected, atol=2e-5)
-
-
-@pytest.mark.parametrize('dtype,atol', [(tf.float32, 1e-6),
-                                        (tf.float64, 1e-14)])
-def test_sine_position_encoding_matches_formula(dtype, atol):
-  height, width, num_features = 3, 5, 8
-  encoding = layers.sine_position_encoding(
-      tf.zeros([2, height, width, 4]), num_features, dtype)
-  assert encoding.dtype == dtype
-  encoding = encoding.numpy()
-  assert encoding.shape == (1, height, width, num_features)
-  n = num_features // 2
-  dim_t = 10000.0**(2 * (np.arange(n) // 2) / n)
-  y = np.arange(1, height + 1) / (height + 1e-6) * 2 * np.pi
-  x = np.arange(1, width + 1) / (width + 1e-6) * 2 * np.pi
-  for i in range(height):
-    for j in range(width):
-      pos_y = y[i] / dim_t
-      pos_x = x[j] / dim_t
-      # Channels interleave sin(f0), cos(f1), sin(f2), ...: sin on even
-      # indices, cos on odd ones; y first, then x.
-      expected_y = np.where(np.arange(n) % 2 == 0, np.sin(pos_y),
-                            np.cos(pos_y))
-      expected_x = np.where(np.arange(n) % 2 == 0, np.sin(pos_x),
-                            np.cos(pos_x))
-      np.testing.assert_allclose(
-          encoding[0, i, j], np.concatenate([expected_y, expected_x]),
-          atol=atol)
-
-
-def test_sine_position_encoding_float32_equals_model_garden_detr():
-  features = tf.zeros([1, 7, 9, 4])
-  ours = layers.sine_position_encoding(features, 16)
-  theirs = detr.position_embedding_sine(tf.ones([1, 7, 9]),
-                                        num_pos_features=16)
-  np.testing.assert_array_equal(ours.numpy(), theirs.numpy())

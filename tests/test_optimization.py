@@ -27,7 +27,7 @@ from projects.maskformer.checkpoints import model_mapping
 from projects.maskformer.checkpoints import restricted_pickle
 from projects.maskformer.configs import model as model_cfg
 from projects.maskformer.configs import optimization as optimization_cfg
-from projects.maskformer.modeling import maskformer_model
+from projects.maskformer.modeling.maskformer import maskformer_model
 
 # The recipe's no-decay parameters under PyTorch names: GroupNorm of the pixel
 # decoder, LayerNorms of the transformer decoder, the query embedding.

@@ -19,7 +19,7 @@ import pytest
 import tensorflow as tf
 import torch_semantics_numpy as ops
 
-from projects.maskformer.modeling import pixel_decoder as pixel_decoder_lib
+from projects.maskformer.modeling.maskformer import pixel_decoder as pixel_decoder_lib
 from projects.maskformer.reference import checks as checks_lib
 from projects.maskformer.reference import fixture as fixture_lib
 from projects.maskformer.reference import model_checks

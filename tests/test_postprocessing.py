@@ -12,13 +12,14 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Tests of the post-processing against the PyTorch reference and by hand."""
+"""Inference and post-processing against the PyTorch reference and by hand."""
 import json
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from projects.maskformer.modeling import inference
 from projects.maskformer.modeling import postprocessing
 
 SEMANTIC_TOLERANCE = 1e-5
@@ -52,9 +53,9 @@ def test_standalone_fixture(reference_dir, jit_compile):
   @tf.function(jit_compile=jit_compile)
   def infer(logits, masks, object_mask_threshold, overlap_threshold):
     valid = tf.ones([1, height, width], tf.bool)
-    return (postprocessing.panoptic_inference(
+    return (inference.panoptic_inference(
         logits, masks, valid, things, object_mask_threshold,
-        overlap_threshold), postprocessing.semantic_inference(logits, masks))
+        overlap_threshold), inference.semantic_inference(logits, masks))
 
   assert len(meta['cases']) == 12
   for c, case in enumerate(meta['cases']):
@@ -115,28 +116,6 @@ def test_model_fixture_full_path(reference_dir, coco_sample_dir, model,
     assert error <= SEMANTIC_TOLERANCE, error
 
 
-def test_resize_valid_region_matches_tf_image_resize():
-  """Per-image crop + resize equals tf.image.resize (half-pixel, bilinear).
-
-  Without antialiasing, tf.image.resize's half-pixel bilinear rule is
-  PyTorch's align_corners=False rule, for enlarging and for shrinking.
-  """
-  rng = np.random.default_rng(0)
-  values = rng.normal(size=[3, 2, 20, 24]).astype(np.float32)
-  valid_sizes = np.array([[20, 24], [13, 9], [17, 24]])
-  output_sizes = np.array([[31, 40], [5, 30], [17, 11]])
-  canvas = (33, 41)
-  resized = postprocessing.resize_valid_region(
-      values, valid_sizes, output_sizes, canvas).numpy()
-  assert resized.shape == (3, 2) + canvas
-  for b in range(3):
-    (h, w), (oh, ow) = valid_sizes[b], output_sizes[b]
-    crop = values[b, :, :h, :w].transpose(1, 2, 0)
-    expected = tf.image.resize(crop, (oh, ow), method='bilinear',
-                               antialias=False).numpy().transpose(2, 0, 1)
-    np.testing.assert_allclose(resized[b, :, :oh, :ow], expected, atol=1e-5)
-
-
 def _one_hot_logits(classes, num_classes, confidence=12.0):
   """Class logits whose softmax puts almost all mass on `classes`."""
   logits = np.zeros([len(classes), num_classes + 1], np.float32)
@@ -173,7 +152,7 @@ def test_panoptic_rules_by_hand():
   masks[4, 3] = 20.0
   masks[5, 3] = 20.0
   masks[6, 3, 0] = 20.0
-  outputs = postprocessing.panoptic_inference(
+  outputs = inference.panoptic_inference(
       logits[None], masks[None], tf.ones([1, 4, 5], tf.bool),
       thing_classes=[0, 1], object_mask_threshold=0.8, overlap_threshold=0.8)
   outputs = {k: v.numpy() for k, v in outputs.items()}
@@ -193,14 +172,14 @@ def test_panoptic_rules_by_hand():
   assert not outputs['segment_valid'][0, 4:].any()
 
   # A ratio just below the threshold drops q5: 4/5 < 0.81.
-  outputs = postprocessing.panoptic_inference(
+  outputs = inference.panoptic_inference(
       logits[None], masks[None], tf.ones([1, 4, 5], tf.bool), [0, 1],
       object_mask_threshold=0.8, overlap_threshold=0.81)
   np.testing.assert_array_equal(outputs['panoptic'][0, 3].numpy(),
                                 [3, 0, 0, 0, 0])
 
   # Nothing kept: all void, no segment.
-  outputs = postprocessing.panoptic_inference(
+  outputs = inference.panoptic_inference(
       logits[None], masks[None], tf.ones([1, 4, 5], tf.bool), [0, 1],
       object_mask_threshold=0.999999, overlap_threshold=0.8)
   assert not outputs['panoptic'].numpy().any()
@@ -287,7 +266,7 @@ def test_instance_inference_matches_mask2former_rule():
                       scale=2.0).astype(np.float32)
   masks = rng.normal(size=[1, num_queries, 7, 9], scale=3.0).astype(np.float32)
   things = [0, 2, 3]
-  outputs = postprocessing.instance_inference(
+  outputs = inference.instance_inference(
       logits, masks, tf.ones([1, 7, 9], tf.bool), things, top_k)
   outputs = {k: v.numpy()[0] for k, v in outputs.items()}
 

@@ -27,7 +27,7 @@ import tensorflow as tf
 
 from projects.maskformer.checkpoints import converter
 from projects.maskformer.configs import maskformer as exp_cfg
-from projects.maskformer.modeling import maskformer_model
+from projects.maskformer.modeling.maskformer import maskformer_model
 from projects.maskformer.reference import fixture as fixture_lib
 from projects.maskformer.tasks import maskformer_segmentation
 

@@ -21,7 +21,7 @@ import pytest
 import tensorflow as tf
 
 from projects.maskformer.configs import variable_names
-from projects.maskformer.modeling import transformer_predictor as predictor_lib
+from projects.maskformer.modeling.maskformer import transformer_predictor as predictor_lib
 from projects.maskformer.reference import checks as checks_lib
 from projects.maskformer.reference import fixture as fixture_lib
 from projects.maskformer.reference import model_checks

@@ -44,8 +44,8 @@ from projects.maskformer.checkpoints import converter
 from projects.maskformer.checkpoints import model_mapping
 from projects.maskformer.configs import losses as losses_cfg
 from projects.maskformer.losses import criterion as criterion_lib
-from projects.maskformer.modeling import maskformer_model
 from projects.maskformer.modeling import postprocessing
+from projects.maskformer.modeling.maskformer import maskformer_model
 from projects.maskformer.reference import checks as checks_lib
 from projects.maskformer.reference import coco_panoptic_categories
 from projects.maskformer.reference import fixture as fixture_lib

@@ -59,7 +59,7 @@ from projects.maskformer.checkpoints import model_mapping
 from projects.maskformer.checkpoints import name_mapping
 from projects.maskformer.checkpoints import restricted_pickle
 from projects.maskformer.checkpoints import safetensors
-from projects.maskformer.modeling import maskformer_model
+from projects.maskformer.modeling.maskformer import maskformer_model
 
 _SOURCE = flags.DEFINE_string(
     'source', None, 'PyTorch checkpoint to convert: a detectron2-style .pkl '

@@ -30,10 +30,10 @@ import tensorflow as tf
 import tf_keras
 
 from projects.maskformer.modeling import layers
-from projects.maskformer.modeling import maskformer_model
-from projects.maskformer.modeling import pixel_decoder as pixel_decoder_lib
 from projects.maskformer.modeling import resnet
 from projects.maskformer.modeling import transformer
+from projects.maskformer.modeling.maskformer import maskformer_model
+from projects.maskformer.modeling.maskformer import pixel_decoder as pixel_decoder_lib
 
 
 class UnsupportedModelError(TypeError):

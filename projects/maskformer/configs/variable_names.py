@@ -14,9 +14,10 @@
 
 """Regexes that select groups of the MaskFormer model's variables by name.
 
-They are a contract between `modeling/maskformer_model.py`, which names the
-variables, and the optimizer (`projects/maskformer/optimization.py` and its
-config, `configs/optimization.py`), which gives the backbone its learning-rate
+They are a contract between the model (`modeling/maskformer/` and the shared
+blocks of `modeling/`), which names the variables, and the optimizer
+(`projects/maskformer/optimization.py` and its config,
+`configs/optimization.py`), which gives the backbone its learning-rate
 multiplier and exempts norms and the query embedding from weight decay.
 Match them with `re.search` on `variable.name` (e.g.
 'transformer_predictor/query_embed:0'); they match names with or without the

@@ -12,10 +12,13 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""The MaskFormer model and its inference.
+"""Mask-classification models and their inference.
 
-The detectron2-style ResNet backbone, shared layers with PyTorch's
-numerics, the FPN and "+6 Enc" pixel decoders, the DETR transformer
-predictor, the assembled model (`build_maskformer_model`) and the
-post-processing into semantic, panoptic and instance results.
+The top level holds what every mask-classification model shares: the
+detectron2-style ResNet backbone (`resnet`), layers with PyTorch's numerics
+(`layers`), DETR's sine positional encoding (`position_encoding`) and
+transformer blocks (`transformer`), the class and mask heads (`heads`), the inference algorithms
+(`inference`) and the post-processing layer (`postprocessing`). Each
+meta-architecture has its own subpackage, today `maskformer/` (pixel
+decoders, predictor, model); the shared modules import none of them.
 """

@@ -12,7 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Building blocks with PyTorch's exact semantics (norms, attention, resize).
+"""Building blocks with PyTorch's exact semantics (norms, attention).
 
 Every layer here computes what the corresponding PyTorch module of the
 original MaskFormer computes, in NHWC / [batch, length, channels] layouts:
@@ -22,8 +22,6 @@ original MaskFormer computes, in NHWC / [batch, length, channels] layouts:
   * `layer_norm`: `nn.LayerNorm` (eps 1e-5).
   * `MultiHeadAttention`: `nn.MultiheadAttention` (q scaled by head_dim^-0.5
     after its bias, dropout on the attention weights).
-  * `resize_nearest_legacy`: `F.interpolate(mode='nearest')`.
-  * `sine_position_encoding`: DETR's `PositionEmbeddingSine` without a mask.
 
 Normalizations and the attention softmax run in the accumulation dtype
 (`ops.precision`): float32 under 'float32' and 'mixed_bfloat16', float64
@@ -34,12 +32,10 @@ Initializers follow the original's: `c2_xavier_initializer` (detectron2
 """
 import math
 from typing import Optional
-from typing import Sequence
 
 import tensorflow as tf
 import tf_keras
 
-from projects.maskformer.ops import interpolation
 from projects.maskformer.ops import precision
 
 # PyTorch's LayerNorm / GroupNorm / BatchNorm epsilon.
@@ -279,80 +275,8 @@ class MultiHeadAttention(tf_keras.layers.Layer):
                 dropout_rate=self._dropout_rate)
 
 
-def resize_nearest_legacy(features: tf.Tensor,
-                          size: Sequence[tf.Tensor]) -> tf.Tensor:
-  """`F.interpolate(x, size, mode='nearest')` on NHWC features.
-
-  PyTorch's legacy nearest rule, computed in float32 as PyTorch does: output
-  row i reads input row floor(i * in_h / out_h) (likewise for columns). For
-  an exact 2x enlargement this repeats every pixel twice; for other ratios it
-  differs from TF's half-pixel `tf.image.resize(method='nearest')`.
-
-  Args:
-    features: A [B, H, W, C] tensor of any dtype.
-    size: the output (height, width), Python ints or int32 scalar tensors.
-
-  Returns:
-    A [B, height, width, C] tensor of the input dtype.
-  """
-  shape = tf.shape(features)
-  rows = interpolation.legacy_nearest_indices(shape[1], size[0])
-  cols = interpolation.legacy_nearest_indices(shape[2], size[1])
-  return tf.gather(tf.gather(features, rows, axis=1), cols, axis=2)
-
-
 def spatial_size(features: tf.Tensor):
   """(height, width) of NHWC features: Python ints where static, else tensors."""
   dynamic = tf.shape(features)
   return tuple(features.shape[i] if features.shape[i] is not None else
                dynamic[i] for i in (1, 2))
-
-
-def sine_position_encoding(features: tf.Tensor, num_pos_features: int,
-                           dtype: precision.DTypeLike = tf.float32
-                           ) -> tf.Tensor:
-  """DETR's PositionEmbeddingSine(normalize=True) for a mask-free input.
-
-  Channels are concat(pos_y, pos_x), each interleaving sin/cos of
-  (1..H)/(H + 1e-6) * 2pi / 10000^(2*floor(i/2)/N), N = num_pos_features/2.
-  Only the spatial size of `features` is used. This is Model Garden's DETR
-  `position_embedding_sine` with an all-valid mask (MaskFormer uses none),
-  computed in `dtype` rather than always in float32, so that the float64
-  model is exact.
-
-  Args:
-    features: A [B, H, W, C] tensor whose (H, W) is encoded.
-    num_pos_features: number of output channels (the transformer width);
-      must be even.
-    dtype: the float dtype of the computation and the result.
-
-  Returns:
-    A [1, H, W, num_pos_features] tensor of `dtype` (broadcast over the
-    batch).
-  """
-  if num_pos_features % 2:
-    raise ValueError(f'num_pos_features must be even, got {num_pos_features}')
-  half = num_pos_features // 2
-  height, width = spatial_size(features)
-  scale = tf.constant(2 * math.pi, dtype)
-
-  def normalized_positions(length):
-    positions = tf.range(1, length + 1, dtype=dtype)
-    return positions / (tf.cast(length, dtype) + tf.constant(1e-6, dtype)) * scale
-
-  exponents = 2 * (tf.range(half, dtype=dtype) // 2) / half
-  frequencies = tf.pow(tf.constant(10000.0, dtype), exponents)
-
-  def encode(positions):
-    """[L] positions -> [L, half] interleaved sin/cos."""
-    angles = positions[:, tf.newaxis] / frequencies
-    interleaved = tf.stack([tf.sin(angles[:, 0::2]), tf.cos(angles[:, 1::2])],
-                           axis=-1)
-    return tf.reshape(interleaved, [-1, half])
-
-  rows = encode(normalized_positions(height))  # [H, half]
-  cols = encode(normalized_positions(width))  # [W, half]
-  grid = tf.stack([height, width])
-  pos_y = tf.broadcast_to(rows[:, tf.newaxis, :], tf.concat([grid, [half]], 0))
-  pos_x = tf.broadcast_to(cols[tf.newaxis, :, :], tf.concat([grid, [half]], 0))
-  return tf.concat([pos_y, pos_x], axis=-1)[tf.newaxis]

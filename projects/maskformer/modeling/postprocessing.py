@@ -12,9 +12,10 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""MaskFormer inference: semantic, panoptic and instance results, original size.
+"""The post-processing layer: model outputs to results at the original size.
 
-Everything here has static shapes, runs under `tf.function(jit_compile=True)`
+`MaskFormerPostProcessor` resizes the mask logits as the original does and
+runs the `inference` algorithms on them. Everything here has static shapes, runs under `tf.function(jit_compile=True)`
 and can be exported in a SavedModel. The original (PyTorch) post-processing
 runs per image on tensors whose size is that image's original (height, width);
 sizes differ inside a batch, so this module uses a **fixed output canvas**:
@@ -30,29 +31,22 @@ sizes differ inside a batch, so this module uses a **fixed output canvas**:
   every image size.
 
 The resize to the original size is PyTorch's `F.interpolate(mode='bilinear',
-align_corners=False)` of each image's cropped region, computed with gathers
-and element-wise arithmetic at per-image sampling positions (so it is float32
-exact on TPU too), in the original's order: mask logits are upsampled to the
-padded input size, cropped to the image size and resized to the original size
-(detectron2's `sem_seg_postprocess`).
+align_corners=False)` of each image's cropped region
+(`interpolation.resize_bilinear_per_image`, float32 exact on TPU too), in the
+original's order: mask logits are upsampled to the padded input size, cropped
+to the image size and resized to the original size (detectron2's
+`sem_seg_postprocess`).
 """
-import fractions
 from typing import Any
 from typing import Dict
 from typing import Mapping
-from typing import Optional
 from typing import Sequence
-from typing import Tuple
 
 import tensorflow as tf
 import tf_keras
 
+from projects.maskformer.modeling import inference
 from projects.maskformer.ops import interpolation
-from projects.maskformer.ops import precision
-
-# Overlap thresholds are compared as exact fractions p/q with q at most this;
-# see `_exact_fraction`.
-_MAX_THRESHOLD_DENOMINATOR = 2**20
 
 OUTPUT_KINDS = ('semantic', 'panoptic', 'instance')
 
@@ -73,339 +67,6 @@ def canvas_valid_mask(output_sizes: tf.Tensor,
   rows = tf.range(canvas_size[0])[tf.newaxis, :] < output_sizes[:, 0:1]
   cols = tf.range(canvas_size[1])[tf.newaxis, :] < output_sizes[:, 1:2]
   return rows[:, :, tf.newaxis] & cols[:, tf.newaxis, :]
-
-
-def _per_image_linear_taps(in_sizes: tf.Tensor, out_sizes: tf.Tensor,
-                           length: int, dtype: tf.DType):
-  """Per-image source indices and weights of align_corners=False resizing.
-
-  PyTorch's rule with a given output size: scale = in / out (in `dtype`, the
-  values' accumulation dtype, as PyTorch computes in the tensor's opmath type),
-  source = max((dst + 0.5) * scale - 0.5, 0), lower = floor(source),
-  upper = min(lower + 1, in - 1), upper weight = source - lower.
-
-  Args:
-    in_sizes: An int32 [B] tensor, each image's input length (the crop).
-    out_sizes: An int32 [B] tensor, each image's output length.
-    length: The static output (canvas) length; positions at or beyond
-      `out_sizes[b]` get valid but meaningless taps.
-    dtype: float32 or float64.
-
-  Returns:
-    (lower, upper, lower_weight, upper_weight): int32 [B, length] indices and
-    [B, length] weights of `dtype`.
-  """
-  scale = (tf.cast(in_sizes, dtype) /
-           tf.cast(tf.maximum(out_sizes, 1), dtype))[:, tf.newaxis]
-  source = (tf.range(length, dtype=dtype)[tf.newaxis, :] + 0.5) * scale
-  source = tf.maximum(source - 0.5, 0.0)
-  last = tf.maximum(in_sizes, 1)[:, tf.newaxis] - 1
-  lower = tf.minimum(tf.cast(tf.floor(source), tf.int32), last)
-  upper_weight = tf.clip_by_value(source - tf.cast(lower, dtype), 0.0, 1.0)
-  upper = tf.minimum(lower + 1, last)
-  return lower, upper, 1.0 - upper_weight, upper_weight
-
-
-def _interpolate_along(values: tf.Tensor, axis: int, taps) -> tf.Tensor:
-  """Linear interpolation of a batched tensor along `axis` (> 0)."""
-  lower, upper, lower_weight, upper_weight = taps
-  rank = values.shape.rank
-  weight_shape = [-1] + [1] * (axis - 1) + [lower.shape[1]] + [1] * (
-      rank - axis - 1)
-  lower_weight = tf.reshape(lower_weight, weight_shape)
-  upper_weight = tf.reshape(upper_weight, weight_shape)
-  return (tf.gather(values, lower, axis=axis, batch_dims=1) * lower_weight +
-          tf.gather(values, upper, axis=axis, batch_dims=1) * upper_weight)
-
-
-def resize_valid_region(values: tf.Tensor,
-                        valid_sizes: tf.Tensor,
-                        output_sizes: tf.Tensor,
-                        canvas_size: Sequence[int],
-                        height_axis: int = 2) -> tf.Tensor:
-  """Crops each image's valid region and resizes it bilinearly onto a canvas.
-
-  detectron2's `sem_seg_postprocess` per image: `values[b, ..., :h_b, :w_b]`
-  resized with `F.interpolate(mode='bilinear', align_corners=False)` to
-  `output_sizes[b]`, placed at the top-left of the canvas. Width is
-  interpolated before height, as PyTorch does. Canvas positions outside
-  `output_sizes[b]` hold finite values that mean nothing; mask them with
-  `canvas_valid_mask`.
-
-  Args:
-    values: A float [B, ...] tensor whose axes `height_axis` and
-      `height_axis + 1` are the (padded) spatial axes.
-    valid_sizes: An int [B, 2] tensor, the (height, width) of the region of
-      each image to keep (the resized image inside the padded input).
-    output_sizes: An int [B, 2] tensor, each image's output (height, width);
-      at most `canvas_size`.
-    canvas_size: The static output (height, width), Python ints.
-    height_axis: The height axis of `values` (2 for [B, Q, H, W] masks, 1 for
-      [B, H, W, C] scores).
-
-  Returns:
-    A tensor of the values' accumulation dtype (float32; float64 for float64
-    values) shaped as `values` with the spatial axes replaced by
-    `canvas_size`.
-  """
-  values = precision.widen(values)
-  valid_sizes = tf.cast(valid_sizes, tf.int32)
-  output_sizes = tf.cast(output_sizes, tf.int32)
-  width_taps = _per_image_linear_taps(valid_sizes[:, 1], output_sizes[:, 1],
-                                      canvas_size[1], values.dtype)
-  height_taps = _per_image_linear_taps(valid_sizes[:, 0], output_sizes[:, 0],
-                                       canvas_size[0], values.dtype)
-  values = _interpolate_along(values, height_axis + 1, width_taps)
-  return _interpolate_along(values, height_axis, height_taps)
-
-
-def semantic_inference(pred_logits: tf.Tensor,
-                       mask_logits: tf.Tensor) -> tf.Tensor:
-  """Per-class scores: sum over queries of P(class) * sigmoid(mask).
-
-  The original's `einsum("qc,qhw->chw", softmax(cls)[..., :-1],
-  sigmoid(mask))`, "no object" dropped after the softmax. The sum over
-  queries is an einsum (a matmul): exact float32 on CPU/GPU; on TPU its
-  precision follows the platform's float32 matmul precision. float64 inputs
-  are computed in float64.
-
-  Args:
-    pred_logits: A float [B, Q, K + 1] tensor of class logits, "no object"
-      last.
-    mask_logits: A float [B, Q, H, W] tensor of mask logits.
-
-  Returns:
-    A float32 (float64 for float64 logits) [B, H, W, K] tensor of class
-    scores.
-  """
-  class_probs = tf.nn.softmax(precision.widen(pred_logits), axis=-1)
-  mask_probs = tf.sigmoid(tf.cast(mask_logits, class_probs.dtype))
-  return tf.einsum('bqk,bqhw->bhwk', class_probs[..., :-1], mask_probs)
-
-
-def _thing_flags(thing_classes: Sequence[int], num_classes: int) -> tf.Tensor:
-  """A bool [num_classes] constant, True for the contiguous ids of things."""
-  flags = [False] * num_classes
-  for class_id in thing_classes:
-    if not 0 <= class_id < num_classes:
-      raise ValueError(f'thing class {class_id} is not a contiguous class id '
-                       f'in [0, {num_classes}).')
-    flags[class_id] = True
-  return tf.constant(flags, dtype=tf.bool)
-
-
-def _exact_fraction(threshold: float) -> Tuple[int, int]:
-  """`threshold` as p/q, so that area/orig < threshold is exact in integers.
-
-  The original compares Python floats: `area / original_area < threshold`.
-  For a threshold equal to the double nearest p/q with q <= 2^20, and areas
-  below 2^24, that comparison equals the integer comparison
-  `area * q < p * original_area`: a ratio equal to p/q rounds to the
-  threshold itself, and any other ratio differs from p/q by at least
-  1 / (q * original_area), far more than a double's rounding. A float32
-  comparison would not be exact for large areas.
-
-  Args:
-    threshold: The overlap threshold, a Python float.
-
-  Returns:
-    (p, q), Python ints.
-
-  Raises:
-    ValueError: if no fraction with q <= 2^20 rounds to `threshold`.
-  """
-  fraction = fractions.Fraction(threshold).limit_denominator(
-      _MAX_THRESHOLD_DENOMINATOR)
-  if float(fraction) != float(threshold):
-    raise ValueError(
-        f'overlap_threshold {threshold!r} is not a fraction with a '
-        f'denominator of at most {_MAX_THRESHOLD_DENOMINATOR}; use a '
-        'threshold such as 0.8.')
-  return fraction.numerator, fraction.denominator
-
-
-def panoptic_inference(pred_logits: tf.Tensor,
-                       mask_logits: tf.Tensor,
-                       valid_mask: tf.Tensor,
-                       thing_classes: Sequence[int],
-                       object_mask_threshold: float = 0.8,
-                       overlap_threshold: float = 0.8) -> Dict[str, tf.Tensor]:
-  """MaskFormer's panoptic inference, vectorised over queries and images.
-
-  The original (`MaskFormer.panoptic_inference`) per image:
-  scores, labels = max / argmax of softmax(cls) over all K + 1 classes; keep
-  the queries with `labels != K and scores > object_mask_threshold`; every
-  pixel goes to the kept query with the largest `score * sigmoid(mask)`
-  (the first on ties); then, for the kept queries in query order, with
-  `area` = pixels won and `original_area` = pixels with `sigmoid(mask) >= 0.5`
-  (unweighted): skip the query if either is 0 or if
-  `area / original_area < overlap_threshold`; a stuff query whose class
-  already has a segment paints its pixels into that segment (no new entry);
-  otherwise it gets the next id (from 1). Pixels of skipped queries stay 0
-  (void). Here the same decisions are taken for all queries at once:
-  accepted = kept and both areas positive and the ratio test passed; a
-  segment is created by an accepted thing query or by the first accepted
-  query of a stuff class; ids are the running count of created segments.
-
-  Args:
-    pred_logits: A float [B, Q, K + 1] tensor of class logits, "no object"
-      last.
-    mask_logits: A float [B, Q, H, W] tensor of mask logits at the output
-      size.
-    valid_mask: A bool [B, H, W] tensor; pixels outside are void and not
-      counted in any area.
-    thing_classes: The contiguous class ids of the thing classes (others are
-      stuff).
-    object_mask_threshold: Queries need a class score above this (COCO 0.8,
-      ADE20K panoptic 0.7, the original's default 0.0).
-    overlap_threshold: Minimum area / original_area of a segment (0.8); a
-      Python float (compared exactly, see `_exact_fraction`).
-
-  Returns:
-    A dict of tensors:
-      'panoptic': int32 [B, H, W] segment ids, 0 = void.
-      'segment_valid': bool [B, Q], True for the first `num_segments` slots.
-      'segment_id': int32 [B, Q], slot s holds segment id s + 1 (0 if
-        invalid).
-      'segment_category': int32 [B, Q], the contiguous class id (-1 if
-        invalid).
-      'segment_isthing': bool [B, Q].
-      'segment_score': float32 (float64 for float64 logits) [B, Q], the class
-        score of the query that created the segment (the original reports no score; merged stuff
-        queries do not change it).
-      'segment_query': int32 [B, Q], the query that created the segment (-1
-        if invalid).
-      'num_segments': int32 [B].
-  """
-  pred_logits = precision.widen(pred_logits)
-  mask_logits = tf.cast(mask_logits, pred_logits.dtype)
-  num_queries = pred_logits.shape[1]
-  num_classes = pred_logits.shape[2] - 1
-  is_thing_class = _thing_flags(thing_classes, num_classes)
-  ratio_numerator, ratio_denominator = _exact_fraction(overlap_threshold)
-
-  probs = tf.nn.softmax(pred_logits, axis=-1)
-  scores = tf.reduce_max(probs, axis=-1)
-  labels = tf.argmax(probs, axis=-1, output_type=tf.int32)
-  kept = tf.not_equal(labels, num_classes) & (scores > object_mask_threshold)
-
-  mask_probs = tf.sigmoid(mask_logits)
-  weighted = tf.where(kept[:, :, tf.newaxis, tf.newaxis],
-                      scores[:, :, tf.newaxis, tf.newaxis] * mask_probs, -1.0)
-  winner = tf.argmax(weighted, axis=1, output_type=tf.int32)
-
-  queries = tf.range(num_queries, dtype=tf.int32)
-  valid_mask = tf.cast(valid_mask, tf.bool)
-  pixel_valid = valid_mask[:, tf.newaxis]
-  won = tf.equal(winner[:, tf.newaxis], queries[tf.newaxis, :, tf.newaxis,
-                                                 tf.newaxis]) & pixel_valid
-  area = tf.reduce_sum(tf.cast(won, tf.int32), axis=[2, 3])
-  original_area = tf.reduce_sum(
-      tf.cast((mask_probs >= 0.5) & pixel_valid, tf.int32), axis=[2, 3])
-  ratio_passed = (tf.cast(area, tf.int64) * ratio_denominator >=
-                  tf.cast(original_area, tf.int64) * ratio_numerator)
-  accepted = kept & (area > 0) & (original_area > 0) & ratio_passed
-
-  query_isthing = tf.gather(is_thing_class,
-                            tf.minimum(labels, num_classes - 1))
-  # same_class_before[b, j, i]: query j <= i is accepted, of i's class.
-  not_after = queries[:, tf.newaxis] <= queries[tf.newaxis, :]
-  same_class_before = (
-      tf.equal(labels[:, :, tf.newaxis], labels[:, tf.newaxis, :]) &
-      not_after[tf.newaxis] & accepted[:, :, tf.newaxis])
-  first_of_class = tf.argmax(tf.cast(same_class_before, tf.int32), axis=1,
-                             output_type=tf.int32)
-  creates = accepted & (query_isthing | tf.equal(first_of_class, queries))
-  owner = tf.where(query_isthing, queries[tf.newaxis], first_of_class)
-  created_id = tf.cumsum(tf.cast(creates, tf.int32), axis=1)
-  query_segment_id = tf.where(
-      accepted, tf.gather(created_id, owner, batch_dims=1), 0)
-  panoptic = tf.where(valid_mask,
-                      tf.gather(query_segment_id, winner, batch_dims=1), 0)
-
-  # slot_match[b, s, q]: query q created segment s + 1.
-  slot_match = creates[:, tf.newaxis, :] & tf.equal(
-      created_id[:, tf.newaxis, :], (queries + 1)[tf.newaxis, :, tf.newaxis])
-  segment_valid = tf.reduce_any(slot_match, axis=2)
-  segment_query = tf.argmax(tf.cast(slot_match, tf.int32), axis=2,
-                            output_type=tf.int32)
-  return {
-      'panoptic': panoptic,
-      'segment_valid': segment_valid,
-      'segment_id': tf.where(segment_valid, queries[tf.newaxis] + 1, 0),
-      'segment_category': tf.where(
-          segment_valid, tf.gather(labels, segment_query, batch_dims=1), -1),
-      'segment_isthing': segment_valid & tf.gather(
-          query_isthing, segment_query, batch_dims=1),
-      'segment_score': tf.where(
-          segment_valid, tf.gather(scores, segment_query, batch_dims=1), 0.0),
-      'segment_query': tf.where(segment_valid, segment_query, -1),
-      'num_segments': tf.reduce_sum(tf.cast(creates, tf.int32), axis=1),
-  }
-
-
-def instance_inference(pred_logits: tf.Tensor,
-                       mask_logits: tf.Tensor,
-                       valid_mask: tf.Tensor,
-                       thing_classes: Optional[Sequence[int]],
-                       top_k: int = 100) -> Dict[str, tf.Tensor]:
-  """Instance segmentation from queries, Mask2Former's rule.
-
-  The original MaskFormer has no instance inference; this is the one
-  Mask2Former added (`MaskFormer.instance_inference` there): take the
-  `top_k` (query, class) pairs by class probability (softmax without the
-  "no object" column) over all Q x K pairs; in panoptic mode drop the pairs
-  whose class is stuff; each pair's mask is `mask_logit > 0` and its score
-  is the class probability times the mean mask probability inside the mask,
-  `sum(sigmoid * mask) / (sum(mask) + 1e-6)`. The pairs come sorted by class
-  probability (Mask2Former leaves them unsorted; COCO evaluation re-sorts by
-  score).
-
-  Args:
-    pred_logits: A float [B, Q, K + 1] tensor of class logits, "no object"
-      last.
-    mask_logits: A float [B, Q, H, W] tensor of mask logits at the output
-      size.
-    valid_mask: A bool [B, H, W] tensor; masks are empty outside it.
-    thing_classes: The contiguous class ids of the thing classes; pairs of
-      other classes are marked invalid. None keeps every class (an
-      instance-only dataset).
-    top_k: The number of (query, class) pairs per image (Mask2Former's
-      `TEST.DETECTIONS_PER_IMAGE`, 100).
-
-  Returns:
-    A dict of tensors:
-      'instance_masks': bool [B, top_k, H, W].
-      'instance_scores': float32 (float64 for float64 logits) [B, top_k].
-      'instance_classes': int32 [B, top_k], contiguous class ids.
-      'instance_valid': bool [B, top_k], False for stuff pairs.
-  """
-  pred_logits = precision.widen(pred_logits)
-  mask_logits = tf.cast(mask_logits, pred_logits.dtype)
-  num_queries = pred_logits.shape[1]
-  num_classes = pred_logits.shape[2] - 1
-  class_probs = tf.nn.softmax(pred_logits, axis=-1)[..., :-1]
-  flat_probs = tf.reshape(class_probs, [-1, num_queries * num_classes])
-  top_probs, top_indices = tf.math.top_k(flat_probs, k=top_k, sorted=True)
-  top_queries = top_indices // num_classes
-  top_classes = top_indices % num_classes
-
-  masks = tf.gather(mask_logits, top_queries, batch_dims=1)
-  binary = (masks > 0.0) & tf.cast(valid_mask, tf.bool)[:, tf.newaxis]
-  binary_float = tf.cast(binary, masks.dtype)
-  mask_scores = (tf.reduce_sum(tf.sigmoid(masks) * binary_float, axis=[2, 3]) /
-                 (tf.reduce_sum(binary_float, axis=[2, 3]) + 1e-6))
-  if thing_classes is None:
-    instance_valid = tf.ones_like(top_classes, dtype=tf.bool)
-  else:
-    instance_valid = tf.gather(_thing_flags(thing_classes, num_classes),
-                               top_classes)
-  return {
-      'instance_masks': binary,
-      'instance_scores': top_probs * mask_scores,
-      'instance_classes': top_classes,
-      'instance_valid': instance_valid,
-  }
 
 
 class MaskFormerPostProcessor(tf_keras.layers.Layer):
@@ -457,7 +118,7 @@ class MaskFormerPostProcessor(tf_keras.layers.Layer):
     if unknown or not outputs:
       raise ValueError(f'outputs must be a non-empty subset of {OUTPUT_KINDS}, '
                        f'got {tuple(outputs)}.')
-    _exact_fraction(overlap_threshold)
+    inference.exact_fraction(overlap_threshold)
     self._config_dict = {
         'thing_classes': [int(c) for c in thing_classes],
         'canvas_size': [int(s) for s in canvas_size],
@@ -503,23 +164,23 @@ class MaskFormerPostProcessor(tf_keras.layers.Layer):
     at_original_size = (bool(requested & {'panoptic', 'instance'}) or
                         config['semantic_postprocess_before_inference'])
     if at_original_size:
-      mask_logits = resize_valid_region(upsampled, image_sizes, original_sizes,
-                                        canvas_size)
+      mask_logits = interpolation.resize_bilinear_per_image(
+          upsampled, image_sizes, original_sizes, canvas_size)
     if 'semantic' in requested:
       if at_original_size:
-        semantic = semantic_inference(pred_logits, mask_logits)
+        semantic = inference.semantic_inference(pred_logits, mask_logits)
       else:
-        semantic = resize_valid_region(
-            semantic_inference(pred_logits, upsampled), image_sizes,
-            original_sizes, canvas_size, height_axis=1)
+        semantic = interpolation.resize_bilinear_per_image(
+            inference.semantic_inference(pred_logits, upsampled),
+            image_sizes, original_sizes, canvas_size, height_axis=1)
       results['semantic'] = tf.where(valid_mask[..., tf.newaxis], semantic,
                                      0.0)
     if 'panoptic' in requested:
-      results.update(panoptic_inference(
+      results.update(inference.panoptic_inference(
           pred_logits, mask_logits, valid_mask, config['thing_classes'],
           config['object_mask_threshold'], config['overlap_threshold']))
     if 'instance' in requested:
-      results.update(instance_inference(
+      results.update(inference.instance_inference(
           pred_logits, mask_logits, valid_mask, config['thing_classes'],
           config['instance_top_k']))
     return results

@@ -50,7 +50,7 @@ import numpy as np
 import tensorflow as tf
 
 from projects.maskformer.checkpoints import converter
-from projects.maskformer.modeling import maskformer_model
+from projects.maskformer.modeling.maskformer import maskformer_model
 from projects.maskformer.ops import precision
 from projects.maskformer.reference import checks as checks_lib
 from projects.maskformer.reference import fixture as fixture_lib

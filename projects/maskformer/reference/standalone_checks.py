@@ -30,7 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from projects.maskformer.losses import criterion as criterion_lib
-from projects.maskformer.modeling import postprocessing
+from projects.maskformer.modeling import inference
 from projects.maskformer.reference import checks as checks_lib
 from projects.maskformer.reference import fixture as fixture_lib
 from projects.maskformer.reference import inference_checks
@@ -122,7 +122,7 @@ def postprocess_checks(part: fixture_lib.StandalonePart
   for c, case in enumerate(meta['cases']):
     logits = arrays[f'logits_{c}'][np.newaxis]
     masks = arrays[f'masks_{c}'][np.newaxis]
-    panoptic = postprocessing.panoptic_inference(
+    panoptic = inference.panoptic_inference(
         logits, masks, tf.ones((1,) + masks.shape[2:], tf.bool), things,
         case['object_mask_threshold'], case['overlap_threshold'])
     panoptic = {k: v.numpy() for k, v in panoptic.items()}
@@ -135,7 +135,7 @@ def postprocess_checks(part: fixture_lib.StandalonePart
         name + 'panoptic_map', panoptic['panoptic'][0], reference_map,
         np.ones(reference_map.shape, bool)))
     if f'semantic_{c}' in arrays:
-      semantic = postprocessing.semantic_inference(logits, masks)
+      semantic = inference.semantic_inference(logits, masks)
       results.append(checks_lib.compare(
           name + 'semantic_scores',
           semantic[0].numpy().transpose(2, 0, 1), arrays[f'semantic_{c}'],

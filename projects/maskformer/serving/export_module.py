@@ -89,8 +89,8 @@ from projects.maskformer.configs import dataloader as data_cfg
 from projects.maskformer.dataloaders import augmentation
 from projects.maskformer.dataloaders import decoders
 from projects.maskformer.dataloaders import maskformer_input
-from projects.maskformer.modeling import maskformer_model
 from projects.maskformer.modeling import postprocessing
+from projects.maskformer.modeling.maskformer import maskformer_model
 
 METADATA_FILE = 'serving_metadata.json'
 # Function keys of `get_inference_signatures` and their signature names.

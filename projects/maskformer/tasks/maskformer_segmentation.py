@@ -49,8 +49,8 @@ from projects.maskformer.evaluation import panoptic_quality
 from projects.maskformer.evaluation import semantic_metrics
 from projects.maskformer.losses import criterion as criterion_lib
 from projects.maskformer.modeling import layers
-from projects.maskformer.modeling import maskformer_model
 from projects.maskformer.modeling import postprocessing
+from projects.maskformer.modeling.maskformer import maskformer_model
 from projects.maskformer.ops import precision
 
 FIRST_NONFINITE_STEP = 'first_nonfinite_step'

@@ -44,9 +44,9 @@ import tensorflow as tf
 import tf_keras
 
 from projects.maskformer.configs import model as model_cfg
-from projects.maskformer.modeling import pixel_decoder as pixel_decoder_lib
 from projects.maskformer.modeling import resnet  # noqa: F401  (registers 'torch_resnet')
-from projects.maskformer.modeling import transformer_predictor as predictor_lib
+from projects.maskformer.modeling.maskformer import pixel_decoder as pixel_decoder_lib
+from projects.maskformer.modeling.maskformer import transformer_predictor as predictor_lib
 from projects.maskformer.ops import precision
 
 _PIXEL_DECODER_TYPES = ('fpn', 'transformer_encoder')

@@ -34,7 +34,9 @@ import tensorflow as tf
 import tf_keras
 
 from projects.maskformer.modeling import layers
+from projects.maskformer.modeling import position_encoding
 from projects.maskformer.modeling import transformer
+from projects.maskformer.ops import interpolation
 
 # Backbone endpoints, finest first; adapter_i/layer_i act on _LEVELS[i - 1].
 _LEVELS = ('2', '3', '4', '5')
@@ -137,8 +139,8 @@ class FPNPixelDecoder(tf_keras.layers.Layer):
     y, outputs = self._top_level(features['5'], training)
     for i in (3, 2, 1):
       lateral = self.adapters[i - 1](features[_LEVELS[i - 1]])
-      y = lateral + layers.resize_nearest_legacy(
-          y, layers.spatial_size(lateral))
+      y = lateral + interpolation.resize_nearest_legacy(
+          y, layers.spatial_size(lateral), height_axis=1)
       y = self.output_convs[i - 1](y)
     outputs['mask_features'] = self.mask_features(y)
     return outputs
@@ -186,7 +188,7 @@ class TransformerEncoderPixelDecoder(FPNPixelDecoder):
                  ) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
     """`layer_4(encoder(input_proj(res5)))`, and the encoder output."""
     x = self.input_proj(res5)
-    pos = layers.sine_position_encoding(x, self._conv_dim, self.dtype)
+    pos = position_encoding.sine_position_encoding(x, self._conv_dim, self.dtype)
     shape = tf.shape(x)
     tokens = tf.reshape(x, tf.stack([shape[0], -1, self._conv_dim]))
     encoded = self.transformer_encoder(

@@ -12,15 +12,15 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""MaskFormer's transformer predictor: DETR decoder, class and mask heads.
+"""MaskFormer's transformer predictor: DETR decoder, then the shared heads.
 
 The original `TransformerPredictor` with `ENC_LAYERS = 0` and post-norm:
 learned queries (`query_embed`, Q x C, the decoder's query positions; the
 decoder input is all zeros) attend to the projected image features plus
 their sine positional encoding; after every decoder layer the shared final
-LayerNorm gives the hidden states, from which a Linear gives K + 1 class
-logits ("no object" last) and a 3-layer MLP gives mask embeddings, whose dot
-product with the per-pixel embeddings gives the mask logits at stride 4.
+LayerNorm gives the hidden states, from which the `heads` give K + 1 class
+logits ("no object" last) and mask embeddings, whose dot product with the
+per-pixel embeddings gives the mask logits at stride 4.
 
 Under mixed precision the input projection and the decoder's matmuls run in
 the compute dtype; the heads (tiny: Q tokens) and the mask dot product run in
@@ -33,23 +33,10 @@ from typing import Optional
 import tensorflow as tf
 import tf_keras
 
+from projects.maskformer.modeling import heads
 from projects.maskformer.modeling import layers
+from projects.maskformer.modeling import position_encoding
 from projects.maskformer.modeling import transformer
-from projects.maskformer.ops import precision
-
-
-def _torch_linear(units: int, fan_in: int, name: str,
-                  activation: Optional[str] = None) -> tf_keras.layers.Dense:
-  """A Dense layer with PyTorch's default Linear init, in the wide dtype.
-
-  Its policy is the global policy's accumulation dtype (float32, or float64
-  under 'float64'), so that the heads do not run in bfloat16.
-  """
-  return tf_keras.layers.Dense(
-      units, activation=activation,
-      kernel_initializer=layers.torch_linear_kernel_initializer(),
-      bias_initializer=layers.torch_linear_bias_initializer(fan_in), name=name,
-      dtype=precision.policy_accumulation_dtype())
 
 
 class TransformerPredictor(tf_keras.layers.Layer):
@@ -114,15 +101,9 @@ class TransformerPredictor(tf_keras.layers.Layer):
     self.transformer_decoder = transformer.TransformerDecoder(
         self._num_decoder_layers, self._num_heads, self._dim_feedforward,
         self._dropout_rate, name='transformer_decoder')
-    self.class_embed = _torch_linear(self._num_classes + 1, self._hidden_dim,
-                                     'class_embed')
-    self.mask_embed = [
-        _torch_linear(self._hidden_dim, self._hidden_dim, 'mask_embed/layer_0',
-                      'relu'),
-        _torch_linear(self._hidden_dim, self._hidden_dim, 'mask_embed/layer_1',
-                      'relu'),
-        _torch_linear(self._mask_dim, self._hidden_dim, 'mask_embed/layer_2'),
-    ]
+    self.class_embed = heads.class_head(self._num_classes, self._hidden_dim)
+    self.mask_embed = heads.mask_embedding_head(self._hidden_dim,
+                                                self._mask_dim)
     super().build(input_shape)
 
   def call(self, features: tf.Tensor, mask_features: tf.Tensor,
@@ -146,7 +127,7 @@ class TransformerPredictor(tf_keras.layers.Layer):
     memory = features
     if self.input_proj is not None:
       memory = self.input_proj(memory)
-    pos = layers.sine_position_encoding(memory, self._hidden_dim, self.dtype)
+    pos = position_encoding.sine_position_encoding(memory, self._hidden_dim, self.dtype)
     shape = tf.shape(memory)
     memory = tf.reshape(memory, tf.stack([shape[0], -1, self._hidden_dim]))
     pos = tf.reshape(pos, [1, -1, self._hidden_dim])
@@ -159,16 +140,10 @@ class TransformerPredictor(tf_keras.layers.Layer):
       hidden_states = hidden_states[-1:]
 
     mask_features = tf.cast(mask_features, self.dtype)
-    predictions = []
-    for hidden in hidden_states:
-      mask_embedding = hidden
-      for dense in self.mask_embed:
-        mask_embedding = dense(mask_embedding)
-      predictions.append({
-          'pred_logits': self.class_embed(hidden),
-          'pred_masks': tf.einsum('bqc,bhwc->bqhw', mask_embedding,
-                                  mask_features),
-      })
+    predictions = [
+        heads.predict(hidden, self.class_embed, self.mask_embed, mask_features)
+        for hidden in hidden_states
+    ]
     outputs = dict(predictions[-1])
     outputs['aux_outputs'] = predictions[:-1]
     return outputs
