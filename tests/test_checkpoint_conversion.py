@@ -89,7 +89,7 @@ def _write_safetensors(path, tensors, extra_header=None):
 
 
 def _hf_name(name, version):
-  """detectron2 -> `transformers` MaskFormer name (reference_semantics 12)."""
+  """detectron2 -> `transformers` MaskFormer name (docs/semantics.md, 13)."""
   encoder = 'model.pixel_level_module.encoder.'
   fpn = 'model.pixel_level_module.decoder.fpn.'
   decoder = 'model.transformer_module.decoder.'
