@@ -39,7 +39,7 @@ from projects.maskformer.checkpoints import restricted_pickle
 from projects.maskformer.checkpoints import safetensors
 from projects.maskformer.modeling.maskformer import maskformer_model
 from projects.maskformer.reference import checks as checks_lib
-from projects.maskformer.reference import fixture as fixture_lib
+from projects.maskformer.reference import fixture_formats
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -89,7 +89,7 @@ def _write_safetensors(path, tensors, extra_header=None):
 
 
 def _hf_name(name, version):
-  """detectron2 -> `transformers` MaskFormer name (reference_semantics 12)."""
+  """detectron2 -> `transformers` MaskFormer name (docs/semantics.md, 13)."""
   encoder = 'model.pixel_level_module.encoder.'
   fpn = 'model.pixel_level_module.decoder.fpn.'
   decoder = 'model.transformer_module.decoder.'
@@ -265,7 +265,7 @@ def test_written_checkpoint_restores_with_model_garden_semantics(tmp_path,
   path = converter.write_model_checkpoint(fpn_run.model, tmp_path / 'ckpt')
   assert tf.train.latest_checkpoint(tmp_path) == path
   fresh = maskformer_model.build_maskformer_model(
-      fixture_lib.model_config(fpn_run.fixture.config))
+      fixture_formats.model_config(fpn_run.fixture.config))
   status = tf.train.Checkpoint(model=fresh).read(path)
   status.expect_partial().assert_existing_objects_matched()
   _assert_same_weights(fresh, _weights(fpn_run.model))
@@ -376,10 +376,10 @@ def test_tool_converts_with_params_override(reference_dir, tmp_path, fpn_run):
   assert result.returncode == 0, result.stderr
   assert 'converted 409 tensors (detectron2 names)' in result.stdout
   fresh = maskformer_model.build_maskformer_model(
-      fixture_lib.model_config(config))
+      fixture_formats.model_config(config))
   tf.train.Checkpoint(model=fresh).read(
       str(tmp_path / 'out' / 'ckpt')).assert_existing_objects_matched()
-  images = fixture_lib.nchw_to_nhwc(
+  images = fixture_formats.nchw_to_nhwc(
       fpn_run.fixture.arrays['padded_normalized_images'])
   logits = fresh(tf.constant(images), training=False)['pred_logits']
   reference = fpn_run.fixture.arrays['pred_logits']

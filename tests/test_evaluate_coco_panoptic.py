@@ -13,6 +13,9 @@
 # limitations under the License.
 
 """Tests of tools/evaluate_coco_panoptic.py on the real COCO sample."""
+import contextlib
+import copy
+import io
 import json
 import os
 import re
@@ -22,12 +25,17 @@ import sys
 
 import conftest
 import numpy as np
+from official.core import task_factory
 from PIL import Image
+from pycocotools import coco
+from pycocotools import cocoeval
 from pycocotools import mask as mask_util
 import pytest
+import tensorflow as tf
 import test_export_saved_model
 
 from projects.maskformer.dataloaders import tfrecord_conversion
+from projects.maskformer.evaluation import dataset_prediction
 
 TOOL = conftest.REPO_ROOT / 'tools' / 'evaluate_coco_panoptic.py'
 
@@ -198,13 +206,16 @@ def test_missing_flags_and_help():
       result.stderr)
   result = _run('--help')  # absl prints the help and exits with status 1
   for flag in ('gt_json', 'gt_folder', 'pred_json', 'pred_folder',
-               'instance_json', 'output_json', 'progress'):
+               'instance_json', 'instance_ap', 'output_json', 'progress'):
     assert f'--{flag}' in result.stdout or f'--[no]{flag}' in result.stdout
 
 
-def test_model_mode_predicts_each_image_at_its_own_size(coco_sample_dir,
-                                                        tmp_path):
-  """The default model mode: no canvas, one image at a time, any shape."""
+def _run_model_mode(coco_sample_dir, tmp_path, *extra_flags):
+  """The tool in model mode on the sample, with a random tiny model.
+
+  Returns:
+    (the finished process, the --output_dir).
+  """
   tfrecord_conversion.convert_coco_panoptic(
       str(coco_sample_dir / 'panoptic.json'),
       str(coco_sample_dir / 'images'), str(coco_sample_dir / 'panoptic'),
@@ -219,22 +230,35 @@ def test_model_mode_predicts_each_image_at_its_own_size(coco_sample_dir,
        'task.validation_data.parser.max_segments=100',
        f'--checkpoint={experiment.checkpoint}', f'--output_dir={output_dir}',
        f'--gt_json={coco_sample_dir / "panoptic.json"}',
-       f'--gt_folder={coco_sample_dir / "panoptic"}', '--noprogress'],
+       f'--gt_folder={coco_sample_dir / "panoptic"}', '--noprogress',
+       *extra_flags],
       env=dict(os.environ, PYTHONPATH=str(conftest.REPO_ROOT)),
       capture_output=True, text=True, timeout=300, check=False)
   assert result.returncode == 0, result.stderr[-3000:]
+  return result, output_dir
+
+
+def _image_sizes(coco_sample_dir):
+  with open(coco_sample_dir / 'panoptic.json') as f:
+    return {i['id']: (i['height'], i['width'])
+            for i in json.load(f)['images']}
+
+
+def test_model_mode_predicts_each_image_at_its_own_size(coco_sample_dir,
+                                                        tmp_path):
+  """The default model mode: no canvas, one image at a time, any shape."""
+  result, output_dir = _run_model_mode(coco_sample_dir, tmp_path)
   assert 'predicting one image at a time' in result.stdout
   with open(output_dir / 'predictions.json') as f:
     annotations = json.load(f)['annotations']
-  with open(coco_sample_dir / 'panoptic.json') as f:
-    sizes = {i['id']: (i['height'], i['width'])
-             for i in json.load(f)['images']}
+  sizes = _image_sizes(coco_sample_dir)
   assert sorted(a['image_id'] for a in annotations) == sorted(sizes)
   for annotation in annotations:
     png = np.asarray(Image.open(output_dir / 'predictions' /
                                 annotation['file_name']))
     assert png.shape[:2] == sizes[annotation['image_id']]
   assert re.search(r'All\s+\|?\s*[\d.]+', result.stdout)
+  assert not (output_dir / 'instances.json').exists()
 
 
 def _sample_segments(coco_sample_dir):
@@ -349,3 +373,173 @@ def test_instance_mode_bad_results_fail_clearly(coco_sample_dir, tmp_path,
   assert conflict.returncode == 1
   assert 'excludes --pred_json/--pred_folder and --experiment' in (
       conflict.stderr)
+
+
+def _cocoeval_stats(coco_sample_dir, results):
+  """COCOeval's mask AP of `results`, against ground truth built here.
+
+  The ground truth: every thing segment of the sample's PNGs (decoded by
+  `_sample_segments`), crowd segments with iscrowd 1.
+  """
+  with open(coco_sample_dir / 'panoptic.json') as f:
+    content = json.load(f)
+  annotations = []
+  for k, (image_id, _, crowd, category_id, mask) in enumerate(
+      _sample_segments(coco_sample_dir)):
+    rle = mask_util.encode(np.asfortranarray(mask.astype(np.uint8)))
+    annotations.append({'id': k + 1, 'image_id': image_id,
+                        'category_id': category_id, 'iscrowd': crowd,
+                        'segmentation': rle, 'area': float(mask.sum()),
+                        'bbox': [float(v) for v in mask_util.toBbox(rle)]})
+  with contextlib.redirect_stdout(io.StringIO()):
+    ground_truth = coco.COCO()
+    ground_truth.dataset = {
+        'images': content['images'], 'annotations': annotations,
+        'categories': [c for c in content['categories'] if c['isthing']]}
+    ground_truth.createIndex()
+    evaluation = cocoeval.COCOeval(
+        ground_truth, ground_truth.loadRes(copy.deepcopy(results)),
+        iouType='segm')
+    evaluation.evaluate()
+    evaluation.accumulate()
+    evaluation.summarize()
+  return [float(v) for v in evaluation.stats[:6]]
+
+
+def test_model_mode_instance_ap_is_cocoeval_of_the_model_instances(
+    coco_sample_dir, tmp_path):
+  """--instance_ap: the model's thing instances, each at its image's size,
+  written in COCO's results format and scored with the AP that pycocotools'
+  COCOeval gives them against the sample's thing segments; PQ as before."""
+  output_json = tmp_path / 'metrics.json'
+  result, output_dir = _run_model_mode(coco_sample_dir, tmp_path,
+                                       '--instance_ap',
+                                       f'--output_json={output_json}')
+  with open(output_dir / 'instances.json') as f:
+    instances = json.load(f)
+  with open(coco_sample_dir / 'panoptic.json') as f:
+    things = {c['id'] for c in json.load(f)['categories'] if c['isthing']}
+  sizes = _image_sizes(coco_sample_dir)
+  # Up to the post-processor's 100 (query, class) pairs per image, stuff
+  # pairs dropped.
+  assert 0 < len(instances) <= 100 * len(sizes)
+  for instance in instances:
+    assert instance['image_id'] in sizes
+    assert instance['segmentation']['size'] == list(
+        sizes[instance['image_id']])
+    assert instance['category_id'] in things
+    assert 0.0 <= instance['score'] <= 1.0
+  assert (f'wrote {len(instances)} instance predictions to '
+          f'{output_dir / "instances.json"}') in result.stdout
+  with open(output_json) as f:
+    metrics = json.load(f)
+  assert set(metrics) >= {'All', 'Things', 'Stuff', 'per_class',
+                          'instance_ap'}
+  names = ['AP', 'AP50', 'AP75', 'APs', 'APm', 'APl']
+  assert [metrics['instance_ap'][n] for n in names] == pytest.approx(
+      _cocoeval_stats(coco_sample_dir, instances), abs=1e-12)
+  assert result.stdout.splitlines()[-2].split() == names
+
+
+def test_instance_ap_needs_model_mode(files):
+  result = _run(*_flags(files), '--instance_ap')
+  assert result.returncode == 1
+  assert result.stderr == ('error: --instance_ap needs model mode '
+                           '(--experiment); score an instance results file '
+                           'with --instance_json\n')
+
+
+def _half_person_dataset(coco_sample_dir, folder):
+  """One 64 x 64 image: a person on the left half, a banner on the right.
+
+  Returns:
+    (ground-truth JSON, PNG folder, TFRecord pattern).
+  """
+  for name in ('images', 'panoptic'):
+    (folder / name).mkdir()
+  rng = np.random.default_rng(0)
+  Image.fromarray(rng.integers(0, 256, (64, 64, 3), np.uint8)).save(
+      folder / 'images' / 'half.jpg')
+  ids = np.ones((64, 64), np.uint8)
+  ids[:, 32:] = 2  # segment id 2, the banner
+  Image.fromarray(np.stack([ids, 0 * ids, 0 * ids], -1)).save(
+      folder / 'panoptic' / 'half.png')
+  with open(coco_sample_dir / 'panoptic_coco_categories.json') as f:
+    categories = json.load(f)
+  segments = [{'id': 1, 'category_id': 1, 'iscrowd': 0, 'area': 2048,
+               'bbox': [0, 0, 32, 64]},
+              {'id': 2, 'category_id': 92, 'iscrowd': 0, 'area': 2048,
+               'bbox': [32, 0, 32, 64]}]
+  gt_json = folder / 'panoptic.json'
+  gt_json.write_text(json.dumps({
+      'images': [{'id': 1, 'file_name': 'half.jpg', 'height': 64,
+                  'width': 64}],
+      'annotations': [{'image_id': 1, 'file_name': 'half.png',
+                       'segments_info': segments}],
+      'categories': categories}))
+  tfrecord_conversion.convert_coco_panoptic(
+      str(gt_json), str(folder / 'images'), str(folder / 'panoptic'),
+      str(folder / 'val'), num_shards=1, progress=False)
+  return gt_json, folder / 'panoptic', f'{folder}/val-*'
+
+
+def test_instance_predictions_of_a_known_model_give_the_hand_computed_ap(
+    coco_sample_dir, tmp_path):
+  """A stand-in model whose query 0 is a person on the left half of the
+  image, query 1 "no object" with an empty mask.
+
+  Through the task's post-processing (Mask2Former's instance inference: the
+  top 100 of the 2 x 133 (query, class) pairs, stuff pairs dropped), the
+  person pair ranks first with the exact left half (the +-30 logits change
+  sign at column 32 after the bilinear upsampling), so it matches the one
+  ground-truth thing at IoU 1; every other person pair has an empty mask
+  and score 0, ranked after it; other classes have no ground truth. Hence
+  AP = AP50 = AP75 = 1, and APm = 1 (area 2048, between 32^2 and 96^2)
+  while APs and APl are undefined (-1).
+  """
+  gt_json, gt_folder, records = _half_person_dataset(coco_sample_dir,
+                                                     tmp_path)
+  params = test_export_saved_model.tiny_experiment(
+      test_export_saved_model.write_category_map(coco_sample_dir, tmp_path))
+  params.task.validation_data.input_path = records
+  params.task.validation_data.global_batch_size = 1
+  task = task_factory.get_task(params.task)
+  person = next(c['contiguous_id'] for c in task.categories
+                if c['category_id'] == 1)
+  num_classes = params.task.model.num_classes
+
+  def model(images, training):
+    assert not training
+    height, width = images.shape[1] // 4, images.shape[2] // 4
+    logits = np.zeros((1, 2, num_classes + 1), np.float32)
+    logits[0, 0, person] = logits[0, 1, num_classes] = 30.0
+    masks = np.full((1, 2, height, width), -30.0, np.float32)
+    masks[0, 0, :64 // 4, :32 // 4] = 30.0
+    return {'pred_logits': tf.constant(logits),
+            'pred_masks': tf.constant(masks)}
+
+  instance_json = tmp_path / 'instances.json'
+  summary = dataset_prediction.write_panoptic_predictions(
+      task, model, str(tmp_path / 'pred'), str(tmp_path / 'pred.json'),
+      show_progress=False, instance_json=str(instance_json))
+  with open(instance_json) as f:
+    instances = json.load(f)
+  assert summary['instances'] == len(instances) > 1
+  first = instances[0]
+  assert (first['image_id'], first['category_id']) == (1, 1)
+  # Class probability ~1 times the mean mask probability: sigmoid(30) inside,
+  # down to sigmoid(7.5) in the column next to the boundary.
+  assert first['score'] == pytest.approx(1.0, abs=1e-4)
+  assert mask_util.area(first['segmentation']) == 2048
+  assert list(mask_util.toBbox(first['segmentation'])) == [0, 0, 32, 64]
+  assert all(mask_util.area(r['segmentation']) in (0, 2048)
+             for r in instances)
+
+  output = tmp_path / 'ap.json'
+  run = _run(f'--gt_json={gt_json}', f'--gt_folder={gt_folder}',
+             f'--instance_json={instance_json}', f'--output_json={output}')
+  assert run.returncode == 0, run.stderr
+  with open(output) as f:
+    assert json.load(f) == pytest.approx(
+        {'AP': 1.0, 'AP50': 1.0, 'AP75': 1.0, 'APs': -1.0, 'APm': 1.0,
+         'APl': -1.0}, abs=1e-12)

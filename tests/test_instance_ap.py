@@ -17,6 +17,7 @@ import json
 
 import numpy as np
 from PIL import Image
+from pycocotools import mask as mask_util
 import pytest
 
 from projects.maskformer.evaluation import instance_ap
@@ -118,6 +119,28 @@ def test_add_outputs_crops_the_canvas_and_maps_categories():
   evaluator.add(1, np.zeros((0,) + SIZE, bool), np.zeros([0]),
                 np.zeros([0], np.int64))
   assert evaluator.evaluate()['AP'] == 0.0
+
+
+def test_image_results_keep_the_valid_pairs_at_the_original_size():
+  canvas = np.zeros((2, 2, 24, 30), bool)
+  canvas[1, 0, :20, :20] = OBJECT
+  canvas[1, 0, 21:, 25:] = True  # outside the image: cropped away
+  canvas[1, 1, :20, :20] = CROWD
+  outputs = {'instance_masks': canvas,
+             'instance_scores': np.array([[0.1, 0.2], [0.8, 0.9]]),
+             'instance_classes': np.array([[0, 0], [1, 0]]),
+             'instance_valid': np.array([[True, True], [True, False]])}
+  results = instance_ap.image_results(7, outputs, 1, (20, 20),
+                                      category_ids=[5, 9])
+  assert len(results) == 1
+  assert json.loads(json.dumps(results)) == results
+  result = results[0]
+  assert (result['image_id'], result['category_id'], result['score']) == (
+      7, 9, 0.8)
+  assert result['segmentation']['size'] == [20, 20]
+  # OBJECT: the 4 x 4 box at rows and columns 2-5, nothing else.
+  assert mask_util.area(result['segmentation']) == 16
+  assert list(mask_util.toBbox(result['segmentation'])) == [2, 2, 4, 4]
 
 
 def test_ground_truth_from_the_coco_sample(coco_sample_dir):

@@ -25,7 +25,9 @@ functions), that names a module of the project. Rules:
     subpackages (`ARCHITECTURES`), nor does one architecture import another;
   * no import cycle among the project's modules;
   * every package (or top-level module) imports only its own layer or the
-    layers below it in `LAYERS`.
+    layers below it in `LAYERS`;
+  * no source file of the library (`projects/`, `official/`) or of `tools/`
+    is longer than `MAX_SOURCE_LINES`.
 """
 import ast
 import pathlib
@@ -37,6 +39,9 @@ from typing import Set
 import conftest
 
 PACKAGE = 'projects.maskformer'
+# The longest a source file of the library or tools/ may be.
+MAX_SOURCE_LINES = 600
+SOURCE_FOLDERS = ('projects', 'official', 'tools')
 
 # The project's packages and top-level modules, bottom layer first.
 LAYERS = (
@@ -244,3 +249,28 @@ def test_checks_catch_violations(tmp_path):
                                f'{PACKAGE}.tasks.t']
   del graph[f'{PACKAGE}.tasks.u']
   assert find_cycle(graph) is None
+
+
+def long_source_files(root: pathlib.Path,
+                      limit: int = MAX_SOURCE_LINES) -> List[str]:
+  """'path: n lines' of every `.py` file under `SOURCE_FOLDERS` over `limit`."""
+  found = []
+  for folder in SOURCE_FOLDERS:
+    for path in sorted((root / folder).rglob('*.py')):
+      count = len(path.read_text(encoding='utf-8').splitlines())
+      if count > limit:
+        found.append(f'{path.relative_to(root)}: {count} lines')
+  return found
+
+
+def test_no_source_file_is_too_long():
+  assert list((conftest.REPO_ROOT / 'tools').glob('*.py'))
+  assert long_source_files(conftest.REPO_ROOT) == []
+
+
+def test_long_file_check_catches_a_long_file(tmp_path):
+  (tmp_path / 'tools' / 'sub').mkdir(parents=True)
+  (tmp_path / 'tools' / 'sub' / 'long.py').write_text('x = 1\n' * 601)
+  (tmp_path / 'tools' / 'short.py').write_text('x = 1\n' * 600)
+  assert long_source_files(tmp_path) == [
+      str(pathlib.Path('tools/sub/long.py')) + ': 601 lines']

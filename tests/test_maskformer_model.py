@@ -28,7 +28,7 @@ from projects.maskformer.configs import variable_names
 from projects.maskformer.dataloaders import maskformer_input
 from projects.maskformer.modeling.maskformer import maskformer_model
 from projects.maskformer.reference import checks as checks_lib
-from projects.maskformer.reference import fixture as fixture_lib
+from projects.maskformer.reference import fixture_formats
 from projects.maskformer.reference import model_checks
 
 
@@ -100,7 +100,7 @@ def test_float64_computing_path_has_no_narrow_float(reference_dir):
 
 def test_xla_compiled_forward_matches_eager_and_reference(reference_dir):
   run = _run(reference_dir, 'r50w16_enc')
-  images = tf.constant(fixture_lib.nchw_to_nhwc(
+  images = tf.constant(fixture_formats.nchw_to_nhwc(
       run.fixture.arrays['padded_normalized_images']))
   forward = tf.function(lambda x: run.model(x, training=False),
                         jit_compile=True)
@@ -179,6 +179,6 @@ def test_input_normalization_uses_reference_mean_and_std(reference_dir):
   height, width = arrays['image_sizes'][0]
   normalized = maskformer_input.normalize_image(
       tf.cast(image, tf.float32)).numpy()
-  expected = fixture_lib.nchw_to_nhwc(
+  expected = fixture_formats.nchw_to_nhwc(
       arrays['padded_normalized_images'])[0, :height, :width]
   np.testing.assert_allclose(normalized, expected, atol=1e-5)

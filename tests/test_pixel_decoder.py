@@ -21,7 +21,7 @@ import torch_semantics_numpy as ops
 
 from projects.maskformer.modeling.maskformer import pixel_decoder as pixel_decoder_lib
 from projects.maskformer.reference import checks as checks_lib
-from projects.maskformer.reference import fixture as fixture_lib
+from projects.maskformer.reference import fixture_formats
 from projects.maskformer.reference import model_checks
 
 # The exact answers are stored in float32 (a relative 6e-8), so a module fed
@@ -36,7 +36,7 @@ def test_float64_matches_exact_given_exact_backbone_features(
     reference_dir, name):
   run = model_fixture_runs.model_run(str(reference_dir / name), 'float64')
   exact = run.fixture.exact
-  features = {level: tf.constant(fixture_lib.nchw_to_nhwc(
+  features = {level: tf.constant(fixture_formats.nchw_to_nhwc(
       exact[f'backbone_res{level}']).astype(np.float64))
               for level in ('2', '3', '4', '5')}
   decoded = run.model.pixel_decoder(features, training=False)
@@ -46,7 +46,7 @@ def test_float64_matches_exact_given_exact_backbone_features(
   for key, ours in outputs.items():
     assert decoded[ours].dtype == tf.float64
     check = checks_lib.compare_scaled(
-        key, decoded[ours], fixture_lib.nchw_to_nhwc(exact[key]),
+        key, decoded[ours], fixture_formats.nchw_to_nhwc(exact[key]),
         _ISOLATED_FLOAT64_TOLERANCE)
     assert check.passed, check
 

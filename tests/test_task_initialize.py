@@ -28,7 +28,7 @@ import tensorflow as tf
 from projects.maskformer.checkpoints import converter
 from projects.maskformer.configs import maskformer as exp_cfg
 from projects.maskformer.modeling.maskformer import maskformer_model
-from projects.maskformer.reference import fixture as fixture_lib
+from projects.maskformer.reference import fixture_formats
 from projects.maskformer.tasks import maskformer_segmentation
 
 
@@ -37,7 +37,7 @@ def converted(reference_dir, tmp_path_factory):
   """The fixture's weights in a model and in two TF checkpoints."""
   fixture_dir = reference_dir / 'r50w16_enc'
   manifest = json.loads((fixture_dir / 'manifest.json').read_text())
-  model_config = fixture_lib.model_config(manifest['config'])
+  model_config = fixture_formats.model_config(manifest['config'])
   model = maskformer_model.build_maskformer_model(model_config)
   converter.convert_model(model, fixture_dir / 'weights.pkl')
   out = tmp_path_factory.mktemp('converted')

@@ -45,6 +45,7 @@ from projects.maskformer import optimization as mf_optimization
 from projects.maskformer.dataloaders import maskformer_input
 from projects.maskformer.dataloaders import targets as targets_lib
 from projects.maskformer.reference import fixture as fixture_lib
+from projects.maskformer.reference import fixture_formats
 from projects.maskformer.reference import training_checks
 from projects.maskformer.tasks import maskformer_segmentation
 
@@ -76,15 +77,15 @@ def test_batch_follows_the_input_contract(training, reference_dir):
   with np.load(reference_dir / 'r50w16_fpn' / 'reference.npz') as npz:
     # The same two COCO images at the same scale, normalized and padded by
     # the PyTorch reference.
-    expected = fixture_lib.nchw_to_nhwc(npz['padded_normalized_images'])
+    expected = fixture_formats.nchw_to_nhwc(npz['padded_normalized_images'])
   np.testing.assert_allclose(images, expected, rtol=0, atol=1e-5)
-  masks = fixture_lib.per_image(training.batch, 'gt_masks')
-  classes = fixture_lib.per_image(training.batch, 'gt_classes')
+  masks = fixture_formats.per_image(training.batch, 'gt_masks')
+  classes = fixture_formats.per_image(training.batch, 'gt_classes')
   targets = targets_lib.loss_targets(
       {k: tf.constant(v) for k, v in labels.items()})
   targets['masks'] = targets_lib.all_masks(targets)
-  expected = fixture_lib.padded_targets(masks, classes, images.shape[1:3],
-                                        max(len(c) for c in classes))
+  expected = fixture_formats.padded_targets(masks, classes, images.shape[1:3],
+                                            max(len(c) for c in classes))
   for key in ('masks', 'classes', 'valid'):
     np.testing.assert_array_equal(targets[key].numpy(), expected[key],
                                   err_msg=key)

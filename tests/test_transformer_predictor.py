@@ -23,7 +23,7 @@ import tensorflow as tf
 from projects.maskformer.configs import variable_names
 from projects.maskformer.modeling.maskformer import transformer_predictor as predictor_lib
 from projects.maskformer.reference import checks as checks_lib
-from projects.maskformer.reference import fixture as fixture_lib
+from projects.maskformer.reference import fixture_formats
 from projects.maskformer.reference import model_checks
 
 
@@ -40,9 +40,9 @@ def test_float64_matches_exact_given_exact_inputs(reference_dir):
                                      'float64')
   exact = run.fixture.exact
   predictions = run.model.transformer_predictor(
-      tf.constant(fixture_lib.nchw_to_nhwc(
+      tf.constant(fixture_formats.nchw_to_nhwc(
           exact['transformer_encoder_output']).astype(np.float64)),
-      tf.constant(fixture_lib.nchw_to_nhwc(
+      tf.constant(fixture_formats.nchw_to_nhwc(
           exact['mask_features']).astype(np.float64)), training=False)
   ours = {'pred_logits': predictions['pred_logits'],
           'pred_masks': predictions['pred_masks'],

@@ -31,6 +31,7 @@ import pytest
 from projects.maskformer.checkpoints import converter
 from projects.maskformer.checkpoints import name_mapping
 from projects.maskformer.reference import fixture as fixture_lib
+from projects.maskformer.reference import fixture_formats
 from projects.maskformer.reference import transformers_witness
 
 pytest.importorskip('torch', reason='the PyTorch witness needs torch '
@@ -74,13 +75,14 @@ def test_unsupported_architecture_is_refused(reference_dir):
   fixture = fixture_lib.load_fixture(reference_dir / 'r50w16_enc')
   with pytest.raises(transformers_witness.WitnessUnavailableError,
                      match='FPN pixel decoder'):
-    transformers_witness.build_port(fixture_lib.model_config(fixture.config))
+    transformers_witness.build_port(
+        fixture_formats.model_config(fixture.config))
 
 
 def test_load_state_is_strict(reference_dir):
   fixture = fixture_lib.load_fixture(reference_dir / 'r50w16_fpn')
   port = transformers_witness.build_port(
-      fixture_lib.model_config(fixture.config))
+      fixture_formats.model_config(fixture.config))
   state = converter.read_state_dict(fixture.weights_path)
   dropped = next(name for name in state if name.endswith('class_embed.bias'))
   del state[dropped]

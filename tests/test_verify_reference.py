@@ -50,6 +50,7 @@ from projects.maskformer.reference import checks as checks_lib
 from projects.maskformer.reference import coco_panoptic_categories
 from projects.maskformer.reference import fixture as fixture_lib
 from projects.maskformer.reference import fixture_checks
+from projects.maskformer.reference import fixture_formats
 from projects.maskformer.reference import inference_checks
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -103,7 +104,7 @@ def _write_synthetic_fixture(path):
   tf_keras.utils.set_random_seed(3)
   rng = np.random.default_rng(3)
   model = maskformer_model.build_maskformer_model(
-      fixture_lib.model_config(_SYNTHETIC_CONFIG))
+      fixture_formats.model_config(_SYNTHETIC_CONFIG))
   images = rng.normal(size=(2, 70, 90, 3)).astype(np.float32)
   outputs = model(images, training=False)
   arrays = {'padded_normalized_images': _nchw(images),
@@ -124,7 +125,7 @@ def _write_synthetic_fixture(path):
            for size, count in zip(_SYNTHETIC_IMAGE_SIZES, (3, 5))]
   for b, (masks, classes) in enumerate(truth):
     arrays[f'gt_masks_{b}'], arrays[f'gt_classes_{b}'] = masks, classes
-  targets = fixture_lib.padded_targets(
+  targets = fixture_formats.padded_targets(
       [m for m, _ in truth], [c for _, c in truth], images.shape[1:3],
       max(len(c) for _, c in truth))
   criterion = criterion_lib.MaskFormerCriterion(losses_cfg.Losses())
@@ -198,7 +199,7 @@ def _rewrite_json(path, edit):
 
 
 def test_model_config_follows_the_manifest():
-  config = fixture_lib.model_config(_SYNTHETIC_CONFIG)
+  config = fixture_formats.model_config(_SYNTHETIC_CONFIG)
   assert config.backbone.type == 'torch_resnet'
   assert config.backbone.torch_resnet.depths == [1, 1, 2, 1]
   assert config.backbone.torch_resnet.base_width == 8
@@ -210,8 +211,8 @@ def test_model_config_follows_the_manifest():
           predictor.num_heads, predictor.dropout_rate) == (7, 3, 2, 0.0)
   assert config.num_classes == 5
   with pytest.raises(fixture_lib.FixtureError, match='enc_layers'):
-    fixture_lib.model_config({k: v for k, v in _SYNTHETIC_CONFIG.items()
-                              if k != 'enc_layers'})
+    fixture_formats.model_config({k: v for k, v in _SYNTHETIC_CONFIG.items()
+                                  if k != 'enc_layers'})
 
 
 def test_coco_thing_classes_match_the_dataset_categories(coco_sample_dir):
@@ -342,7 +343,7 @@ def _run_tool(*args, **environment):
 
 
 def _model_check_names(num_layers, num_images):
-  names = {f'matching.{fixture_lib.layer_key(layer)}.img{b}.{kind}'
+  names = {f'matching.{fixture_formats.layer_key(layer)}.img{b}.{kind}'
            for layer in range(num_layers) for b in range(num_images)
            for kind in ('ours_optimal', 'reference_optimal')}
   terms = ['total'] + [t + s for s in criterion_lib.layer_suffixes(num_layers)

@@ -32,7 +32,8 @@ that no idle pipeline refills its buffers during another's timing). The
 table gives the median rate of each and its ratio to the baseline, and the
 same for the process CPU time per image, which other processes sharing the
 cores hardly change (on an idle machine where every pipeline keeps the cores
-busy, both ratios agree).
+busy, both ratios agree). The datasets are built by
+`tools/benchmarking/input_pipelines.py`.
 
   python tools/benchmark_input.py --sample_dir ../shared/data/coco_panoptic_sample
 """
@@ -44,17 +45,15 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from projects.maskformer import cli  # noqa: I001
 
 cli.quiet_tensorflow_startup()  # Before TensorFlow is imported.
-import json
 import statistics
 import tempfile
-import time
 
 from absl import app
 from absl import flags
 import tensorflow as tf
 
+from benchmarking import input_pipelines
 from projects.maskformer.configs import dataloader as data_cfg
-from projects.maskformer.dataloaders import augmentation
 from projects.maskformer.dataloaders import conversion
 from projects.maskformer.dataloaders import input_pipeline
 from projects.maskformer.dataloaders import tfrecord_conversion
@@ -83,102 +82,6 @@ _DTYPE = flags.DEFINE_enum(
     'Image dtype of the pipeline output (uint8: normalized on the device).')
 
 
-def _replicated_dataset(sample_dir: str, num_images: int, out_dir: str) -> str:
-  """Writes a panoptic JSON listing the sample's images `num_images` times."""
-  with open(os.path.join(sample_dir, 'panoptic.json'), 'rb') as f:
-    source = json.load(f)
-  images, annotations = [], []
-  by_id = {a['image_id']: a for a in source['annotations']}
-  for i in range(num_images):
-    image = dict(source['images'][i % len(source['images'])])
-    annotation = dict(by_id[image['id']])
-    image['id'] = annotation['image_id'] = i + 1
-    images.append(image)
-    annotations.append(annotation)
-  path = os.path.join(out_dir, 'panoptic_benchmark.json')
-  with open(path, 'w') as f:
-    json.dump({'images': images, 'annotations': annotations,
-               'categories': source['categories']}, f)
-  return path
-
-
-def _jpeg_bytes(files):
-  images = []
-  for record in tf.data.TFRecordDataset(files):
-    example = tf.train.Example.FromString(record.numpy())
-    images.append(example.features.feature['image/encoded'].bytes_list.value[0])
-  return images
-
-
-def _batched(dataset: tf.data.Dataset, fn, batch_size: int) -> tf.data.Dataset:
-  return (dataset.repeat().map(fn, num_parallel_calls=tf.data.AUTOTUNE)
-          .batch(batch_size).prefetch(tf.data.AUTOTUNE))
-
-
-def _bare_decode(encoded):
-  image = tf.io.decode_jpeg(encoded, channels=3, dct_method='INTEGER_ACCURATE')
-  return tf.shape(image)
-
-
-def _stage_datasets(files, params, batch_size: int):
-  """The baseline and the two partial pipelines, keyed by table row."""
-  decoder = input_pipeline.build_decoder(params)
-  recipe = params.parser.augmentation
-
-  def decode(record):
-    decoded = decoder.decode(record)
-    return (tf.cast(decoded['image'][-1, -1, -1], tf.int32) +
-            decoded['segment_map'][-1, -1])
-
-  def decode_and_augment(record, seed):
-    decoded = decoder.decode(record)
-    sample = augmentation.new_sample(decoded['image'], decoded['segment_map'])
-    if recipe.type == 'detr_panoptic':
-      sample = augmentation.detr_panoptic(sample, recipe.detr_panoptic, seed,
-                                          params.parser.label_resize)
-    else:
-      sample = augmentation.large_scale_jitter(
-          sample, recipe.large_scale_jitter, params.parser.output_size, seed,
-          params.parser.label_resize)
-    return (sample.image[-1, -1, -1] +
-            tf.cast(sample.segment_map[-1, -1], tf.float32))
-
-  records = tf.data.TFRecordDataset(files)
-  seeds = tf.data.Dataset.random(seed=0).batch(2)
-  return {
-      'bare JPEG decode': _batched(
-          tf.data.Dataset.from_tensor_slices(_jpeg_bytes(files)),
-          _bare_decode, batch_size),
-      'record decode (JPEG + segment PNG)': _batched(records, decode,
-                                                     batch_size),
-      'decode + augment (no canvas)': _batched(
-          tf.data.Dataset.zip((records.repeat(), seeds)), decode_and_augment,
-          batch_size),
-  }
-
-
-def _rate(dataset: tf.data.Dataset, batch_size: int, num_images: int):
-  """Images/s and CPU ms/image over `num_images` images of a fresh iterator.
-
-  The iterator is warmed up (its buffers filled, AUTOTUNE settled) and
-  deleted after the timing, so that no other pipeline refills its buffers in
-  the background meanwhile. The CPU time is this process's (all threads):
-  unlike the rate, it hardly depends on other processes sharing the cores.
-  """
-  iterator = iter(dataset)
-  for _ in range(_WARMUP_BATCHES.value):
-    next(iterator)
-  batches = max(1, num_images // batch_size)
-  start, cpu_start = time.perf_counter(), time.process_time()
-  for _ in range(batches):
-    next(iterator)
-  images = batches * batch_size
-  rate = images / (time.perf_counter() - start)
-  cpu_ms = 1000.0 * (time.process_time() - cpu_start) / images
-  del iterator
-  return rate, cpu_ms
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
@@ -188,8 +91,8 @@ def main(argv):
                           f'panoptic sample folder: it has no {name}')
   output_size = [int(s) for s in _OUTPUT_SIZE.value]
   with tempfile.TemporaryDirectory() as work_dir:
-    annotation_file = _replicated_dataset(_SAMPLE_DIR.value, _NUM_IMAGES.value,
-                                          work_dir)
+    annotation_file = input_pipelines.replicated_dataset(
+        _SAMPLE_DIR.value, _NUM_IMAGES.value, work_dir)
     prefix = os.path.join(work_dir, 'benchmark')
     files = tfrecord_conversion.convert_coco_panoptic(
         annotation_file, os.path.join(_SAMPLE_DIR.value, 'images'),
@@ -203,14 +106,15 @@ def main(argv):
     params.parser.output_size = output_size
     params.parser.augmentation.type = _AUGMENTATION.value
     params.parser.dtype = _DTYPE.value
-    datasets = _stage_datasets(files, params, _BATCH_SIZE.value)
+    datasets = input_pipelines.stage_datasets(files, params, _BATCH_SIZE.value)
     datasets['training pipeline'] = input_pipeline.build_input(params)
     rates = {name: [] for name in datasets}
     cpu = {name: [] for name in datasets}
     for _ in range(_ROUNDS.value):
       for name, dataset in datasets.items():
-        rate, cpu_ms = _rate(dataset, _BATCH_SIZE.value,
-                             _IMAGES_PER_ROUND.value)
+        rate, cpu_ms = input_pipelines.rate(
+            dataset, _BATCH_SIZE.value, _IMAGES_PER_ROUND.value,
+            _WARMUP_BATCHES.value)
         rates[name].append(rate)
         cpu[name].append(cpu_ms)
 
@@ -236,3 +140,4 @@ def main(argv):
 if __name__ == '__main__':
   cli.run(main, required=['sample_dir'],
           user_errors=(conversion.ConversionError, tf.errors.OpError))
+

@@ -26,7 +26,10 @@ Three modes:
       COCO: no padding), so a converted PyTorch checkpoint gives the
       original's predictions; --noexact_padding predicts on the static canvas
       of the training-time validation instead (padded pixels then take part
-      in the attention);
+      in the attention). With --instance_ap it also writes the model's
+      instance predictions (Mask2Former's instance inference: the top 100
+      (query, class) pairs of thing classes per image) to instances.json in
+      --output_dir and scores them as in (c);
   (c) instance: --instance_json holds predicted instance masks in COCO's
       results format (a list of {"image_id", "category_id", "segmentation":
       the RLE of the full-image mask at the original size, "score"}). The
@@ -60,7 +63,8 @@ Usage:
       --checkpoint=/tmp/model --output_dir=/tmp/eval \
       --gt_json=coco/annotations/panoptic_val2017.json \
       --gt_folder=coco/annotations/panoptic_val2017 \
-      --image_dir=coco/val2017 --overlay_dir=/tmp/eval/overlays
+      --image_dir=coco/val2017 --overlay_dir=/tmp/eval/overlays \
+      --instance_ap --output_json=/tmp/eval/metrics.json
 
   python tools/evaluate_coco_panoptic.py \
       --gt_json=coco/annotations/panoptic_val2017.json \
@@ -123,7 +127,8 @@ _OUTPUT_JSON = flags.DEFINE_string(
     'output_json', None, 'Optional file to write the results to: the '
     'pq_compute result structure (All/Things/Stuff pq, sq, rq, n and '
     'per_class pq, sq, rq, values in [0, 1]); in instance mode AP, AP50, '
-    'AP75, APs, APm, APl in [0, 1] (-1 where undefined).')
+    'AP75, APs, APm, APl in [0, 1] (-1 where undefined); in model mode with '
+    '--instance_ap the pq_compute structure and these under "instance_ap".')
 _PROGRESS = flags.DEFINE_bool(
     'progress', True, 'Draw a progress bar on stderr.')
 _EXPERIMENT_FLAGS = experiment_flags.define_experiment_flags()
@@ -146,25 +151,36 @@ _EXACT_PADDING = flags.DEFINE_bool(
     '(sets parser.eval_padding=size_divisibility, global_batch_size=1 and a '
     'model input size of any height and width); false: the experiment\'s '
     'validation data as configured (the static canvas).')
+_INSTANCE_AP = flags.DEFINE_bool(
+    'instance_ap', False, 'Model mode: also write the model\'s instance '
+    'predictions (thing classes) to --output_dir/instances.json in COCO\'s '
+    'results format and score them with COCO mask AP, as --instance_json '
+    'does, against the thing segments of --gt_json/--gt_folder (crowd '
+    'segments are ignore regions).')
 _MAX_IMAGES = flags.DEFINE_integer(
     'max_images', None, 'Model mode: predict at most this many images (the '
     'evaluation then covers only those; use for quick looks, not for PQ).')
+
+
+def write_results(output_json: Optional[str], results: Dict[str, Any]):
+  """Writes `results` to `output_json` (nothing when it is None or empty)."""
+  if output_json:
+    with open(output_json, 'w', encoding='utf-8') as f:
+      json.dump(results, f, indent=1)
 
 
 def evaluate_prediction_files(gt_json: str,
                               gt_folder: str,
                               pred_json: str,
                               pred_folder: str,
-                              output_json: Optional[str] = None,
                               show_progress: bool = True) -> Dict[str, Any]:
-  """Computes PQ of prediction files, prints the table, writes the JSON.
+  """Computes PQ of prediction files and prints the table.
 
   Args:
     gt_json: The ground-truth JSON.
     gt_folder: The ground-truth PNG folder.
     pred_json: The prediction JSON.
     pred_folder: The prediction PNG folder.
-    output_json: Where to write the result structure, or None.
     show_progress: Whether to draw a progress bar on stderr.
 
   Returns:
@@ -177,9 +193,6 @@ def evaluate_prediction_files(gt_json: str,
                                         pred_folder,
                                         show_progress=show_progress)
   print(panoptic_quality.format_pq_table(results))
-  if output_json:
-    with open(output_json, 'w', encoding='utf-8') as f:
-      json.dump(results, f, indent=1)
   return results
 
 
@@ -193,16 +206,13 @@ def format_ap_table(results: Dict[str, float]) -> str:
 
 def evaluate_instance_file(gt_json: str,
                            gt_folder: str,
-                           instance_json: str,
-                           output_json: Optional[str] = None
-                           ) -> Dict[str, float]:
-  """Computes COCO mask AP of an instance results file, prints, writes it.
+                           instance_json: str) -> Dict[str, float]:
+  """Computes COCO mask AP of an instance results file and prints it.
 
   Args:
     gt_json: The panoptic ground-truth JSON.
     gt_folder: Its PNG folder.
     instance_json: The predictions in COCO's results format.
-    output_json: Where to write the AP values, or None.
 
   Returns:
     AP, AP50, AP75, APs, APm, APl in [0, 1] (-1 where undefined).
@@ -227,14 +237,16 @@ def evaluate_instance_file(gt_json: str,
         f'{len(ground_truth["images"])} images '
         f'({len(ground_truth["annotations"])} ground-truth thing segments)')
   print(format_ap_table(values))
-  if output_json:
-    with open(output_json, 'w', encoding='utf-8') as f:
-      json.dump(values, f, indent=1)
   return values
 
 
 def predict_and_evaluate() -> Dict[str, Any]:
-  """Model mode: predicts the validation data, writes and evaluates files."""
+  """Model mode: predicts the validation data, writes and evaluates files.
+
+  Returns:
+    The `pq_compute` result structure; with --instance_ap also the mask AP
+    under 'instance_ap'.
+  """
   params = experiment_flags.load_experiment(_EXPERIMENT_FLAGS)
   if params.task.validation_data.decoder.label_type != 'panoptic':
     raise ValueError('the experiment\'s validation data is not panoptic')
@@ -254,19 +266,28 @@ def predict_and_evaluate() -> Dict[str, Any]:
   task.initialize(model)
   pred_folder = os.path.join(_OUTPUT_DIR.value, 'predictions')
   pred_json = os.path.join(_OUTPUT_DIR.value, 'predictions.json')
+  instance_json = (os.path.join(_OUTPUT_DIR.value, 'instances.json')
+                   if _INSTANCE_AP.value else None)
   image_names = (dataset_prediction.image_file_names(_GT_JSON.value)
                  if _OVERLAY_DIR.value else None)
   summary = dataset_prediction.write_panoptic_predictions(
       task, model, pred_folder, pred_json, overlay_dir=_OVERLAY_DIR.value,
       image_dir=_IMAGE_DIR.value, image_names=image_names,
-      max_images=_MAX_IMAGES.value, show_progress=_PROGRESS.value)
+      max_images=_MAX_IMAGES.value, show_progress=_PROGRESS.value,
+      instance_json=instance_json)
   print(f'wrote {summary["images"]} predictions ({summary["segments"]} '
         f'segments) to {pred_json} and {pred_folder}/')
   if _OVERLAY_DIR.value:
     print(f'wrote overlays to {_OVERLAY_DIR.value}/')
-  return evaluate_prediction_files(_GT_JSON.value, _GT_FOLDER.value, pred_json,
-                                   pred_folder, _OUTPUT_JSON.value,
-                                   _PROGRESS.value)
+  if instance_json:
+    print(f'wrote {summary["instances"]} instance predictions to '
+          f'{instance_json}')
+  results = evaluate_prediction_files(_GT_JSON.value, _GT_FOLDER.value,
+                                      pred_json, pred_folder, _PROGRESS.value)
+  if instance_json:
+    results['instance_ap'] = evaluate_instance_file(
+        _GT_JSON.value, _GT_FOLDER.value, instance_json)
+  return results
 
 
 def main(argv) -> int:
@@ -274,6 +295,10 @@ def main(argv) -> int:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   model_mode = bool(_EXPERIMENT_FLAGS.experiment.value)
   instance_mode = bool(_INSTANCE_JSON.value)
+  if _INSTANCE_AP.value and not model_mode:
+    raise app.UsageError('--instance_ap needs model mode (--experiment); '
+                         'score an instance results file with '
+                         '--instance_json')
   if instance_mode:
     if model_mode or _PRED_JSON.value or _PRED_FOLDER.value:
       raise app.UsageError('--instance_json (instance mode) excludes '
@@ -293,16 +318,17 @@ def main(argv) -> int:
     raise app.UsageError(f'missing required flags: {", ".join(missing)}')
   cli.check_writable(_OUTPUT_JSON.value, '--output_json')
   if instance_mode:
-    evaluate_instance_file(_GT_JSON.value, _GT_FOLDER.value,
-                           _INSTANCE_JSON.value, _OUTPUT_JSON.value)
+    results = evaluate_instance_file(_GT_JSON.value, _GT_FOLDER.value,
+                                     _INSTANCE_JSON.value)
   elif model_mode:
     cli.check_writable(_OUTPUT_DIR.value, '--output_dir')
     cli.check_writable(_OVERLAY_DIR.value, '--overlay_dir')
-    predict_and_evaluate()
+    results = predict_and_evaluate()
   else:
-    evaluate_prediction_files(_GT_JSON.value, _GT_FOLDER.value,
-                              _PRED_JSON.value, _PRED_FOLDER.value,
-                              _OUTPUT_JSON.value, _PROGRESS.value)
+    results = evaluate_prediction_files(_GT_JSON.value, _GT_FOLDER.value,
+                                        _PRED_JSON.value, _PRED_FOLDER.value,
+                                        _PROGRESS.value)
+  write_results(_OUTPUT_JSON.value, results)
   return 0
 
 

@@ -70,7 +70,7 @@ import tensorflow as tf
 import experiment_flags
 from projects.maskformer.configs import maskformer as exp_cfg
 from projects.maskformer.dataloaders import maskformer_input
-from projects.maskformer.ops import precision as precision_lib
+from projects.maskformer.ops import precision
 from projects.maskformer.tasks import maskformer_segmentation
 
 WHOLE_STEP = 'whole_step'
@@ -206,7 +206,7 @@ def measure(params: cfg.ExperimentConfig) -> Dict[str, Any]:
   """Builds everything and measures; returns the results."""
   policy = {'bfloat16': 'mixed_bfloat16', 'float32': 'float32'}.get(
       params.runtime.mixed_precision_dtype or 'float32', 'float32')
-  with precision_lib.keras_policy(policy):
+  with precision.keras_policy(policy):
     task = maskformer_segmentation.MaskFormerSegmentationTask(params.task)
     model = task.build_model()
     optimizer = task.create_optimizer(params.trainer.optimizer_config,

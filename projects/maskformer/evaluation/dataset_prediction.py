@@ -17,7 +17,9 @@
 Used by `tools/evaluate_coco_panoptic.py` (model mode) and the demo: every
 image of the task's validation data gets a PNG (segment id = R + 256 G +
 256^2 B, at the original size) and a `segments_info` entry with the dataset's
-category ids and scores; optionally a readable overlay picture.
+category ids and scores; optionally a readable overlay picture, and the
+model's instance predictions (Mask2Former's instance inference on the thing
+classes) in COCO's results format, for mask AP (`instance_ap`).
 """
 import json
 import os
@@ -31,6 +33,7 @@ import tf_keras
 import tqdm
 
 from projects.maskformer.dataloaders import maskformer_input
+from projects.maskformer.evaluation import instance_ap
 from projects.maskformer.evaluation import panoptic_io
 from projects.maskformer.evaluation import visualization
 
@@ -48,7 +51,9 @@ def write_panoptic_predictions(task, model: tf_keras.Model, pred_folder: str,
                                image_dir: Optional[str] = None,
                                image_names: Optional[Dict[int, str]] = None,
                                max_images: Optional[int] = None,
-                               show_progress: bool = True) -> Dict[str, Any]:
+                               show_progress: bool = True,
+                               instance_json: Optional[str] = None
+                               ) -> Dict[str, Any]:
   """Predicts every validation image of `task` and writes panopticapi files.
 
   Args:
@@ -61,9 +66,14 @@ def write_panoptic_predictions(task, model: tf_keras.Model, pred_folder: str,
     image_names: image id -> file name in `image_dir` (needed for overlays).
     max_images: stop after this many images (None: the whole dataset once).
     show_progress: draw a progress bar on stderr.
+    instance_json: if set, the instance predictions of every image written
+      (COCO's results format: a JSON list of 'image_id', 'category_id',
+      'segmentation' as the RLE of the full-image mask at the original size,
+      'score') go to this file.
 
   Returns:
-    A summary dict: 'images' written and 'segments' predicted.
+    A summary dict: 'images' written, 'segments' predicted and, with
+    `instance_json`, 'instances' predicted.
 
   Raises:
     ValueError: overlays requested without the original images.
@@ -86,12 +96,14 @@ def write_panoptic_predictions(task, model: tf_keras.Model, pred_folder: str,
     outputs = model(images, training=False)
     outputs = {'pred_logits': tf.cast(outputs['pred_logits'], tf.float32),
                'pred_masks': tf.cast(outputs['pred_masks'], tf.float32)}
-    return task.post_process(outputs, images, labels)
+    return task.post_process(outputs, images, labels,
+                             instances=bool(instance_json))
 
   writer = panoptic_io.PanopticPredictionWriter(pred_folder)
   if overlay_dir:
     os.makedirs(overlay_dir, exist_ok=True)
   written = segments = 0
+  instances = []
   progress = tqdm.tqdm(total=max_images, unit='image', disable=not show_progress)
   for images, labels in dataset:
     results = {k: v.numpy() for k, v in predict(images, labels).items()}
@@ -106,6 +118,9 @@ def write_panoptic_predictions(task, model: tf_keras.Model, pred_folder: str,
       segments_info = panoptic_io.segments_from_table(results, b, category_ids)
       file_name = f'{int(image_id):012d}.png'
       writer.add(int(image_id), file_name, panoptic, segments_info)
+      if instance_json:
+        instances.extend(instance_ap.image_results(
+            int(image_id), results, b, (height, width), category_ids))
       if overlay_dir:
         image = tf.io.decode_image(tf.io.read_file(os.path.join(
             image_dir, image_names[int(image_id)])), channels=3).numpy()
@@ -122,4 +137,9 @@ def write_panoptic_predictions(task, model: tf_keras.Model, pred_folder: str,
   writer.write_json(pred_json, categories=[
       {'id': c['category_id'], 'name': c['name'], 'isthing': c['isthing']}
       for c in categories])
-  return {'images': written, 'segments': segments}
+  summary = {'images': written, 'segments': segments}
+  if instance_json:
+    with open(instance_json, 'w', encoding='utf-8') as f:
+      json.dump(instances, f)
+    summary['instances'] = len(instances)
+  return summary

@@ -64,6 +64,63 @@ def encode_masks(masks: np.ndarray) -> List[Dict[str, Any]]:
   return encoded
 
 
+def instance_results(image_id: Any,
+                     masks: np.ndarray,
+                     scores: np.ndarray,
+                     category_ids: np.ndarray) -> List[Dict[str, Any]]:
+  """One image's predictions in COCO's results format.
+
+  Args:
+    image_id: The image id.
+    masks: A bool [N, H, W] array of full-image masks at the original size.
+    scores: A float [N] array.
+    category_ids: An int [N] array of dataset category ids.
+
+  Returns:
+    N dicts with 'image_id', 'category_id', 'segmentation' (RLE) and
+    'score', JSON-serialisable (what `InstanceAPEvaluator.add_results`
+    takes).
+  """
+  return [{'image_id': image_id, 'category_id': int(category),
+           'segmentation': rle, 'score': float(score)}
+          for rle, score, category in zip(encode_masks(masks), scores,
+                                          category_ids)]
+
+
+def image_results(image_id: Any,
+                  outputs: Mapping[str, Any],
+                  index: int,
+                  original_size: Sequence[int],
+                  category_ids: Optional[Sequence[int]] = None
+                  ) -> List[Dict[str, Any]]:
+  """COCO results of one image of a batch of `instance_inference` outputs.
+
+  Only the valid (thing) pairs are kept; their masks are cropped from the
+  canvas to the original size.
+
+  Args:
+    image_id: The image's id.
+    outputs: 'instance_masks' (bool [B, k, Hc, Wc] on the canvas),
+      'instance_scores', 'instance_classes' and 'instance_valid' ([B, k]).
+    index: The image's index b in the batch.
+    original_size: The image's (height, width), at most (Hc, Wc).
+    category_ids: The dataset category id of each contiguous class id;
+      None when the classes already are dataset ids.
+
+  Returns:
+    The image's results, as `instance_results` gives them.
+  """
+  height, width = (int(s) for s in original_size)
+  valid = np.asarray(outputs['instance_valid'][index]).astype(bool)
+  classes = np.asarray(outputs['instance_classes'][index])[valid]
+  if category_ids is not None:
+    classes = np.asarray(category_ids)[classes]
+  masks = np.asarray(outputs['instance_masks'][index])[valid]
+  return instance_results(image_id, masks[:, :height, :width],
+                          np.asarray(outputs['instance_scores'][index])[valid],
+                          classes)
+
+
 def instances_from_panoptic(image_id: Any,
                             panoptic_ids: np.ndarray,
                             segments_info: Sequence[Mapping[str, Any]],
@@ -157,12 +214,8 @@ class InstanceAPEvaluator:
       category_ids: An int [N] array of dataset category ids.
     """
     self._image_ids.add(image_id)
-    for rle, score, category in zip(encode_masks(masks), scores,
-                                    category_ids):
-      self._results.append({'image_id': image_id,
-                            'category_id': int(category),
-                            'segmentation': rle,
-                            'score': float(score)})
+    self._results.extend(instance_results(image_id, masks, scores,
+                                          category_ids))
 
   def add_results(self, results: Sequence[Mapping[str, Any]]) -> None:
     """Adds predictions in COCO's results format, for the whole dataset.
@@ -228,17 +281,11 @@ class InstanceAPEvaluator:
       category_ids: The dataset category id of each contiguous class id;
         None when the classes already are dataset ids.
     """
-    masks = np.asarray(outputs['instance_masks'])
-    scores = np.asarray(outputs['instance_scores'])
-    classes = np.asarray(outputs['instance_classes'])
-    valid = np.asarray(outputs['instance_valid']).astype(bool)
     for b, image_id in enumerate(image_ids):
-      height, width = (int(s) for s in np.asarray(original_sizes)[b])
-      kept_classes = classes[b][valid[b]]
-      if category_ids is not None:
-        kept_classes = np.asarray(category_ids)[kept_classes]
-      self.add(image_id, masks[b][valid[b]][:, :height, :width],
-               scores[b][valid[b]], kept_classes)
+      self._image_ids.add(image_id)
+      self._results.extend(image_results(image_id, outputs, b,
+                                         np.asarray(original_sizes)[b],
+                                         category_ids))
 
   def evaluate(self) -> Dict[str, float]:
     """COCO mask AP over the images added so far.

@@ -53,6 +53,7 @@ from projects.maskformer.losses import criterion as criterion_lib
 from projects.maskformer.losses import matching_cost
 from projects.maskformer.reference import checks as checks_lib
 from projects.maskformer.reference import fixture as fixture_lib
+from projects.maskformer.reference import fixture_formats
 from projects.maskformer.reference import model_checks
 
 MATCHING_TOLERANCE = 1e-5  # x (1 + sum |matched costs|)
@@ -155,7 +156,7 @@ def matching_checks(costs: np.ndarray, valid: np.ndarray, ours: np.ndarray,
   results: List[checks_lib.Result] = []
   references = []
   for layer, reference in enumerate(stored):
-    name = f'matching.{fixture_lib.layer_key(layer)}'
+    name = f'matching.{fixture_formats.layer_key(layer)}'
     optima = [scipy_matching(costs[layer, b], valid[b])
               for b in range(valid.shape[0])]
     if reference is None:
@@ -280,8 +281,8 @@ def model_targets(fixture: fixture_lib.ModelFixture
   padded image size and to as many slots as the largest image has.
   """
   arrays = fixture.arrays
-  masks = fixture_lib.per_image(arrays, 'gt_masks')
-  classes = fixture_lib.per_image(arrays, 'gt_classes')
+  masks = fixture_formats.per_image(arrays, 'gt_masks')
+  classes = fixture_formats.per_image(arrays, 'gt_classes')
   num_images = arrays['padded_normalized_images'].shape[0]
   if not masks:
     return None
@@ -289,7 +290,7 @@ def model_targets(fixture: fixture_lib.ModelFixture
     raise fixture_lib.FixtureError(
         f'{fixture.path / fixture_lib.REFERENCE}: {len(masks)} gt_masks_i and '
         f'{len(classes)} gt_classes_i arrays for {num_images} images')
-  return fixture_lib.padded_targets(
+  return fixture_formats.padded_targets(
       masks, classes, arrays['padded_normalized_images'].shape[2:],
       max(1, max(len(c) for c in classes)))
 
@@ -317,12 +318,12 @@ def matching_and_loss_checks(run: model_checks.ModelRun
   manifest = run.fixture.manifest
   fixture_lib.require(manifest, ['losses_unweighted', 'loss_total'],
                       run.fixture.path / fixture_lib.MANIFEST)
-  params = fixture_lib.losses_config(manifest)
+  params = fixture_formats.losses_config(manifest)
   num_layers = len(criterion_lib.MaskFormerCriterion(params).layers(
       run.outputs))
   num_images, num_slots = targets['valid'].shape
-  stored = [fixture_lib.stored_matching(
-      run.fixture.arrays, f'match_{fixture_lib.layer_key(layer)}_img{{b}}',
+  stored = [fixture_formats.stored_matching(
+      run.fixture.arrays, f'match_{fixture_formats.layer_key(layer)}_img{{b}}',
       num_images, num_slots) for layer in range(num_layers)]
   return criterion_checks(params, run.outputs, targets, stored,
                           manifest.get('losses_unweighted'),
@@ -352,14 +353,14 @@ def float64_loss_checks(run: model_checks.ModelRun) -> List[checks_lib.Check]:
   exact = fixture.float32_error or {}
   source = fixture.path / fixture_lib.FLOAT32_ERROR
   fixture_lib.require(exact, ['losses_stored_matchings', 'loss_total'], source)
-  params = fixture_lib.losses_config(fixture.manifest)
+  params = fixture_formats.losses_config(fixture.manifest)
   criterion = criterion_lib.MaskFormerCriterion(params)
   num_layers = len(criterion.layers(run.outputs))
   num_images, num_slots = targets['valid'].shape
   matchings = []
   for layer in range(num_layers):
-    key = fixture_lib.layer_key(layer)
-    matching = fixture_lib.stored_matching(
+    key = fixture_formats.layer_key(layer)
+    matching = fixture_formats.stored_matching(
         fixture.arrays, f'match_{key}_img{{b}}', num_images, num_slots)
     if matching is None:
       raise fixture_lib.FixtureError(

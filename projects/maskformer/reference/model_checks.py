@@ -54,6 +54,7 @@ from projects.maskformer.modeling.maskformer import maskformer_model
 from projects.maskformer.ops import precision
 from projects.maskformer.reference import checks as checks_lib
 from projects.maskformer.reference import fixture as fixture_lib
+from projects.maskformer.reference import fixture_formats
 
 _AUX_KEY = re.compile(r'aux(\d+)_(pred_logits|pred_masks)$')
 _ISOLATED = 'isolated'
@@ -104,13 +105,14 @@ def model_inputs(fixture: fixture_lib.ModelFixture,
   """
   padded = fixture.arrays['padded_normalized_images']
   if dtype != FLOAT64:
-    return fixture_lib.nchw_to_nhwc(padded).astype(np.float32)
-  images = fixture_lib.per_image(fixture.arrays, 'image')
+    return fixture_formats.nchw_to_nhwc(padded).astype(np.float32)
+  images = fixture_formats.per_image(fixture.arrays, 'image')
   if len(images) != padded.shape[0]:
     raise fixture_lib.FixtureError(
         f'{fixture.path / fixture_lib.REFERENCE}: the float64 run needs '
         f'image_0..image_{padded.shape[0] - 1}; found {len(images)}')
-  normalized = fixture_lib.normalized_padded_images(images, dtype=np.float64)
+  normalized = fixture_formats.normalized_padded_images(images,
+                                                        dtype=np.float64)
   batch = np.zeros(padded.shape[:1] + padded.shape[2:] + padded.shape[1:2])
   batch[:, :normalized.shape[1], :normalized.shape[2]] = normalized
   return batch
@@ -133,7 +135,7 @@ def run_model(fixture: fixture_lib.ModelFixture,
   """
   with precision.keras_policy(dtype):
     model = maskformer_model.build_maskformer_model(
-        fixture_lib.model_config(fixture.config))
+        fixture_formats.model_config(fixture.config))
   conversion = converter.convert_model(model, fixture.weights_path)
   outputs = model(tf.constant(model_inputs(fixture, dtype)), training=False)
   return ModelRun(fixture=fixture, model=model, conversion=conversion,
@@ -274,14 +276,14 @@ def model_output_checks(run: ModelRun) -> List[checks_lib.Result]:
     if name in reference:
       results.extend(_exact_or_reference_check(
           fixture, name, outputs['backbone_features'][level],
-          fixture_lib.nchw_to_nhwc))
+          fixture_formats.nchw_to_nhwc))
   for ours, name in (('mask_features', 'mask_features'),
                      ('transformer_encoder_features',
                       'transformer_encoder_output')):
     if name in reference:
       results.extend(_exact_or_reference_check(
           fixture, name, outputs.get(ours, np.zeros((0,))),
-          fixture_lib.nchw_to_nhwc))
+          fixture_formats.nchw_to_nhwc))
   results.extend(_prediction_checks('', outputs, fixture, exact=True))
   return results
 
@@ -304,13 +306,13 @@ def isolated_module_checks(run: ModelRun) -> List[checks_lib.Result]:
 
   def compare(name, ours, stored):
     check = checks_lib.compare_scaled(name, ours,
-                                      fixture_lib.nchw_to_nhwc(stored))
+                                      fixture_formats.nchw_to_nhwc(stored))
     return _as_note(check) if fixture.exact is not None else check
 
   levels = ('2', '3', '4', '5')
   if all(f'backbone_res{level}' in reference for level in levels):
     features = {
-        level: tf.constant(fixture_lib.nchw_to_nhwc(
+        level: tf.constant(fixture_formats.nchw_to_nhwc(
             reference[f'backbone_res{level}']))
         for level in levels
     }
@@ -329,8 +331,8 @@ def isolated_module_checks(run: ModelRun) -> List[checks_lib.Result]:
   input_name = 'transformer_encoder_output' if is_encoder else 'backbone_res5'
   if input_name in reference and 'mask_features' in reference:
     predictions = model.transformer_predictor(
-        tf.constant(fixture_lib.nchw_to_nhwc(reference[input_name])),
-        tf.constant(fixture_lib.nchw_to_nhwc(reference['mask_features'])),
+        tf.constant(fixture_formats.nchw_to_nhwc(reference[input_name])),
+        tf.constant(fixture_formats.nchw_to_nhwc(reference['mask_features'])),
         training=False)
     results.extend(_prediction_checks(f'{_ISOLATED}.predictor.', predictions,
                                       fixture, exact=False))

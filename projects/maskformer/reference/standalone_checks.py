@@ -33,6 +33,7 @@ from projects.maskformer.losses import criterion as criterion_lib
 from projects.maskformer.modeling import inference
 from projects.maskformer.reference import checks as checks_lib
 from projects.maskformer.reference import fixture as fixture_lib
+from projects.maskformer.reference import fixture_formats
 from projects.maskformer.reference import inference_checks
 from projects.maskformer.reference import loss_checks
 
@@ -63,17 +64,17 @@ def matcher_criterion_checks(part: fixture_lib.StandalonePart
   """
   meta, arrays = part.meta, part.arrays
   outputs = _predictions(arrays)
-  masks = fixture_lib.per_image(arrays, 'tgt_masks')
-  classes = fixture_lib.per_image(arrays, 'tgt_classes')
+  masks = fixture_formats.per_image(arrays, 'tgt_masks')
+  classes = fixture_formats.per_image(arrays, 'tgt_classes')
   padded_size = meta.get('target_hw') or [
       max(m.shape[i] for m in masks) for i in (1, 2)]
-  targets = fixture_lib.padded_targets(
+  targets = fixture_formats.padded_targets(
       masks, classes, padded_size, max(1, max(len(c) for c in classes)))
   num_images, num_slots = targets['valid'].shape
-  params = fixture_lib.losses_config(meta)
+  params = fixture_formats.losses_config(meta)
   num_layers = len(criterion_lib.MaskFormerCriterion(params).layers(outputs))
-  stored = [fixture_lib.stored_matching(arrays, 'match_{b}', num_images,
-                                        num_slots)] + [None] * (num_layers - 1)
+  stored = [fixture_formats.stored_matching(
+      arrays, 'match_{b}', num_images, num_slots)] + [None] * (num_layers - 1)
   measured = loss_checks.criterion_checks(
       params, outputs, targets, stored, meta.get('losses_unweighted'),
       meta.get('loss_total'))

@@ -72,6 +72,7 @@ from projects.maskformer.dataloaders import targets as targets_lib
 from projects.maskformer.ops import precision
 from projects.maskformer.reference import checks as checks_lib
 from projects.maskformer.reference import fixture as fixture_lib
+from projects.maskformer.reference import fixture_formats
 from projects.maskformer.reference import loss_checks
 from projects.maskformer.reference import model_checks
 from projects.maskformer.tasks import maskformer_segmentation
@@ -95,8 +96,8 @@ def task_config(fixture: fixture_lib.TrainingFixture
                 ) -> exp_cfg.MaskFormerTask:
   """The task config of the run: its architecture and loss weights."""
   return exp_cfg.MaskFormerTask(
-      model=fixture_lib.model_config(fixture.config),
-      losses=fixture_lib.losses_config(fixture.trajectory))
+      model=fixture_formats.model_config(fixture.config),
+      losses=fixture_formats.losses_config(fixture.trajectory))
 
 
 def optimization_config(fixture: fixture_lib.TrainingFixture
@@ -169,15 +170,15 @@ def training_batch(fixture: fixture_lib.TrainingFixture,
     FixtureError: missing arrays, or masks that overlap or do not fit.
   """
   batch = fixture.batch
-  images = fixture_lib.per_image(batch, 'image')
-  masks = fixture_lib.per_image(batch, 'gt_masks')
-  classes = fixture_lib.per_image(batch, 'gt_classes')
+  images = fixture_formats.per_image(batch, 'image')
+  masks = fixture_formats.per_image(batch, 'gt_masks')
+  classes = fixture_formats.per_image(batch, 'gt_classes')
   source = fixture.path / 'batch.npz'
   if not images or len(masks) != len(images) or len(classes) != len(images):
     raise fixture_lib.FixtureError(
         f'{source}: expected image_i, gt_masks_i and gt_classes_i for every '
         f'image; got {len(images)}, {len(masks)}, {len(classes)}')
-  padded = fixture_lib.normalized_padded_images(
+  padded = fixture_formats.normalized_padded_images(
       images, int(fixture.config.get('size_divisibility', 0)), dtype)
   num_images, height, width = padded.shape[:3]
   num_slots = max(1, max(len(c) for c in classes))
@@ -220,8 +221,8 @@ def _step0_matchings(fixture: fixture_lib.TrainingFixture, num_layers: int,
   """`matchings_step0.npz` as an int32 [L, B, T] array, final layer first."""
   matchings = []
   for layer in range(num_layers):
-    key = fixture_lib.layer_key(layer)
-    matching = fixture_lib.stored_matching(
+    key = fixture_formats.layer_key(layer)
+    matching = fixture_formats.stored_matching(
         fixture.matchings_step0, f'match_{key}_img{{b}}', num_images,
         num_slots)
     if matching is None:

@@ -47,7 +47,7 @@ from projects.maskformer.checkpoints import name_mapping
 from projects.maskformer.configs import model as model_cfg
 from projects.maskformer.modeling import resnet
 from projects.maskformer.reference import checks as checks_lib
-from projects.maskformer.reference import fixture as fixture_lib
+from projects.maskformer.reference import fixture_formats
 from projects.maskformer.reference import model_checks
 
 # Buffers of the port that have no counterpart in MaskFormer checkpoints.
@@ -237,7 +237,7 @@ def witness_notes(run: model_checks.ModelRun) -> List[checks_lib.Result]:
   Raises:
     WitnessUnavailableError: no torch/transformers or no port for the model.
   """
-  config = fixture_lib.model_config(run.fixture.config)
+  config = fixture_formats.model_config(run.fixture.config)
   port = build_port(config)
   state = converter.read_state_dict(run.fixture.weights_path)
   load_state(port, state, name_mapping.detect_naming(list(state)))

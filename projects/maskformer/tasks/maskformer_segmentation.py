@@ -148,7 +148,8 @@ class MaskFormerSegmentationTask(base_task.Task):
         params.losses, jit_compile=compiles_criterion(params.xla_compile))
     self._label_type = params.validation_data.decoder.label_type
     self._categories = None
-    self._post_processor = None
+    # With instance results or without -> post-processor, built when used.
+    self._post_processors = {}
     if self._label_type == data_cfg.PANOPTIC and params.validation_data.input_path:
       self._categories = inference_setup.read_category_map(
           params.evaluation.category_map_file)
@@ -290,36 +291,53 @@ class MaskFormerSegmentationTask(base_task.Task):
     logs[self.loss] = logs['total_loss']
     return logs
 
-  def build_post_processor(self, params: data_cfg.DataConfig
+  def build_post_processor(self, params: data_cfg.DataConfig,
+                           instances: bool = False
                            ) -> postprocessing.MaskFormerPostProcessor:
-    """The original's inference for `params`' data (panoptic or semantic)."""
+    """The original's inference for `params`' data (panoptic or semantic).
+
+    Args:
+      params: the evaluation data.
+      instances: also the instance results (panoptic data only).
+
+    Returns:
+      The post-processor.
+
+    Raises:
+      ValueError: instance results asked for on semantic data.
+    """
     if self._label_type == data_cfg.PANOPTIC:
       return inference_setup.build_post_processor(
           self._categories, params, self.task_config.evaluation,
-          outputs=('panoptic',))
+          outputs=('panoptic', 'instance') if instances else ('panoptic',))
+    if instances:
+      raise ValueError('instance results need panoptic data (the thing '
+                       'classes of its category map)')
     return inference_setup.build_post_processor(
         None, params, self.task_config.evaluation, outputs=('semantic',))
 
   def post_process(self, outputs: Dict[str, Any], images: tf.Tensor,
-                   labels: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+                   labels: Dict[str, tf.Tensor],
+                   instances: bool = False) -> Dict[str, tf.Tensor]:
     """Inference at the original image sizes (validation data settings).
 
     Args:
       outputs: the model's outputs for `images`.
       images: the float [B, H, W, 3] input batch.
       labels: the input pipeline's labels (for `image_info`).
+      instances: also the instance results (panoptic data only).
 
     Returns:
       The `MaskFormerPostProcessor` outputs.
     """
-    if self._post_processor is None:
-      self._post_processor = self.build_post_processor(
-          self.task_config.validation_data)
+    if instances not in self._post_processors:
+      self._post_processors[instances] = self.build_post_processor(
+          self.task_config.validation_data, instances)
     image_info = labels[maskformer_input.IMAGE_INFO]
     sizes = tf.cast(tf.round(image_info[:, 1]), tf.int32)
     original_sizes = tf.cast(tf.round(image_info[:, 0]), tf.int32)
-    return self._post_processor(outputs, layers.spatial_size(images), sizes,
-                                original_sizes)
+    return self._post_processors[instances](
+        outputs, layers.spatial_size(images), sizes, original_sizes)
 
   def validation_step(self, inputs, model: tf_keras.Model,
                       metrics: Optional[List[tf_keras.metrics.Metric]] = None):
