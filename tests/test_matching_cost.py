@@ -141,3 +141,33 @@ def test_padded_target_slots_and_bfloat16_inputs():
              for x in (logits, mask_logits)]
   expected = matching_cost.matching_cost(rounded[0], rounded[1], classes, masks)
   np.testing.assert_array_equal(cost.numpy(), expected.numpy())
+
+
+@pytest.mark.parametrize('valid_slots', [(), (0,), (3, 17), (5, 6, 40)])
+def test_cost_follows_the_valid_targets(valid_slots):
+  """With `target_valid`, the columns of chunks (16 slots) that hold a valid
+  target are the full computation's; the rest are finite (the matcher
+  ignores them), and a batch without valid targets computes no mask cost."""
+  rng = np.random.default_rng(4)
+  batch, queries, slots, chunk = 2, 6, 41, 16
+  logits = rng.normal(size=(batch, queries, slots + 1)).astype(np.float32)
+  mask_logits = (rng.normal(size=(batch, queries, 8, 8)) * 3).astype(
+      np.float32)
+  masks = rng.random((batch, slots, 8, 8)) > 0.6
+  classes = rng.integers(0, slots, size=(batch, slots)).astype(np.int32)
+  valid = np.zeros((batch, slots), bool)
+  valid[1, list(valid_slots)] = True
+  full = matching_cost.matching_cost(logits, mask_logits, classes,
+                                     masks).numpy()
+  masked = tf.function(matching_cost.matching_cost, jit_compile=True)(
+      logits, mask_logits, classes, masks, valid).numpy()
+  computed = np.zeros(slots, bool)
+  for s in valid_slots:
+    computed[s // chunk * chunk:(s // chunk + 1) * chunk] = True
+  np.testing.assert_allclose(masked[:, :, computed], full[:, :, computed],
+                             rtol=1e-6, atol=1e-6)
+  assert np.isfinite(masked).all()
+  if not valid_slots:  # The class cost only (XLA's softmax vs TF's: 1 ulp).
+    np.testing.assert_allclose(
+        masked, matching_cost.class_cost(logits, classes).numpy(),
+        rtol=1e-6, atol=1e-7)

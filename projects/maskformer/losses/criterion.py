@@ -243,7 +243,7 @@ class MaskFormerCriterion:
         targets, layers[0][1].shape[-2:]))
     cost = tf.stack([
         matching_cost.matching_cost(
-            logits, pred_masks, targets['classes'], masks,
+            logits, pred_masks, targets['classes'], masks, targets['valid'],
             class_weight=params.cost_class_weight,
             mask_weight=params.cost_mask_weight,
             dice_weight=params.cost_dice_weight,

@@ -13,6 +13,7 @@
 # limitations under the License.
 
 """The Hungarian matching cost of MaskFormer: class, sigmoid focal and dice."""
+from typing import Optional
 from typing import Tuple
 
 import tensorflow as tf
@@ -38,8 +39,9 @@ def class_cost(pred_logits: tf.Tensor, target_classes: tf.Tensor) -> tf.Tensor:
 
 
 def mask_costs(mask_logits: tf.Tensor, target_masks: tf.Tensor,
-               alpha: float = 0.25, gamma: float = 2.0
-               ) -> Tuple[tf.Tensor, tf.Tensor]:
+               alpha: float = 0.25, gamma: float = 2.0,
+               target_valid: Optional[tf.Tensor] = None,
+               chunk_size: int = 16) -> Tuple[tf.Tensor, tf.Tensor]:
   """Pairwise sigmoid focal and dice costs, from one matrix product.
 
   For prediction n and target t, with s = sigmoid(x):
@@ -53,35 +55,69 @@ def mask_costs(mask_logits: tf.Tensor, target_masks: tf.Tensor,
   [N, P] x [P, T] products per image where the original has three, the cost
   of the matcher being mostly these products.
 
+  With `target_valid`, the cost follows the real targets, not the padded
+  slots: the products are computed per chunk of `chunk_size` slots, only for
+  the chunks that hold a valid target of some image of the batch (each chunk
+  a static-shape branch of a `tf.cond`), and nothing at all is computed for a
+  batch without valid targets. The other columns are finite but meaningless
+  (their products are taken as 0; both costs are 0 for a batch without
+  targets).
+
   Args:
     mask_logits: A float32 [B, N, P] tensor of mask logits (P pixels).
-    target_masks: A float32 [B, T, P] tensor of 0/1 targets.
+    target_masks: A float32 [B, T, P] tensor of 0/1 targets (T static).
     alpha: The focal cost's positive-class weight.
     gamma: The focal cost's focusing exponent.
+    target_valid: Optional bool [B, T] tensor: the slots that hold a target.
+    chunk_size: Slots per chunk (with `target_valid`).
 
   Returns:
     (focal, dice): float32 [B, N, T] tensors.
   """
-  num_queries = mask_logits.shape[1]
-  probs = tf.sigmoid(mask_logits)
-  positive = alpha * tf.pow(1.0 - probs, gamma) * tf.nn.softplus(-mask_logits)
-  negative = (1.0 - alpha) * tf.pow(probs, gamma) * tf.nn.softplus(mask_logits)
-  products = tf.einsum('bnp,btp->bnt',
-                       tf.concat([positive - negative, probs], axis=1),
-                       target_masks)
+  batch_size, num_queries = tf.shape(mask_logits)[0], mask_logits.shape[1]
+  num_targets = target_masks.shape[1]
   num_pixels = tf.cast(tf.shape(mask_logits)[-1], tf.float32)
-  focal = (products[:, :num_queries] +
-           tf.reduce_sum(negative, axis=-1)[:, :, tf.newaxis]) / num_pixels
-  denominator = (tf.reduce_sum(probs, axis=-1)[:, :, tf.newaxis] +
-                 tf.reduce_sum(target_masks, axis=-1)[:, tf.newaxis, :])
-  dice = 1.0 - (2.0 * products[:, num_queries:] + 1.0) / (denominator + 1.0)
-  return focal, dice
+
+  def chunk_products(rows, start, end):
+    return tf.einsum('bnp,btp->bnt', rows, target_masks[:, start:end])
+
+  def costs():
+    probs = tf.sigmoid(mask_logits)
+    positive = alpha * tf.pow(1.0 - probs, gamma) * tf.nn.softplus(
+        -mask_logits)
+    negative = (1.0 - alpha) * tf.pow(probs, gamma) * tf.nn.softplus(
+        mask_logits)
+    rows = tf.concat([positive - negative, probs], axis=1)
+    if target_valid is None:
+      products = chunk_products(rows, 0, num_targets)
+    else:
+      chunks = []
+      for start in range(0, num_targets, chunk_size):
+        end = min(start + chunk_size, num_targets)
+        chunks.append(tf.cond(
+            tf.reduce_any(target_valid[:, start:end]),
+            lambda s=start, e=end: chunk_products(rows, s, e),
+            lambda s=start, e=end: tf.zeros(
+                [batch_size, 2 * num_queries, e - s], tf.float32)))
+      products = tf.concat(chunks, axis=2)
+    focal = (products[:, :num_queries] +
+             tf.reduce_sum(negative, axis=-1)[:, :, tf.newaxis]) / num_pixels
+    denominator = (tf.reduce_sum(probs, axis=-1)[:, :, tf.newaxis] +
+                   tf.reduce_sum(target_masks, axis=-1)[:, tf.newaxis, :])
+    dice = 1.0 - (2.0 * products[:, num_queries:] + 1.0) / (denominator + 1.0)
+    return focal, dice
+
+  if target_valid is None:
+    return costs()
+  zeros = tf.zeros([batch_size, num_queries, num_targets], tf.float32)
+  return tf.cond(tf.reduce_any(target_valid), costs, lambda: (zeros, zeros))
 
 
 def matching_cost(pred_logits: tf.Tensor,
                   pred_masks: tf.Tensor,
                   target_classes: tf.Tensor,
                   target_masks: tf.Tensor,
+                  target_valid: Optional[tf.Tensor] = None,
                   class_weight: float = 1.0,
                   mask_weight: float = 20.0,
                   dice_weight: float = 1.0,
@@ -102,6 +138,9 @@ def matching_cost(pred_logits: tf.Tensor,
     target_classes: An int [B, T] tensor of class ids.
     target_masks: A bool or float [B, T, H, W] tensor of target masks at the
       padded image size (or already at the prediction size, [B, T, h, w]).
+    target_valid: Optional bool [B, T] tensor of the slots holding a target:
+      the mask costs are then computed only for chunks of slots that hold
+      one (`mask_costs`).
     class_weight: Weight of the class cost.
     mask_weight: Weight of the focal cost.
     dice_weight: Weight of the dice cost.
@@ -121,7 +160,9 @@ def matching_cost(pred_logits: tf.Tensor,
   targets = tf.reshape(targets, [batch_size, num_targets, height * width])
   logits = tf.cast(pred_masks, tf.float32)
   logits = tf.reshape(logits, [batch_size, tf.shape(logits)[1], height * width])
-  focal, dice = mask_costs(logits, targets, focal_alpha, focal_gamma)
+  focal, dice = mask_costs(
+      logits, targets, focal_alpha, focal_gamma,
+      None if target_valid is None else tf.cast(target_valid, tf.bool))
   return (mask_weight * focal
           + class_weight * class_cost(pred_logits, target_classes)
           + dice_weight * dice)
