@@ -27,7 +27,7 @@ from pycocotools import mask as mask_util
 import pytest
 import test_export_saved_model
 
-from projects.maskformer.dataloaders import tfrecord_conversion
+from projects.maskformer.conversion import tfrecords
 
 TOOL = conftest.REPO_ROOT / 'tools' / 'evaluate_coco_panoptic.py'
 
@@ -205,7 +205,7 @@ def test_missing_flags_and_help():
 def test_model_mode_predicts_each_image_at_its_own_size(coco_sample_dir,
                                                         tmp_path):
   """The default model mode: no canvas, one image at a time, any shape."""
-  tfrecord_conversion.convert_coco_panoptic(
+  tfrecords.convert_coco_panoptic(
       str(coco_sample_dir / 'panoptic.json'),
       str(coco_sample_dir / 'images'), str(coco_sample_dir / 'panoptic'),
       str(tmp_path / 'val'), num_shards=1, progress=False)

@@ -21,6 +21,7 @@ functions), that names a module of the project. Rules:
   * `configs/` imports nothing of the project outside `configs/`;
   * `ops/` imports nothing of the project outside `ops/`;
   * `serving/` does not import `tasks/`;
+  * nothing else of the project imports `conversion/` (offline only);
   * no import cycle among the project's modules;
   * every package (or top-level module) imports only its own layer or the
     layers below it in `LAYERS`.
@@ -40,7 +41,7 @@ PACKAGE = 'projects.maskformer'
 LAYERS = (
     ('cli', 'configs', 'ops'),
     ('dataloaders',),
-    ('modeling', 'losses'),
+    ('modeling', 'losses', 'conversion'),
     ('evaluation', 'checkpoints'),
     ('inference_setup', 'optimization'),
     ('tasks',),
@@ -168,6 +169,13 @@ def test_serving_does_not_import_tasks():
   assert sorted(f'{m} -> {t}' for m, ts in GRAPH.items()
                 if m.startswith(f'{PACKAGE}.serving')
                 for t in ts if t == tasks or t.startswith(tasks + '.')) == []
+
+
+def test_nothing_imports_conversion():
+  conversion = f'{PACKAGE}.conversion'
+  assert sorted(f'{m} -> {t}' for m, ts in GRAPH.items()
+                if not m.startswith(conversion)
+                for t in ts if t.startswith(conversion)) == []
 
 
 def _top(module: str) -> str:

@@ -29,12 +29,11 @@ from official.vision.dataloaders import decoder
 import tensorflow as tf
 
 from projects.maskformer.dataloaders import example_schema
+from projects.maskformer.dataloaders import maskformer_input
 
+# The key of the decoded image; the others are the labels' keys
+# (`maskformer_input`).
 IMAGE = 'image'
-SEGMENT_MAP = 'segment_map'
-SEGMENT_CLASSES = 'segment_classes'
-SEGMENT_IS_CROWD = 'segment_is_crowd'
-IMAGE_ID = 'image_id'
 
 # Larger than any panoptic id (ids are < 256^3).
 _NO_ID = tf.int32.max
@@ -100,9 +99,9 @@ def semantic_label_to_segment_map(label: tf.Tensor,
 
 def _semantic_segments(segment_map: tf.Tensor, num_classes: int) -> dict:
   return {
-      SEGMENT_MAP: segment_map,
-      SEGMENT_CLASSES: tf.range(num_classes, dtype=tf.int32),
-      SEGMENT_IS_CROWD: tf.zeros([num_classes], tf.bool),
+      maskformer_input.SEGMENT_MAP: segment_map,
+      maskformer_input.SEGMENT_CLASSES: tf.range(num_classes, dtype=tf.int32),
+      maskformer_input.SEGMENT_IS_CROWD: tf.zeros([num_classes], tf.bool),
   }
 
 
@@ -145,12 +144,12 @@ class PanopticTfExampleDecoder(decoder.Decoder):
                              channels=1, dtype=tf.uint16)[..., 0]
     return {
         IMAGE: decode_image(parsed[example_schema.IMAGE_ENCODED]),
-        SEGMENT_MAP: tf.cast(index, tf.int32) - 1,
-        SEGMENT_CLASSES: tf.cast(parsed[example_schema.SEGMENT_CLASSES],
-                                 tf.int32),
-        SEGMENT_IS_CROWD: tf.cast(parsed[example_schema.SEGMENT_IS_CROWD],
-                                  tf.bool),
-        IMAGE_ID: parsed[example_schema.IMAGE_ID],
+        maskformer_input.SEGMENT_MAP: tf.cast(index, tf.int32) - 1,
+        maskformer_input.SEGMENT_CLASSES: tf.cast(
+            parsed[example_schema.SEGMENT_CLASSES], tf.int32),
+        maskformer_input.SEGMENT_IS_CROWD: tf.cast(
+            parsed[example_schema.SEGMENT_IS_CROWD], tf.bool),
+        maskformer_input.IMAGE_ID: parsed[example_schema.IMAGE_ID],
     }
 
 
@@ -182,7 +181,7 @@ class SemanticTfExampleDecoder(decoder.Decoder):
         semantic_label_to_segment_map(label, self._num_classes),
         self._num_classes)
     decoded[IMAGE] = decode_image(parsed[example_schema.IMAGE_ENCODED])
-    decoded[IMAGE_ID] = parsed[example_schema.IMAGE_ID]
+    decoded[maskformer_input.IMAGE_ID] = parsed[example_schema.IMAGE_ID]
     return decoded
 
 
@@ -215,11 +214,12 @@ class CocoPanopticTfdsDecoder(decoder.Decoder):
     segment_ids = tf.cast(objects['id'], tf.int32)
     return {
         IMAGE: _tfds_image(example['image']),
-        SEGMENT_MAP: panoptic_ids_to_segment_map(
+        maskformer_input.SEGMENT_MAP: panoptic_ids_to_segment_map(
             rgb_to_panoptic_ids(example['panoptic_image']), segment_ids),
-        SEGMENT_CLASSES: tf.cast(objects['label'], tf.int32),
-        SEGMENT_IS_CROWD: tf.cast(objects['is_crowd'], tf.bool),
-        IMAGE_ID: tf.cast(example['image/id'], tf.int64),
+        maskformer_input.SEGMENT_CLASSES: tf.cast(objects['label'], tf.int32),
+        maskformer_input.SEGMENT_IS_CROWD: tf.cast(objects['is_crowd'],
+                                                   tf.bool),
+        maskformer_input.IMAGE_ID: tf.cast(example['image/id'], tf.int64),
     }
 
 
@@ -256,5 +256,5 @@ class SceneParse150TfdsDecoder(decoder.Decoder):
                                       self._num_classes),
         self._num_classes)
     decoded[IMAGE] = _tfds_image(example['image'])
-    decoded[IMAGE_ID] = tf.constant(-1, tf.int64)
+    decoded[maskformer_input.IMAGE_ID] = tf.constant(-1, tf.int64)
     return decoded

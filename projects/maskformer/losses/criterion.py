@@ -52,7 +52,7 @@ from typing import Tuple
 import tensorflow as tf
 
 from projects.maskformer.configs import losses as losses_config
-from projects.maskformer.dataloaders import targets as targets_lib
+from projects.maskformer.dataloaders import maskformer_input
 from projects.maskformer.losses import mask_loss
 from projects.maskformer.losses import matching_cost
 from projects.maskformer.ops import linear_assignment
@@ -175,10 +175,10 @@ class MaskFormerCriterion:
   `outputs` is the model's output dict: `pred_logits` float [B, Q, K+1]
   ("no object" last), `pred_masks` float [B, Q, h, w] mask logits, and
   `aux_outputs`, a list (decoder layers 0..L-2) of dicts with the same keys.
-  `targets` is a dict (`dataloaders/targets.py`): `classes` int [B, T],
-  `valid` bool [B, T], with T <= Q, and the masks at the padded image size,
-  either as `segment_map` int [B, H, W] (training: `targets.loss_targets`) or
-  as `masks` bool or float [B, T, H, W].
+  `targets` is a dict (`dataloaders/maskformer_input.py`): `classes` int
+  [B, T], `valid` bool [B, T], with T <= Q, and the masks at the padded image
+  size, either as `segment_map` int [B, H, W] (training:
+  `maskformer_input.loss_targets`) or as `masks` bool or float [B, T, H, W].
 
   Layers are ordered final first, then auxiliary layer 0, 1, ...
   (`layer_suffixes`). To check the 18 terms against reference matchings, call
@@ -239,7 +239,7 @@ class MaskFormerCriterion:
     params = self._params
     # The target masks at the prediction size, shared by the layers; one
     # layer's cost at a time bounds the per-pixel temporaries to one layer.
-    masks = targets_lib.all_masks(targets_lib.resize_nearest_legacy(
+    masks = maskformer_input.all_masks(maskformer_input.resize_nearest_legacy(
         targets, layers[0][1].shape[-2:]))
     cost = tf.stack([
         matching_cost.matching_cost(

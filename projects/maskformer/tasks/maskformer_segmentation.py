@@ -44,7 +44,6 @@ from projects.maskformer.configs import dataloader as data_cfg
 from projects.maskformer.configs import maskformer as exp_cfg
 from projects.maskformer.dataloaders import input_pipeline
 from projects.maskformer.dataloaders import maskformer_input
-from projects.maskformer.dataloaders import targets as targets_lib
 from projects.maskformer.evaluation import panoptic_quality
 from projects.maskformer.evaluation import semantic_metrics
 from projects.maskformer.losses import criterion as criterion_lib
@@ -236,7 +235,7 @@ class MaskFormerSegmentationTask(base_task.Task):
     outputs = model(images, training=training)
     # bfloat16 endpoints widen to float32; float64 (the exact mode) stays.
     outputs = tf.nest.map_structure(precision.widen, outputs)
-    targets = targets_lib.loss_targets(labels)
+    targets = maskformer_input.loss_targets(labels)
     total, terms = self._criterion(
         {k: outputs[k] for k in criterion_lib.PREDICTION_KEYS if k in outputs},
         targets)
