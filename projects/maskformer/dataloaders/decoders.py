@@ -25,7 +25,7 @@ Panoptic sources list their segments in annotation order. Semantic sources list
 one segment per class (N = num_classes, segment c = class c); the parser later
 keeps the classes present after augmentation.
 """
-from official.vision.dataloaders import decoder
+from official.vision.dataloaders import decoder as decoder_lib
 import tensorflow as tf
 
 from projects.maskformer.dataloaders import example_schema
@@ -126,7 +126,7 @@ def decode_image(encoded: tf.Tensor) -> tf.Tensor:
   return image
 
 
-class PanopticTfExampleDecoder(decoder.Decoder):
+class PanopticTfExampleDecoder(decoder_lib.Decoder):
   """Decodes panoptic tf.train.Examples (`example_schema`)."""
 
   def decode(self, serialized_example: tf.Tensor) -> dict:
@@ -153,7 +153,7 @@ class PanopticTfExampleDecoder(decoder.Decoder):
     }
 
 
-class SemanticTfExampleDecoder(decoder.Decoder):
+class SemanticTfExampleDecoder(decoder_lib.Decoder):
   """Decodes semantic tf.train.Examples (`example_schema`)."""
 
   def __init__(self, num_classes: int):
@@ -190,7 +190,7 @@ def _tfds_image(image: tf.Tensor) -> tf.Tensor:
   return decode_image(image) if image.dtype == tf.string else image
 
 
-class CocoPanopticTfdsDecoder(decoder.Decoder):
+class CocoPanopticTfdsDecoder(decoder_lib.Decoder):
   """Decodes TFDS `coco/2017_panoptic` examples.
 
   TFDS numbers the 133 categories in the order of the annotation file's
@@ -223,7 +223,7 @@ class CocoPanopticTfdsDecoder(decoder.Decoder):
     }
 
 
-class SceneParse150TfdsDecoder(decoder.Decoder):
+class SceneParse150TfdsDecoder(decoder_lib.Decoder):
   """Decodes TFDS `scene_parse150` examples.
 
   The class label is the annotation's first channel (0 = ignore, 1..150). The
