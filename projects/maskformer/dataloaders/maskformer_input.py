@@ -18,7 +18,9 @@ The parser (`segmentation_parser`) runs on the host inside tf.data; this
 module holds what the model, the losses and the metrics read of its output,
 and what the device computes from it before them: `prepare_model_inputs`
 (the train and validation steps and `evaluation.dataset_prediction` call it
-on every batch) and the loss targets (`loss_targets`, `gather_masks`).
+on every batch) and the loss targets (`loss_targets`, `gather_masks`). The
+normalization is defined here once, also where it runs on the host
+(`normalize_image`: the parser's float images, serving).
 
 The parser's output. Every example, training or evaluation, panoptic or
 semantic, becomes `(image, labels)` with static shapes ([Hc, Wc] =
