@@ -34,7 +34,7 @@ from official.core import config_definitions as cfg
 from official.core import exp_factory
 
 from projects.maskformer import registry_imports  # noqa: F401
-from projects.maskformer.dataloaders import tfrecord_conversion
+from projects.maskformer.conversion import tfrecords
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 EXPERIMENT = 'maskformer_synthetic_cpu'
@@ -112,7 +112,7 @@ def build_records(root: pathlib.Path, num_train: int, num_val: int,
   if result.returncode != 0:
     raise RuntimeError(f'make_synthetic_coco.py failed:\n{result.stderr}')
   for split in ('train', 'val'):
-    tfrecord_conversion.convert_coco_panoptic(
+    tfrecords.convert_coco_panoptic(
         annotation_file=str(coco_dir / 'annotations' /
                             f'panoptic_{split}2017.json'),
         image_dir=str(coco_dir / f'{split}2017'),
@@ -123,7 +123,7 @@ def build_records(root: pathlib.Path, num_train: int, num_val: int,
       coco_dir=coco_dir,
       train_pattern=str(root / 'tfrecords' / 'train-*'),
       val_pattern=str(root / 'tfrecords' / 'val-*'),
-      category_map=tfrecord_conversion.category_map_path(
+      category_map=tfrecords.category_map_path(
           str(root / 'tfrecords' / 'val')))
 
 

@@ -26,6 +26,7 @@ import tensorflow as tf
 from projects.maskformer.configs import dataloader as data_cfg
 from projects.maskformer.dataloaders import augmentation
 from projects.maskformer.dataloaders import maskformer_input
+from projects.maskformer.dataloaders import segmentation_parser
 
 MEAN = np.array(maskformer_input.MEAN_RGB)
 STD = np.array(maskformer_input.STDDEV_RGB)
@@ -255,7 +256,7 @@ def _parser(kind, label_type=data_cfg.PANOPTIC, dtype='float32',
     aug.get().override(recipe)
   output_size = {'detr_panoptic': [256, 256], 'semantic_crop': [128, 128],
                  'large_scale_jitter': [128, 144], 'none': [224, 256]}[kind]
-  return maskformer_input.Parser(
+  return segmentation_parser.Parser(
       output_size=output_size, label_type=label_type, max_segments=60,
       augmentation_params=aug, eval_short_edge=150, eval_max_size=256,
       groundtruth_padded_size=[128, 176],
@@ -386,7 +387,7 @@ def test_flip_moves_image_and_segments_together():
   outputs = []
   for flip in (0.0, 1.0):
     aug.detr_panoptic.flip_prob = flip
-    parser = maskformer_input.Parser(output_size=[320, 320],
+    parser = segmentation_parser.Parser(output_size=[320, 320],
                                      augmentation_params=aug, max_segments=60)
     outputs.append(_parse(parser, _decoded(data_cfg.PANOPTIC), 0))
   (image, labels), (flipped, flipped_labels) = outputs
@@ -527,7 +528,7 @@ def test_segment_map_dtype_holds_the_slots():
 
 
 def test_bfloat16_image():
-  parser = maskformer_input.Parser(
+  parser = segmentation_parser.Parser(
       output_size=[256, 256], dtype='bfloat16', eval_short_edge=150,
       eval_max_size=256, max_segments=60,
       augmentation_params=data_cfg.Augmentation(type='none'))
@@ -536,17 +537,18 @@ def test_bfloat16_image():
 
 
 def test_invalid_options_are_rejected():
-  small_canvas = maskformer_input.Parser(output_size=[800, 800])
+  small_canvas = segmentation_parser.Parser(output_size=[800, 800])
   with pytest.raises(ValueError, match='cannot hold'):  # detr max_size 1333.
     small_canvas.parse_fn(True)(dict(_decoded(data_cfg.PANOPTIC),
                                      augmentation_seed=tf.constant([1, 2])))
   with pytest.raises(ValueError, match='segment_overflow'):
-    maskformer_input.Parser(output_size=[1344, 1344], segment_overflow='drop')
+    segmentation_parser.Parser(output_size=[1344, 1344],
+                               segment_overflow='drop')
   with pytest.raises(ValueError, match='label_resize'):
-    maskformer_input.Parser(output_size=[1344, 1344], label_resize='linear')
+    segmentation_parser.Parser(output_size=[1344, 1344], label_resize='linear')
   with pytest.raises(ValueError, match='label_type'):
-    maskformer_input.Parser(output_size=[1344, 1344], label_type='instance')
+    segmentation_parser.Parser(output_size=[1344, 1344], label_type='instance')
   with pytest.raises(ValueError, match='dtype'):
-    maskformer_input.Parser(output_size=[1344, 1344], dtype='float16')
+    segmentation_parser.Parser(output_size=[1344, 1344], dtype='float16')
   with pytest.raises(ValueError, match='pad_value'):
     _parser('semantic_crop', dtype='uint8', pad_value=127.5)

@@ -12,7 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""`conversion.load_in_parallel`: order, errors, and no deadlock.
+"""`loading.load_in_parallel`: order, errors, and no deadlock.
 
 The converters once hung (about 1 run in 15) when the worker pool was
 terminated while a worker held the result queue's lock. The looped test
@@ -27,7 +27,7 @@ import textwrap
 
 import pytest
 
-from projects.maskformer.dataloaders import conversion
+from projects.maskformer.conversion import loading
 
 _REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -40,7 +40,7 @@ def _square(task):
 
 def _fail_on_multiples_of_7(task):
   if task % 7 == 0:
-    raise conversion.ConversionError('corrupt_image', f'{task}.jpg', 'bad')
+    raise loading.ConversionError('corrupt_image', f'{task}.jpg', 'bad')
   return task
 
 
@@ -50,7 +50,7 @@ def _bug(task):
 
 @pytest.mark.parametrize('num_workers', [0, 2])
 def test_results_in_task_order(num_workers):
-  results = list(conversion.load_in_parallel(
+  results = list(loading.load_in_parallel(
       _square, list(range(100)), num_workers, skip_invalid=False,
       progress=False))
   assert results == [(i, i * i) for i in range(100)]
@@ -58,14 +58,14 @@ def test_results_in_task_order(num_workers):
 
 @pytest.mark.parametrize('num_workers', [0, 2])
 def test_skip_invalid_yields_skips_in_order(num_workers):
-  results = list(conversion.load_in_parallel(
+  results = list(loading.load_in_parallel(
       _fail_on_multiples_of_7, list(range(1, 50)), num_workers,
       skip_invalid=True, progress=False))
   assert [i for i, _ in results] == list(range(49))
   for index, result in results:
     task = index + 1
     if task % 7 == 0:
-      assert result == conversion.Skipped(
+      assert result == loading.Skipped(
           'corrupt_image', f'{task}.jpg', f'{task}.jpg: bad [corrupt_image]')
     else:
       assert result == task
@@ -74,8 +74,8 @@ def test_skip_invalid_yields_skips_in_order(num_workers):
 @pytest.mark.parametrize('num_workers', [0, 2])
 def test_first_error_is_raised_after_the_good_results(num_workers):
   seen = []
-  with pytest.raises(conversion.ConversionError) as error:
-    for index, result in conversion.load_in_parallel(
+  with pytest.raises(loading.ConversionError) as error:
+    for index, result in loading.load_in_parallel(
         _fail_on_multiples_of_7, list(range(1, 100)), num_workers,
         skip_invalid=False, progress=False):
       seen.append((index, result))
@@ -85,7 +85,7 @@ def test_first_error_is_raised_after_the_good_results(num_workers):
 
 def test_unexpected_worker_exception_is_raised_in_the_caller():
   with pytest.raises(KeyError, match='bug at 0'):
-    list(conversion.load_in_parallel(_bug, [0, 1, 2], 2, skip_invalid=True,
+    list(loading.load_in_parallel(_bug, [0, 1, 2], 2, skip_invalid=True,
                                      progress=False))
 
 
@@ -95,14 +95,14 @@ _LOOP = textwrap.dedent('''
     import sys
     import time
 
-    from projects.maskformer.dataloaders import conversion
+    from projects.maskformer.conversion import loading
 
     def fail(task):
-      raise conversion.ConversionError('corrupt_image', f'{task}.jpg', 'bad')
+      raise loading.ConversionError('corrupt_image', f'{task}.jpg', 'bad')
 
     def fail_at_37(task):
       if task == 37:
-        raise conversion.ConversionError('corrupt_image', '37.jpg', 'bad')
+        raise loading.ConversionError('corrupt_image', '37.jpg', 'bad')
       return task
 
     def die_at_5(task):
@@ -115,28 +115,28 @@ _LOOP = textwrap.dedent('''
     for i in range(iterations):
       # Every input bad (the reported hang: images without annotations).
       try:
-        for _ in conversion.load_in_parallel(fail, [0, 1], 2, False, False):
+        for _ in loading.load_in_parallel(fail, [0, 1], 2, False, False):
           pass
         raise SystemExit('no error raised')
-      except conversion.ConversionError:
+      except loading.ConversionError:
         pass
       # An error midway, with chunks still queued and running.
       try:
-        for _ in conversion.load_in_parallel(fail_at_37, list(range(200)), 2,
+        for _ in loading.load_in_parallel(fail_at_37, list(range(200)), 2,
                                              False, False):
           pass
         raise SystemExit('no error raised')
-      except conversion.ConversionError:
+      except loading.ConversionError:
         pass
       # The caller stops early.
-      results = conversion.load_in_parallel(fail_at_37, list(range(200)), 2,
+      results = loading.load_in_parallel(fail_at_37, list(range(200)), 2,
                                             True, False)
       next(results)
       results.close()
       if i % 10 == 0:
         # A worker that dies: an error, not a hang.
         try:
-          list(conversion.load_in_parallel(die_at_5, list(range(20)), 2, False,
+          list(loading.load_in_parallel(die_at_5, list(range(20)), 2, False,
                                            False))
           raise SystemExit('no error raised')
         except concurrent.futures.process.BrokenProcessPool:

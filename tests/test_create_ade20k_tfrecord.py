@@ -24,9 +24,9 @@ from PIL import Image
 import pytest
 import tensorflow as tf
 
-from projects.maskformer.dataloaders import conversion
+from projects.maskformer.conversion import loading
+from projects.maskformer.conversion import tfrecords
 from projects.maskformer.dataloaders import decoders
-from projects.maskformer.dataloaders import tfrecord_conversion
 
 TOOL = conftest.REPO_ROOT / 'tools' / 'create_ade20k_tfrecord.py'
 SIZES = {'ADE_val_00000001': (24, 32), 'ADE_val_00000002': (40, 30),
@@ -49,7 +49,7 @@ def ade(tmp_path):
 
 
 def _convert(ade, prefix, **kwargs):
-  return tfrecord_conversion.convert_ade20k(
+  return tfrecords.convert_ade20k(
       image_dir=str(ade['images']), label_dir=str(ade['labels']),
       output_prefix=str(prefix), num_shards=2, progress=False, **kwargs)
 
@@ -57,7 +57,7 @@ def _convert(ade, prefix, **kwargs):
 def _decode_all(prefix):
   decoder = decoders.SemanticTfExampleDecoder(num_classes=150)
   decoded = {}
-  for path in tfrecord_conversion.shard_paths(str(prefix), 2):
+  for path in tfrecords.shard_paths(str(prefix), 2):
     for record in tf.data.TFRecordDataset(path):
       example = decoder.decode(record)
       decoded[int(example['image_id'])] = {
@@ -83,7 +83,7 @@ def test_round_trip(ade, tmp_path):
     expected_classes += len(set(np.unique(label)) - {0})
   assert summary.images == 3
   assert summary.segments == expected_classes
-  with open(tfrecord_conversion.category_map_path(
+  with open(tfrecords.category_map_path(
       str(tmp_path / 'out' / 'val'))) as f:
     category_map = json.load(f)
   assert category_map['num_classes'] == 150
@@ -130,7 +130,7 @@ def test_bad_input_fails_naming_the_file_and_leaves_nothing(
     ade, tmp_path, break_input):
   reason, file_name = break_input(ade)
   out = tmp_path / 'out'
-  with pytest.raises(conversion.ConversionError) as error:
+  with pytest.raises(loading.ConversionError) as error:
     _convert(ade, out / 'val')
   assert error.value.reason == reason
   assert file_name in str(error.value)
@@ -141,8 +141,8 @@ def test_bad_input_fails_naming_the_file_and_leaves_nothing(
 
 def test_empty_image_folder_is_an_error(tmp_path):
   (tmp_path / 'images').mkdir()
-  with pytest.raises(conversion.ConversionError, match='no .jpg'):
-    tfrecord_conversion.convert_ade20k(
+  with pytest.raises(loading.ConversionError, match='no .jpg'):
+    tfrecords.convert_ade20k(
         str(tmp_path / 'images'), str(tmp_path), str(tmp_path / 'out' / 'x'),
         num_shards=1, progress=False)
 

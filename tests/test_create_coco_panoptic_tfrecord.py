@@ -25,9 +25,9 @@ from PIL import Image
 import pytest
 import tensorflow as tf
 
-from projects.maskformer.dataloaders import conversion
+from projects.maskformer.conversion import loading
+from projects.maskformer.conversion import tfrecords
 from projects.maskformer.dataloaders import decoders
-from projects.maskformer.dataloaders import tfrecord_conversion
 
 TOOL = conftest.REPO_ROOT / 'tools' / 'create_coco_panoptic_tfrecord.py'
 
@@ -39,7 +39,7 @@ def _png_ids(path):
 
 
 def _convert(sample, prefix, **kwargs):
-  return tfrecord_conversion.convert_coco_panoptic(
+  return tfrecords.convert_coco_panoptic(
       annotation_file=str(sample['json']), image_dir=str(sample['images']),
       panoptic_dir=str(sample['panoptic']), output_prefix=str(prefix),
       num_shards=kwargs.pop('num_shards', 2), progress=False, **kwargs)
@@ -48,7 +48,7 @@ def _convert(sample, prefix, **kwargs):
 def _decode_all(prefix, num_shards=2):
   decoder = decoders.PanopticTfExampleDecoder()
   decoded = {}
-  for path in tfrecord_conversion.shard_paths(str(prefix), num_shards):
+  for path in tfrecords.shard_paths(str(prefix), num_shards):
     for record in tf.data.TFRecordDataset(path):
       example = decoder.decode(record)
       decoded[int(example['image_id'])] = {
@@ -71,7 +71,7 @@ def sample(coco_sample_dir, tmp_path):
 def converted(coco_sample_dir, tmp_path_factory):
   """The real sample converted once with 2 workers into 2 shards."""
   out = tmp_path_factory.mktemp('converted')
-  summary = tfrecord_conversion.convert_coco_panoptic(
+  summary = tfrecords.convert_coco_panoptic(
       annotation_file=str(coco_sample_dir / 'panoptic.json'),
       image_dir=str(coco_sample_dir / 'images'),
       panoptic_dir=str(coco_sample_dir / 'panoptic'),
@@ -128,7 +128,7 @@ def test_extra_fields_and_category_map(converted, coco_sample_dir):
   prefix, _ = converted
   with open(coco_sample_dir / 'panoptic_coco_categories.json') as f:
     reference = sorted(json.load(f), key=lambda c: c['id'])
-  with open(tfrecord_conversion.category_map_path(str(prefix))) as f:
+  with open(tfrecords.category_map_path(str(prefix))) as f:
     category_map = json.load(f)
   assert category_map['num_classes'] == 133
   assert [c['category_id'] for c in category_map['categories']] == [
@@ -140,7 +140,7 @@ def test_extra_fields_and_category_map(converted, coco_sample_dir):
   with open(coco_sample_dir / 'panoptic.json') as f:
     truth = json.load(f)
   files = {i['id']: i['file_name'] for i in truth['images']}
-  for path in tfrecord_conversion.shard_paths(str(prefix), 2):
+  for path in tfrecords.shard_paths(str(prefix), 2):
     for record in tf.data.TFRecordDataset(path):
       feature = tf.train.Example.FromString(record.numpy()).features.feature
       image_id = feature['image/id'].int64_list.value[0]
@@ -160,8 +160,8 @@ def test_shards_do_not_depend_on_the_number_of_workers(converted, sample,
                                                        tmp_path):
   prefix, _ = converted
   _convert(sample, tmp_path / 'serial', num_workers=0)
-  for a, b in zip(tfrecord_conversion.shard_paths(str(prefix), 2),
-                  tfrecord_conversion.shard_paths(str(tmp_path / 'serial'),
+  for a, b in zip(tfrecords.shard_paths(str(prefix), 2),
+                  tfrecords.shard_paths(str(tmp_path / 'serial'),
                                                   2)):
     with open(a, 'rb') as fa, open(b, 'rb') as fb:
       assert fa.read() == fb.read()
@@ -265,7 +265,7 @@ def test_bad_input_fails_naming_the_file_and_leaves_nothing(
     sample, tmp_path, break_input):
   reason, file_name = break_input(sample)
   out = tmp_path / 'out'
-  with pytest.raises(conversion.ConversionError) as error:
+  with pytest.raises(loading.ConversionError) as error:
     _convert(sample, out / 'train')
   assert error.value.reason == reason
   if file_name:
@@ -284,7 +284,7 @@ def test_skip_invalid_counts_reasons_and_writes_the_rest(sample, tmp_path,
   assert dict(summary.skipped) == {reason: 1}
   assert reason in summary.report()
   # One image left: one shard, not an empty second one.
-  assert summary.shard_files == tfrecord_conversion.shard_paths(
+  assert summary.shard_files == tfrecords.shard_paths(
       str(tmp_path / 'out'), 1)
   assert len(_decode_all(tmp_path / 'out', num_shards=1)) == 1
 
@@ -323,7 +323,7 @@ def test_empty_input_is_an_error_and_changes_nothing(sample, tmp_path):
   _convert(sample, tmp_path / 'val', num_shards=2)
   before = sorted(os.listdir(tmp_path))
   _edit_json(sample, lambda c: c.update(images=[], annotations=[]))
-  with pytest.raises(conversion.ConversionError) as error:
+  with pytest.raises(loading.ConversionError) as error:
     _convert(sample, tmp_path / 'val', num_shards=1)
   assert error.value.reason == 'empty_input'
   assert str(sample['json']) in str(error.value)
@@ -334,7 +334,7 @@ def test_every_image_skipped_is_an_error(sample, tmp_path):
   _edit_json(sample, lambda c: [
       s.update(category_id=250) for a in c['annotations']
       for s in a['segments_info'][:1]])
-  with pytest.raises(conversion.ConversionError) as error:
+  with pytest.raises(loading.ConversionError) as error:
     _convert(sample, tmp_path / 'out' / 'val', skip_invalid=True)
   assert error.value.reason == 'empty_output'
   assert 'all 2 images were skipped' in str(error.value)

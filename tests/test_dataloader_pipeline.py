@@ -25,10 +25,11 @@ import tensorflow_datasets as tfds
 import yaml
 
 from projects.maskformer.configs import dataloader as data_cfg
+from projects.maskformer.conversion import tfrecords
 from projects.maskformer.dataloaders import decoders
 from projects.maskformer.dataloaders import input_pipeline
 from projects.maskformer.dataloaders import maskformer_input
-from projects.maskformer.dataloaders import tfrecord_conversion
+from projects.maskformer.dataloaders import segmentation_parser
 
 MEAN = np.array(maskformer_input.MEAN_RGB)
 STD = np.array(maskformer_input.STDDEV_RGB)
@@ -43,7 +44,7 @@ def _ids(rgb):
 def coco(coco_sample_dir, tmp_path_factory):
   """The real sample as TFRecords (2 shards) and its ground truth."""
   prefix = tmp_path_factory.mktemp('coco') / 'val'
-  tfrecord_conversion.convert_coco_panoptic(
+  tfrecords.convert_coco_panoptic(
       str(coco_sample_dir / 'panoptic.json'),
       str(coco_sample_dir / 'images'), str(coco_sample_dir / 'panoptic'),
       str(prefix), num_shards=2, progress=False)
@@ -265,7 +266,7 @@ def ade(tmp_path):
     Image.fromarray(label).save(tmp_path / 'labels' / f'ADE_{i:08d}.png')
     examples.append({'image': image,
                      'annotation': np.stack([label, label // 2, label], -1)})
-  tfrecord_conversion.convert_ade20k(
+  tfrecords.convert_ade20k(
       str(tmp_path / 'images'), str(tmp_path / 'labels'),
       str(tmp_path / 'out' / 'val'), num_shards=1, progress=False)
   return {'pattern': str(tmp_path / 'out' / 'val-*-of-*'),
@@ -346,7 +347,8 @@ def test_config_presets_and_overrides():
   ade.override({'parser': {'max_segments': 50, 'segment_overflow':
                            'keep_largest'}})
   assert ade.parser.max_segments == 50
-  assert isinstance(input_pipeline.build_parser(ade), maskformer_input.Parser)
+  assert isinstance(input_pipeline.build_parser(ade),
+                    segmentation_parser.Parser)
 
 
 def test_panoptic_ids_to_segment_map():

@@ -18,10 +18,10 @@ import pytest
 import tensorflow as tf
 
 from projects.maskformer.configs import dataloader as data_cfg
+from projects.maskformer.conversion import tfrecords
 from projects.maskformer.dataloaders import decoders
 from projects.maskformer.dataloaders import maskformer_input
-from projects.maskformer.dataloaders import targets as targets_lib
-from projects.maskformer.dataloaders import tfrecord_conversion
+from projects.maskformer.dataloaders import segmentation_parser
 
 
 def _labels():
@@ -53,8 +53,9 @@ def _expected_masks(labels):
 @pytest.mark.parametrize('map_dtype', [np.int32, np.int8])
 def test_loss_targets(jit, map_dtype):
   labels = _labels()
-  fn = tf.function(lambda labels: _with_all_masks(targets_lib.loss_targets(labels)),
-                   jit_compile=jit)
+  fn = tf.function(
+      lambda labels: _with_all_masks(maskformer_input.loss_targets(labels)),
+      jit_compile=jit)
   # The parser ships narrow segment maps (int8 for T <= 127).
   result = fn({k: tf.constant(v.astype(map_dtype) if k == 'segment_map'
                               else v) for k, v in labels.items()})
@@ -74,13 +75,13 @@ def test_loss_targets(jit, map_dtype):
 
 
 def _with_all_masks(result):
-  return dict(result, all_masks=targets_lib.all_masks(result, tf.float32))
+  return dict(result, all_masks=maskformer_input.all_masks(result, tf.float32))
 
 
 def test_gather_masks_of_both_forms_and_nearest_resize():
   """Chosen (image, slot) pairs; the segment map and dense masks agree."""
   labels = _labels()
-  compact = targets_lib.loss_targets(
+  compact = maskformer_input.loss_targets(
       {k: tf.constant(v) for k, v in labels.items()})
   masks, valid = _expected_masks(labels)
   dense = {'masks': masks, 'classes': labels['segment_classes'],
@@ -88,34 +89,35 @@ def test_gather_masks_of_both_forms_and_nearest_resize():
   batch_index = tf.constant([[1, 0], [0, 0]])
   slot_index = tf.constant([[0, 2], [3, 1]])
   for form in (compact, dense):
-    gathered = targets_lib.gather_masks(form, batch_index, slot_index).numpy()
+    gathered = maskformer_input.gather_masks(form, batch_index,
+                                             slot_index).numpy()
     np.testing.assert_array_equal(gathered[0, 0], masks[1, 0])
     assert not gathered[0, 1].any()  # the crowd slot is invalid: empty
     np.testing.assert_array_equal(gathered[1, 0], masks[0, 3])
     np.testing.assert_array_equal(gathered[1, 1], masks[0, 1])
     # Legacy nearest: rows 0, 1 (floor(i * 3 / 2)) and columns 0, 2.
-    resized = targets_lib.resize_nearest_legacy(form, (2, 2))
-    np.testing.assert_array_equal(targets_lib.all_masks(resized).numpy(),
+    resized = maskformer_input.resize_nearest_legacy(form, (2, 2))
+    np.testing.assert_array_equal(maskformer_input.all_masks(resized).numpy(),
                                   masks[:, :, [0, 1]][:, :, :, [0, 2]])
 
 
 def test_crowd_segments_of_the_real_sample(coco_sample_dir, tmp_path):
   prefix = tmp_path / 'val'
-  tfrecord_conversion.convert_coco_panoptic(
+  tfrecords.convert_coco_panoptic(
       str(coco_sample_dir / 'panoptic.json'),
       str(coco_sample_dir / 'images'), str(coco_sample_dir / 'panoptic'),
       str(prefix), num_shards=1, progress=False)
   decoder = decoders.PanopticTfExampleDecoder()
-  parser = maskformer_input.Parser(
+  parser = segmentation_parser.Parser(
       output_size=[1344, 1344],
       augmentation_params=data_cfg.Augmentation(type='none'))
   total_crowd = 0
   for record in tf.data.TFRecordDataset(
-      tfrecord_conversion.shard_paths(str(prefix), 1)):
+      tfrecords.shard_paths(str(prefix), 1)):
     image, labels = parser.parse_fn(False)(decoder.decode(record))
     batch = {k: v[None] for k, v in labels.items()}
-    result = targets_lib.loss_targets(batch)
-    result['masks'] = targets_lib.all_masks(result)
+    result = maskformer_input.loss_targets(batch)
+    result['masks'] = maskformer_input.all_masks(result)
     crowd = labels['segment_is_crowd'].numpy()
     total_crowd += crowd.sum()
     segment_map = labels['segment_map'].numpy()
@@ -153,7 +155,7 @@ def _overflow_example():
 
 
 def _overflow_parser(policy):
-  return maskformer_input.Parser(
+  return segmentation_parser.Parser(
       output_size=[16, 16], max_segments=4, segment_overflow=policy,
       eval_short_edge=10, eval_max_size=16,
       augmentation_params=data_cfg.Augmentation(type='none'))
@@ -196,7 +198,7 @@ def test_overflow_keep_largest_keeps_non_crowd_first_and_warns(capfd,
 
 
 def test_no_warning_without_overflow(capfd):
-  parser = maskformer_input.Parser(
+  parser = segmentation_parser.Parser(
       output_size=[16, 16], max_segments=8, segment_overflow='keep_largest',
       eval_short_edge=10, eval_max_size=16,
       augmentation_params=data_cfg.Augmentation(type='none'))

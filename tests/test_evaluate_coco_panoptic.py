@@ -34,7 +34,7 @@ import pytest
 import tensorflow as tf
 import test_export_saved_model
 
-from projects.maskformer.dataloaders import tfrecord_conversion
+from projects.maskformer.conversion import tfrecords
 from projects.maskformer.evaluation import dataset_prediction
 
 TOOL = conftest.REPO_ROOT / 'tools' / 'evaluate_coco_panoptic.py'
@@ -216,7 +216,7 @@ def _run_model_mode(coco_sample_dir, tmp_path, *extra_flags):
   Returns:
     (the finished process, the --output_dir).
   """
-  tfrecord_conversion.convert_coco_panoptic(
+  tfrecords.convert_coco_panoptic(
       str(coco_sample_dir / 'panoptic.json'),
       str(coco_sample_dir / 'images'), str(coco_sample_dir / 'panoptic'),
       str(tmp_path / 'val'), num_shards=1, progress=False)
@@ -477,7 +477,7 @@ def _half_person_dataset(coco_sample_dir, folder):
       'annotations': [{'image_id': 1, 'file_name': 'half.png',
                        'segments_info': segments}],
       'categories': categories}))
-  tfrecord_conversion.convert_coco_panoptic(
+  tfrecords.convert_coco_panoptic(
       str(gt_json), str(folder / 'images'), str(folder / 'panoptic'),
       str(folder / 'val'), num_shards=1, progress=False)
   return gt_json, folder / 'panoptic', f'{folder}/val-*'

@@ -30,9 +30,10 @@ import yaml
 from projects.maskformer import inference_setup
 from projects.maskformer import registry_imports  # noqa: F401
 from projects.maskformer.checkpoints import converter
-from projects.maskformer.dataloaders import coco_panoptic_conversion
+from projects.maskformer.conversion import coco_panoptic
 from projects.maskformer.dataloaders import decoders
 from projects.maskformer.dataloaders import maskformer_input
+from projects.maskformer.dataloaders import segmentation_parser
 from projects.maskformer.modeling import postprocessing
 from projects.maskformer.modeling.maskformer import maskformer_model
 from projects.maskformer.serving import export_module
@@ -83,9 +84,9 @@ def write_category_map(coco_sample_dir, folder):
   """The converter's category map of the 133 COCO panoptic categories."""
   path = folder / 'categories.json'
   with open(coco_sample_dir / 'panoptic_coco_categories.json') as f:
-    categories = coco_panoptic_conversion.parse_categories(json.load(f),
+    categories = coco_panoptic.parse_categories(json.load(f),
                                                            str(path))
-  path.write_text(coco_panoptic_conversion.category_map_json(categories))
+  path.write_text(coco_panoptic.category_map_json(categories))
   return path
 
 
@@ -270,7 +271,7 @@ def test_outputs_of_the_sample_images_hold_together(exported):
 def test_serving_equals_the_evaluation_path(exported):
   """The input pipeline's evaluation parsing + the evaluation's inference."""
   parser_config = exported.params.task.validation_data.parser
-  parser = maskformer_input.Parser(
+  parser = segmentation_parser.Parser(
       output_size=parser_config.output_size,
       eval_short_edge=parser_config.eval_short_edge,
       eval_max_size=parser_config.eval_max_size,

@@ -23,6 +23,7 @@ functions), that names a module of the project. Rules:
   * `serving/` does not import `tasks/`;
   * the shared modules of `modeling/` import none of its meta-architecture
     subpackages (`ARCHITECTURES`), nor does one architecture import another;
+  * nothing else of the project imports `conversion/` (offline only);
   * no import cycle among the project's modules;
   * every package (or top-level module) imports only its own layer or the
     layers below it in `LAYERS`;
@@ -47,7 +48,7 @@ SOURCE_FOLDERS = ('projects', 'official', 'tools')
 LAYERS = (
     ('cli', 'configs', 'ops'),
     ('dataloaders',),
-    ('modeling', 'losses'),
+    ('modeling', 'losses', 'conversion'),
     ('evaluation', 'checkpoints'),
     ('inference_setup', 'optimization'),
     ('tasks',),
@@ -204,6 +205,13 @@ def test_shared_modeling_imports_no_architecture():
       if m == modeling or m.startswith(modeling + '.')
       for t in ts
       if _architecture(t) and _architecture(t) != _architecture(m)) == []
+
+
+def test_nothing_imports_conversion():
+  conversion = f'{PACKAGE}.conversion'
+  assert sorted(f'{m} -> {t}' for m, ts in GRAPH.items()
+                if not m.startswith(conversion)
+                for t in ts if t.startswith(conversion)) == []
 
 
 def _top(module: str) -> str:

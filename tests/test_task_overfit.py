@@ -27,8 +27,8 @@ import tf_keras
 
 from projects.maskformer.configs import dataloader as data_cfg
 from projects.maskformer.configs import maskformer as exp_cfg
+from projects.maskformer.conversion import tfrecords
 from projects.maskformer.dataloaders import maskformer_input
-from projects.maskformer.dataloaders import tfrecord_conversion
 from projects.maskformer.ops import precision
 from projects.maskformer.tasks import maskformer_segmentation
 
@@ -39,7 +39,7 @@ NUM_SEGMENTS = 32  # Image 439180 has 32 segments (2 crowd).
 @pytest.fixture(scope='module')
 def sample_records(coco_sample_dir, tmp_path_factory):
   prefix = tmp_path_factory.mktemp('coco_sample') / 'sample'
-  tfrecord_conversion.convert_coco_panoptic(
+  tfrecords.convert_coco_panoptic(
       annotation_file=str(coco_sample_dir / 'panoptic.json'),
       image_dir=str(coco_sample_dir / 'images'),
       panoptic_dir=str(coco_sample_dir / 'panoptic'),

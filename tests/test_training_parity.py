@@ -43,7 +43,6 @@ import tensorflow as tf
 
 from projects.maskformer import optimization as mf_optimization
 from projects.maskformer.dataloaders import maskformer_input
-from projects.maskformer.dataloaders import targets as targets_lib
 from projects.maskformer.reference import fixture as fixture_lib
 from projects.maskformer.reference import fixture_formats
 from projects.maskformer.reference import training_checks
@@ -81,9 +80,9 @@ def test_batch_follows_the_input_contract(training, reference_dir):
   np.testing.assert_allclose(images, expected, rtol=0, atol=1e-5)
   masks = fixture_formats.per_image(training.batch, 'gt_masks')
   classes = fixture_formats.per_image(training.batch, 'gt_classes')
-  targets = targets_lib.loss_targets(
+  targets = maskformer_input.loss_targets(
       {k: tf.constant(v) for k, v in labels.items()})
-  targets['masks'] = targets_lib.all_masks(targets)
+  targets['masks'] = maskformer_input.all_masks(targets)
   expected = fixture_formats.padded_targets(masks, classes, images.shape[1:3],
                                             max(len(c) for c in classes))
   for key in ('masks', 'classes', 'valid'):

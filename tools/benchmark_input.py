@@ -54,9 +54,9 @@ import tensorflow as tf
 
 from benchmarking import input_pipelines
 from projects.maskformer.configs import dataloader as data_cfg
-from projects.maskformer.dataloaders import conversion
+from projects.maskformer.conversion import loading
+from projects.maskformer.conversion import tfrecords
 from projects.maskformer.dataloaders import input_pipeline
-from projects.maskformer.dataloaders import tfrecord_conversion
 
 _SAMPLE_DIR = flags.DEFINE_string(
     'sample_dir', None,
@@ -94,7 +94,7 @@ def main(argv):
     annotation_file = input_pipelines.replicated_dataset(
         _SAMPLE_DIR.value, _NUM_IMAGES.value, work_dir)
     prefix = os.path.join(work_dir, 'benchmark')
-    files = tfrecord_conversion.convert_coco_panoptic(
+    files = tfrecords.convert_coco_panoptic(
         annotation_file, os.path.join(_SAMPLE_DIR.value, 'images'),
         os.path.join(_SAMPLE_DIR.value, 'panoptic'), prefix, num_shards=4,
         progress=False).shard_files
@@ -139,5 +139,5 @@ def main(argv):
 
 if __name__ == '__main__':
   cli.run(main, required=['sample_dir'],
-          user_errors=(conversion.ConversionError, tf.errors.OpError))
+          user_errors=(loading.ConversionError, tf.errors.OpError))
 

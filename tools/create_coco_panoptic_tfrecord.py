@@ -41,8 +41,8 @@ from absl import app
 from absl import flags
 import tensorflow as tf
 
-from projects.maskformer.dataloaders import conversion
-from projects.maskformer.dataloaders import tfrecord_conversion
+from projects.maskformer.conversion import loading
+from projects.maskformer.conversion import tfrecords
 
 _IMAGE_DIR = flags.DEFINE_string(
     'image_dir', None, 'Folder of the images named in the JSON `images`.')
@@ -79,8 +79,8 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   cli.check_writable(_OUTPUT_PREFIX.value, '--output_prefix')
-  return tfrecord_conversion.run_conversion_tool(
-      lambda: tfrecord_conversion.convert_coco_panoptic(
+  return tfrecords.run_conversion_tool(
+      lambda: tfrecords.convert_coco_panoptic(
           annotation_file=_ANNOTATION_FILE.value,
           image_dir=_IMAGE_DIR.value,
           panoptic_dir=_PANOPTIC_DIR.value,
@@ -95,4 +95,4 @@ def main(argv):
 
 if __name__ == '__main__':
   cli.run(main, required=['image_dir', 'annotation_file', 'panoptic_dir', 'output_prefix'],
-          user_errors=(conversion.ConversionError, tf.errors.OpError))
+          user_errors=(loading.ConversionError, tf.errors.OpError))

@@ -68,7 +68,7 @@ from official.core import config_definitions as cfg
 import tensorflow as tf
 
 import experiment_flags
-from projects.maskformer.configs import maskformer as exp_cfg
+from projects.maskformer.configs import task as task_cfg
 from projects.maskformer.dataloaders import maskformer_input
 from projects.maskformer.ops import precision
 from projects.maskformer.tasks import maskformer_segmentation
@@ -297,9 +297,9 @@ def main(argv):
     params = experiment()
   except ValueError as e:
     raise cli.UserError(str(e)) from e
-  if params.task.xla_compile not in (exp_cfg.XLA_COMPILE_AUTO,
-                                     exp_cfg.XLA_COMPILE_WHOLE_STEP,
-                                     exp_cfg.XLA_COMPILE_CRITERION):
+  if params.task.xla_compile not in (task_cfg.XLA_COMPILE_AUTO,
+                                     task_cfg.XLA_COMPILE_WHOLE_STEP,
+                                     task_cfg.XLA_COMPILE_CRITERION):
     raise cli.UserError(f'bad task.xla_compile {params.task.xla_compile!r}')
   results = measure(params)
   print(report(results))

@@ -19,8 +19,10 @@ layer and those before it (`tests/test_layering.py` checks it):
 
   1. `configs` (config dataclasses, experiments), `ops` (TensorFlow ops),
      `cli` (the tools' shared runner);
-  2. `dataloaders` (TFRecords, decoders, parser, augmentation);
-  3. `modeling` (the model, post-processing), `losses` (matcher, criterion);
+  2. `dataloaders` (TFRecord schema, decoders, parser, augmentation, the
+     device-side inputs and loss targets);
+  3. `modeling` (the model, post-processing), `losses` (matcher, criterion),
+     `conversion` (datasets to TFRecords, offline; nothing imports it);
   4. `evaluation` (PQ, mIoU, mask AP), `checkpoints` (PyTorch conversion);
   5. `inference_setup` (category map, checkpoint, post-processor),
      `optimization` (PyTorch-exact AdamW);

@@ -36,7 +36,7 @@ from typing import Sequence
 import tensorflow as tf
 
 from projects.maskformer.configs import dataloader as data_cfg
-from projects.maskformer.configs import maskformer as exp_cfg
+from projects.maskformer.configs import task as task_cfg
 from projects.maskformer.modeling import postprocessing
 
 
@@ -92,7 +92,7 @@ def resolve_checkpoint(path: str) -> str:
 def build_post_processor(
     categories: Optional[Sequence[Mapping[str, Any]]],
     data_config: data_cfg.DataConfig,
-    evaluation: exp_cfg.Evaluation,
+    evaluation: task_cfg.Evaluation,
     outputs: Sequence[str],
     instance_top_k: int = 100) -> postprocessing.MaskFormerPostProcessor:
   """The original's inference on the canvas of `data_config`'s ground truth.

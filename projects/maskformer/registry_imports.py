@@ -12,7 +12,14 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Imports every module that registers experiments, tasks or backbones."""
+"""Imports every module that registers experiments, tasks or backbones.
+
+Per architecture, its config module (its task config and the experiments it
+registers with `exp_factory`) and its task module (the task registered for
+that config with `task_factory`; it imports the model, whose module registers
+the backbones). The shared task config is `configs/task.py`.
+"""
 # pylint: disable=unused-import
+# MaskFormer.
 from projects.maskformer.configs import maskformer  # noqa: F401
 from projects.maskformer.tasks import maskformer_segmentation  # noqa: F401

@@ -30,6 +30,9 @@ EVAL_PADDING_SIZE_DIVISIBILITY = 'size_divisibility'
 COCO_TRAIN_SHORT_EDGES = tuple(range(480, 801, 32))
 ADE20K_TRAIN_SHORT_EDGES = (256, 307, 358, 409, 460, 512, 563, 614, 665, 716,
                             768, 819, 870, 921, 972, 1024)
+# The validation splits' sizes.
+COCO_VAL_EXAMPLES = 5000
+ADE20K_VAL_EXAMPLES = 2000
 
 
 @dataclasses.dataclass
@@ -282,3 +285,26 @@ def ade20k_semantic_data(input_path: str = '', is_training: bool = True,
           label_resize='torch',
           augmentation=Augmentation(type='semantic_crop'),
           dtype='uint8' if is_training else 'float32'))
+
+
+def synthetic_cpu_data(input_path: str, is_training: bool,
+                       global_batch_size: int,
+                       canvas: int = 128) -> DataConfig:
+  """Data of the demo: `tools/make_synthetic_coco.py` images (128 x 128)."""
+  return DataConfig(
+      input_path=input_path,
+      is_training=is_training,
+      global_batch_size=global_batch_size,
+      drop_remainder=is_training,
+      shuffle_buffer_size=256,
+      decoder=Decoder(label_type=PANOPTIC, num_classes=6),
+      parser=Parser(
+          output_size=[canvas, canvas],
+          max_segments=16,
+          eval_short_edge=canvas,
+          eval_max_size=canvas,
+          groundtruth_padded_size=None if is_training else [canvas, canvas],
+          augmentation=Augmentation(
+              type='large_scale_jitter',
+              large_scale_jitter=LargeScaleJitter(
+                  scale_min=0.8, scale_max=1.25))))

@@ -12,7 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""MaskFormer task config and registered experiments.
+"""MaskFormer's task config and registered experiments.
 
 Experiments (each mirrored by a YAML file in `configs/`):
   * `maskformer_coco_panoptic_r50`: the original `maskformer_panoptic_R50_bs64_554k`
@@ -22,18 +22,20 @@ Experiments (each mirrored by a YAML file in `configs/`):
     pixel decoder, 150 classes, batch 16, 160k steps, poly 0.9);
   * `maskformer_synthetic_cpu`: a small model on the synthetic dataset of
     `tools/make_synthetic_coco.py`, trainable on a 2-core CPU (the demo).
+
+`MaskFormerTask` is the shared task config (`task.py`) with MaskFormer's
+model config.
 """
 import dataclasses
 
 from official.core import config_definitions as cfg
 from official.core import exp_factory
-from official.modeling import hyperparams
-from official.modeling import optimization
 
 from projects.maskformer.configs import dataloader as data_cfg
 from projects.maskformer.configs import losses as losses_cfg
 from projects.maskformer.configs import model as model_cfg
 from projects.maskformer.configs import optimization as optimization_cfg
+from projects.maskformer.configs import task as task_cfg
 
 # Per-core memory of the recipes' train steps (docs/memory.md, measured with
 # tools/train_step_cost.py on XLA:CPU), written into the YAML mirrors' headers.
@@ -58,71 +60,17 @@ MEMORY_NOTES = {
         'measured): 16 GiB cores fit batch 10 with\na 1.5x TPU-padding '
         'margin.'),
 }
-XLA_COMPILE_AUTO = 'auto'
-XLA_COMPILE_WHOLE_STEP = 'whole_step'
-XLA_COMPILE_CRITERION = 'criterion'
-COCO_VAL_EXAMPLES = 5000
-ADE20K_VAL_EXAMPLES = 2000
 
 
 @dataclasses.dataclass
-class Evaluation(hyperparams.Config):
-  """Inference and metrics of the validation step.
-
-  The metric follows `validation_data.decoder.label_type`: panoptic data is
-  scored with PQ (panopticapi's definition), semantic data with mIoU. Values
-  are reported in percent, as detectron2 does.
-
-  Attributes:
-    category_map_file: the category JSON written by the TFRecord converter
-      (`categories_<name>.json`): thing/stuff flags and dataset category ids.
-      Required for panoptic evaluation.
-    object_mask_threshold: panoptic inference: minimum class score of a query.
-    overlap_threshold: panoptic inference: minimum visible fraction of a
-      query's mask.
-    report_per_class_metrics: also log per-class PQ / IoU.
-  """
-  category_map_file: str = ''
-  object_mask_threshold: float = 0.8
-  overlap_threshold: float = 0.8
-  report_per_class_metrics: bool = False
-
-
-@dataclasses.dataclass
-class MaskFormerTask(cfg.TaskConfig):
+class MaskFormerTask(task_cfg.MaskClassificationTask):
   """MaskFormer task.
 
   Attributes:
     model: the architecture.
-    losses: loss and matching-cost weights.
-    train_data: training data.
-    validation_data: evaluation data (its parser must set
-      `groundtruth_padded_size` for panoptic evaluation).
-    evaluation: inference thresholds and metrics.
-    init_checkpoint_modules: 'all' or 'backbone': what `init_checkpoint`
-      restores (a checkpoint of `tools/convert_pytorch_checkpoint.py`, with or
-      without `--backbone_only`, or one of this task's own).
-    xla_compile: what of the train and validation steps the task compiles
-      with XLA itself. 'whole_step': nothing; the step's caller compiles the
-      whole step (TPUStrategy does; so does `tf.function(jit_compile=True)`).
-      'criterion': the matcher and the loss sums
-      (`MaskFormerCriterion(jit_compile=True)`), the model running as the
-      caller runs it: on a CPU, Model Garden's graph-mode step then uses
-      TensorFlow's oneDNN convolutions, faster than XLA:CPU's
-      (docs/benchmarks.md). 'auto': 'criterion' on a machine without GPU or
-      TPU, else 'whole_step'.
   """
   model: model_cfg.MaskFormer = dataclasses.field(
       default_factory=model_cfg.MaskFormer)
-  losses: losses_cfg.Losses = dataclasses.field(
-      default_factory=losses_cfg.Losses)
-  train_data: data_cfg.DataConfig = dataclasses.field(
-      default_factory=lambda: data_cfg.DataConfig(is_training=True))
-  validation_data: data_cfg.DataConfig = dataclasses.field(
-      default_factory=lambda: data_cfg.DataConfig(is_training=False))
-  evaluation: Evaluation = dataclasses.field(default_factory=Evaluation)
-  init_checkpoint_modules: str = 'all'
-  xla_compile: str = 'auto'
 
 
 def _adamw(learning_rate: dict,
@@ -140,23 +88,6 @@ def _adamw(learning_rate: dict,
       },
       'learning_rate': learning_rate,
   })
-
-
-def _trainer(train_steps: int, optimizer_config: optimization.OptimizationConfig,
-             validation_steps: int, steps_per_loop: int = 1000,
-             best_metric: str = 'PQ') -> cfg.TrainerConfig:
-  return cfg.TrainerConfig(
-      train_steps=train_steps,
-      validation_steps=validation_steps,
-      validation_interval=5000 if steps_per_loop >= 1000 else steps_per_loop,
-      steps_per_loop=steps_per_loop,
-      summary_interval=steps_per_loop,
-      checkpoint_interval=steps_per_loop * 5,
-      max_to_keep=5,
-      optimizer_config=optimizer_config,
-      best_checkpoint_export_subdir='best_ckpt',
-      best_checkpoint_eval_metric=best_metric,
-      best_checkpoint_metric_comp='higher')
 
 
 @exp_factory.register_config_factory('maskformer_coco_panoptic_r50')
@@ -185,10 +116,11 @@ def maskformer_coco_panoptic_r50() -> cfg.ExperimentConfig:
           train_data=data_cfg.coco_panoptic_data(
               is_training=True, global_batch_size=batch_size),
           validation_data=validation_data,
-          evaluation=Evaluation(object_mask_threshold=0.8,
-                                overlap_threshold=0.8)),
-      trainer=_trainer(train_steps, _adamw(learning_rate),
-                       validation_steps=COCO_VAL_EXAMPLES // 8),
+          evaluation=task_cfg.Evaluation(object_mask_threshold=0.8,
+                                         overlap_threshold=0.8)),
+      trainer=task_cfg.trainer(
+          train_steps, _adamw(learning_rate),
+          validation_steps=data_cfg.COCO_VAL_EXAMPLES // 8),
       restrictions=[
           'task.train_data.is_training != None',
           'task.validation_data.is_training != None',
@@ -229,36 +161,14 @@ def maskformer_ade20k_semantic_r50() -> cfg.ExperimentConfig:
           train_data=data_cfg.ade20k_semantic_data(
               is_training=True, global_batch_size=16),
           validation_data=validation_data),
-      trainer=_trainer(train_steps, _adamw(learning_rate),
-                       validation_steps=ADE20K_VAL_EXAMPLES // 8,
-                       best_metric='mIoU'),
+      trainer=task_cfg.trainer(
+          train_steps, _adamw(learning_rate),
+          validation_steps=data_cfg.ADE20K_VAL_EXAMPLES // 8,
+          best_metric='mIoU'),
       restrictions=[
           'task.train_data.is_training != None',
           'task.validation_data.is_training != None',
       ])
-
-
-def synthetic_cpu_data(input_path: str, is_training: bool,
-                       global_batch_size: int,
-                       canvas: int = 128) -> data_cfg.DataConfig:
-  """Data of the demo: `tools/make_synthetic_coco.py` images (128 x 128)."""
-  return data_cfg.DataConfig(
-      input_path=input_path,
-      is_training=is_training,
-      global_batch_size=global_batch_size,
-      drop_remainder=is_training,
-      shuffle_buffer_size=256,
-      decoder=data_cfg.Decoder(label_type=data_cfg.PANOPTIC, num_classes=6),
-      parser=data_cfg.Parser(
-          output_size=[canvas, canvas],
-          max_segments=16,
-          eval_short_edge=canvas,
-          eval_max_size=canvas,
-          groundtruth_padded_size=None if is_training else [canvas, canvas],
-          augmentation=data_cfg.Augmentation(
-              type='large_scale_jitter',
-              large_scale_jitter=data_cfg.LargeScaleJitter(
-                  scale_min=0.8, scale_max=1.25))))
 
 
 @exp_factory.register_config_factory('maskformer_synthetic_cpu')
@@ -301,13 +211,13 @@ def maskformer_synthetic_cpu() -> cfg.ExperimentConfig:
                   dim_feedforward=128, dropout_rate=0.0,
                   num_decoder_layers=3)),
           losses=losses_cfg.Losses(),
-          train_data=synthetic_cpu_data('', True, batch_size),
-          validation_data=synthetic_cpu_data('', False, 8),
-          evaluation=Evaluation(object_mask_threshold=0.8,
-                                overlap_threshold=0.8)),
-      trainer=_trainer(train_steps, _adamw(learning_rate,
-                                           backbone_lr_multiplier=1.0),
-                       validation_steps=4, steps_per_loop=100),
+          train_data=data_cfg.synthetic_cpu_data('', True, batch_size),
+          validation_data=data_cfg.synthetic_cpu_data('', False, 8),
+          evaluation=task_cfg.Evaluation(object_mask_threshold=0.8,
+                                         overlap_threshold=0.8)),
+      trainer=task_cfg.trainer(
+          train_steps, _adamw(learning_rate, backbone_lr_multiplier=1.0),
+          validation_steps=4, steps_per_loop=100),
       restrictions=[
           'task.train_data.is_training != None',
           'task.validation_data.is_training != None',

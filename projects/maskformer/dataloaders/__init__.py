@@ -12,10 +12,11 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Data: TFRecord schema and converters, decoders, parser and augmentation.
+"""Data: the tf.data pipeline and the device side of its output.
 
-Converters from COCO panoptic and ADE20K to TFRecords, the TFRecord and TFDS
-decoders, the static-shape parser with the training augmentation recipes, the
-`tf.data` pipeline and the device-side expansion of segment maps into the
-per-segment mask targets of the loss.
+On the host: the TFRecord schema, the TFRecord and TFDS decoders, the
+static-shape parser with the training augmentation recipes and the `tf.data`
+pipeline. On the device (`maskformer_input`): the labels' keys, the
+normalization of uint8 canvases and the loss targets built from the segment
+maps. The offline converters that write the TFRecords are in `conversion/`.
 """

@@ -29,12 +29,15 @@ Reference behaviour reproduced here:
     applies to COCO panoptic PNGs; PIL accumulates the source position in
     float64 steps) or 'torch' (`F.interpolate(mode='nearest')`, which the
     original applies to ADE20K labels read as float64:
-    src = floor(dst * float32(in / out))).
+    src = floor(dst * float32(in / out)),
+    `interpolation.legacy_nearest_indices`).
 """
 from typing import NamedTuple
 from typing import Sequence
 
 import tensorflow as tf
+
+from projects.maskformer.ops import interpolation
 
 LABEL_RESIZE_PIL = 'pil'
 LABEL_RESIZE_TORCH = 'torch'
@@ -119,16 +122,14 @@ def fit_size(size: tf.Tensor, bound: Sequence[int]) -> tf.Tensor:
 def _nearest_indices(in_size: tf.Tensor, out_size: tf.Tensor,
                      rule: str) -> tf.Tensor:
   """Source index of every output index along one axis (int32 [out_size])."""
-  if rule == LABEL_RESIZE_PIL:
-    step = tf.cast(in_size, tf.float64) / tf.cast(out_size, tf.float64)
-    position = tf.math.cumsum(
-        tf.concat([[0.5 * step], tf.fill([out_size - 1], step)], axis=0))
-  elif rule == LABEL_RESIZE_TORCH:
-    step = tf.cast(in_size, tf.float32) / tf.cast(out_size, tf.float32)
-    position = tf.cast(tf.range(out_size), tf.float32) * step
-  else:
+  if rule == LABEL_RESIZE_TORCH:
+    return interpolation.legacy_nearest_indices(in_size, out_size)
+  if rule != LABEL_RESIZE_PIL:
     raise ValueError(f'label resize rule must be one of {LABEL_RESIZE_RULES}, '
                      f'got {rule!r}')
+  step = tf.cast(in_size, tf.float64) / tf.cast(out_size, tf.float64)
+  position = tf.math.cumsum(
+      tf.concat([[0.5 * step], tf.fill([out_size - 1], step)], axis=0))
   return tf.minimum(tf.cast(tf.floor(position), tf.int32), in_size - 1)
 
 

@@ -25,16 +25,15 @@ Panoptic sources list their segments in annotation order. Semantic sources list
 one segment per class (N = num_classes, segment c = class c); the parser later
 keeps the classes present after augmentation.
 """
-from official.vision.dataloaders import decoder
+from official.vision.dataloaders import decoder as decoder_lib
 import tensorflow as tf
 
 from projects.maskformer.dataloaders import example_schema
+from projects.maskformer.dataloaders import maskformer_input
 
+# The key of the decoded image; the others are the labels' keys
+# (`maskformer_input`).
 IMAGE = 'image'
-SEGMENT_MAP = 'segment_map'
-SEGMENT_CLASSES = 'segment_classes'
-SEGMENT_IS_CROWD = 'segment_is_crowd'
-IMAGE_ID = 'image_id'
 
 # Larger than any panoptic id (ids are < 256^3).
 _NO_ID = tf.int32.max
@@ -100,9 +99,9 @@ def semantic_label_to_segment_map(label: tf.Tensor,
 
 def _semantic_segments(segment_map: tf.Tensor, num_classes: int) -> dict:
   return {
-      SEGMENT_MAP: segment_map,
-      SEGMENT_CLASSES: tf.range(num_classes, dtype=tf.int32),
-      SEGMENT_IS_CROWD: tf.zeros([num_classes], tf.bool),
+      maskformer_input.SEGMENT_MAP: segment_map,
+      maskformer_input.SEGMENT_CLASSES: tf.range(num_classes, dtype=tf.int32),
+      maskformer_input.SEGMENT_IS_CROWD: tf.zeros([num_classes], tf.bool),
   }
 
 
@@ -127,7 +126,7 @@ def decode_image(encoded: tf.Tensor) -> tf.Tensor:
   return image
 
 
-class PanopticTfExampleDecoder(decoder.Decoder):
+class PanopticTfExampleDecoder(decoder_lib.Decoder):
   """Decodes panoptic tf.train.Examples (`example_schema`)."""
 
   def decode(self, serialized_example: tf.Tensor) -> dict:
@@ -145,16 +144,16 @@ class PanopticTfExampleDecoder(decoder.Decoder):
                              channels=1, dtype=tf.uint16)[..., 0]
     return {
         IMAGE: decode_image(parsed[example_schema.IMAGE_ENCODED]),
-        SEGMENT_MAP: tf.cast(index, tf.int32) - 1,
-        SEGMENT_CLASSES: tf.cast(parsed[example_schema.SEGMENT_CLASSES],
-                                 tf.int32),
-        SEGMENT_IS_CROWD: tf.cast(parsed[example_schema.SEGMENT_IS_CROWD],
-                                  tf.bool),
-        IMAGE_ID: parsed[example_schema.IMAGE_ID],
+        maskformer_input.SEGMENT_MAP: tf.cast(index, tf.int32) - 1,
+        maskformer_input.SEGMENT_CLASSES: tf.cast(
+            parsed[example_schema.SEGMENT_CLASSES], tf.int32),
+        maskformer_input.SEGMENT_IS_CROWD: tf.cast(
+            parsed[example_schema.SEGMENT_IS_CROWD], tf.bool),
+        maskformer_input.IMAGE_ID: parsed[example_schema.IMAGE_ID],
     }
 
 
-class SemanticTfExampleDecoder(decoder.Decoder):
+class SemanticTfExampleDecoder(decoder_lib.Decoder):
   """Decodes semantic tf.train.Examples (`example_schema`)."""
 
   def __init__(self, num_classes: int):
@@ -182,7 +181,7 @@ class SemanticTfExampleDecoder(decoder.Decoder):
         semantic_label_to_segment_map(label, self._num_classes),
         self._num_classes)
     decoded[IMAGE] = decode_image(parsed[example_schema.IMAGE_ENCODED])
-    decoded[IMAGE_ID] = parsed[example_schema.IMAGE_ID]
+    decoded[maskformer_input.IMAGE_ID] = parsed[example_schema.IMAGE_ID]
     return decoded
 
 
@@ -191,7 +190,7 @@ def _tfds_image(image: tf.Tensor) -> tf.Tensor:
   return decode_image(image) if image.dtype == tf.string else image
 
 
-class CocoPanopticTfdsDecoder(decoder.Decoder):
+class CocoPanopticTfdsDecoder(decoder_lib.Decoder):
   """Decodes TFDS `coco/2017_panoptic` examples.
 
   TFDS numbers the 133 categories in the order of the annotation file's
@@ -215,15 +214,16 @@ class CocoPanopticTfdsDecoder(decoder.Decoder):
     segment_ids = tf.cast(objects['id'], tf.int32)
     return {
         IMAGE: _tfds_image(example['image']),
-        SEGMENT_MAP: panoptic_ids_to_segment_map(
+        maskformer_input.SEGMENT_MAP: panoptic_ids_to_segment_map(
             rgb_to_panoptic_ids(example['panoptic_image']), segment_ids),
-        SEGMENT_CLASSES: tf.cast(objects['label'], tf.int32),
-        SEGMENT_IS_CROWD: tf.cast(objects['is_crowd'], tf.bool),
-        IMAGE_ID: tf.cast(example['image/id'], tf.int64),
+        maskformer_input.SEGMENT_CLASSES: tf.cast(objects['label'], tf.int32),
+        maskformer_input.SEGMENT_IS_CROWD: tf.cast(objects['is_crowd'],
+                                                   tf.bool),
+        maskformer_input.IMAGE_ID: tf.cast(example['image/id'], tf.int64),
     }
 
 
-class SceneParse150TfdsDecoder(decoder.Decoder):
+class SceneParse150TfdsDecoder(decoder_lib.Decoder):
   """Decodes TFDS `scene_parse150` examples.
 
   The class label is the annotation's first channel (0 = ignore, 1..150). The
@@ -256,5 +256,5 @@ class SceneParse150TfdsDecoder(decoder.Decoder):
                                       self._num_classes),
         self._num_classes)
     decoded[IMAGE] = _tfds_image(example['image'])
-    decoded[IMAGE_ID] = tf.constant(-1, tf.int64)
+    decoded[maskformer_input.IMAGE_ID] = tf.constant(-1, tf.int64)
     return decoded

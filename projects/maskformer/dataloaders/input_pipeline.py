@@ -35,7 +35,7 @@ import tensorflow_datasets as tfds
 
 from projects.maskformer.configs import dataloader as data_cfg
 from projects.maskformer.dataloaders import decoders
-from projects.maskformer.dataloaders import maskformer_input
+from projects.maskformer.dataloaders import segmentation_parser
 
 TFDS_COCO_PANOPTIC = 'coco/2017_panoptic'
 TFDS_SCENE_PARSE150 = 'scene_parse150'
@@ -78,10 +78,10 @@ def build_decoder(params: data_cfg.DataConfig) -> decoder_lib.Decoder:
                    f'got {label_type!r}')
 
 
-def build_parser(params: data_cfg.DataConfig) -> maskformer_input.Parser:
+def build_parser(params: data_cfg.DataConfig) -> segmentation_parser.Parser:
   """The parser configured by `params.parser`."""
   p = params.parser
-  return maskformer_input.Parser(
+  return segmentation_parser.Parser(
       output_size=p.output_size,
       label_type=params.decoder.label_type,
       max_segments=p.max_segments,
@@ -105,7 +105,8 @@ def _seed_attacher(seed: Optional[int],
   def attach(dataset: tf.data.Dataset) -> tf.data.Dataset:
     seeds = tf.data.Dataset.random(seed=seed).batch(2, drop_remainder=True)
     return tf.data.Dataset.zip((dataset, seeds)).map(
-        lambda example, s: {**example, maskformer_input.AUGMENTATION_SEED: s},
+        lambda example, s: {
+            **example, segmentation_parser.AUGMENTATION_SEED: s},
         num_parallel_calls=tf.data.AUTOTUNE)
 
   return attach

@@ -12,11 +12,19 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""The MaskFormer parser: decoded examples to fixed-shape TPU inputs.
+"""The device side of the input: the labels, normalization and loss targets.
 
-Device contract. Every example, training or evaluation, panoptic or semantic,
-becomes `(image, labels)` with static shapes ([Hc, Wc] = `output_size`, the
-canvas; T = `max_segments`):
+The parser (`segmentation_parser`) runs on the host inside tf.data; this
+module holds what the model, the losses and the metrics read of its output,
+and what the device computes from it before them: `prepare_model_inputs`
+(the train and validation steps and `evaluation.dataset_prediction` call it
+on every batch) and the loss targets (`loss_targets`, `gather_masks`). The
+normalization is defined here once, also where it runs on the host
+(`normalize_image`: the parser's float images, serving).
+
+The parser's output. Every example, training or evaluation, panoptic or
+semantic, becomes `(image, labels)` with static shapes ([Hc, Wc] =
+`output_size`, the canvas; T = `max_segments`):
   * image, by the parser's `dtype`:
     - 'float32' or 'bfloat16': a [Hc, Wc, 3] tensor, RGB normalized with mean
       (123.675, 116.28, 103.53) and std (58.395, 57.12, 57.375) on the 0-255
@@ -34,7 +42,7 @@ canvas; T = `max_segments`):
     its segment in the lists below, -1 for void / ignore / padding. Its dtype
     is the narrowest that holds the slots (`segment_map_dtype`: int8 for
     T <= 127, the usual case); `prepare_model_inputs` and
-    `targets.loss_targets` widen it to int32 on the device.
+    `loss_targets` widen it to int32 on the device.
   * labels['segment_classes']: an int32 [T] tensor, the contiguous class per
     slot (0 in empty slots).
   * labels['segment_is_crowd']: a bool [T] tensor.
@@ -49,34 +57,41 @@ canvas; T = `max_segments`):
     labels['groundtruth_segment_map'], an int32 [Hg, Wg] tensor, the segment
     map at the original resolution with the same slots, padded with -1.
 
-Training targets are built on the device by `targets.loss_targets`: one
-mask per valid non-crowd slot (crowd pixels are negatives for every mask).
-Panoptic slots follow the annotation order and keep every segment, including
-those the augmentation cropped away (as the original). Semantic slots are the
-classes present after augmentation, ascending, ignore removed (as the
-original). An image with more than T segments fails (`segment_overflow` =
-'error', naming the image id) or keeps the T largest, non-crowd first, with a
-warning on stderr ('keep_largest'); the pixels of dropped segments become
-void.
+The decoders' output dicts use the same keys for the same fields, before
+the parser assigns the slots.
+
+Loss targets are a dict with 'classes' (int [B, T]), 'valid' (bool [B, T])
+and the masks in one of two forms:
+
+  * 'segment_map': an integer [B, H, W] tensor, per pixel the slot of its
+    segment (any other value: no slot). The mask of a valid slot t of image
+    b is `segment_map[b] == t`: target masks are disjoint. This is the form
+    of training (`loss_targets`: one mask per valid non-crowd slot; crowd
+    pixels are negatives for every mask); it holds B * H * W values whatever
+    T is.
+  * 'masks': a bool or float [B, T, H, W] tensor of 0/1 masks (possibly
+    overlapping), the form of the reference fixtures.
+
+Either way, the masks of invalid slots are empty. The losses never expand
+all T masks at the full size: they ask `gather_masks` for the masks of the
+(image, slot) pairs they need, a few at a time.
 """
 from typing import Dict
 from typing import List
+from typing import Mapping
 from typing import Optional
 from typing import Sequence
 from typing import Tuple
 
-from official.vision.dataloaders import parser
 import tensorflow as tf
 
 from projects.maskformer.configs import dataloader as data_cfg
-from projects.maskformer.dataloaders import augmentation
-from projects.maskformer.dataloaders import decoders
+from projects.maskformer.ops import interpolation
 
 MEAN_RGB = (123.675, 116.28, 103.53)
 STDDEV_RGB = (58.395, 57.12, 57.375)
-# The per-example [2] seed the input pipeline attaches to training examples.
-AUGMENTATION_SEED = 'augmentation_seed'
 
+# The keys of the labels.
 PIXEL_MASK = 'pixel_mask'
 SEGMENT_MAP = 'segment_map'
 SEGMENT_CLASSES = 'segment_classes'
@@ -85,12 +100,8 @@ SEGMENT_VALID = 'segment_valid'
 IMAGE_INFO = 'image_info'
 IMAGE_ID = 'image_id'
 GROUNDTRUTH_SEGMENT_MAP = 'groundtruth_segment_map'
-
-_AUGMENTATIONS = ('detr_panoptic', 'semantic_crop', 'large_scale_jitter',
-                  'none')
-IMAGE_DTYPES = ('float32', 'bfloat16', 'uint8')
-# Ranks non-crowd segments above any crowd one in 'keep_largest'.
-_NON_CROWD_BONUS = 2**40
+# The key of the loss targets' 'masks' form (the other form: SEGMENT_MAP).
+MASKS = 'masks'
 
 
 def normalize_image(image: tf.Tensor) -> tf.Tensor:
@@ -200,335 +211,88 @@ def prepare_model_inputs(images: tf.Tensor, labels: Dict[str, tf.Tensor],
   return images, labels
 
 
-class Parser(parser.Parser):
-  """Parses decoded MaskFormer examples (see the module docstring)."""
+def loss_targets(labels: Mapping[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+  """The loss targets of the parser's compact labels, without expansion.
 
-  def __init__(self,
-               output_size: Sequence[int],
-               label_type: str = data_cfg.PANOPTIC,
-               max_segments: int = 100,
-               segment_overflow: str = data_cfg.OVERFLOW_ERROR,
-               augmentation_params: Optional[
-                   data_cfg.Augmentation] = None,
-               eval_short_edge: int = 800,
-               eval_max_size: int = 1333,
-               eval_padding: str = data_cfg.EVAL_PADDING_CANVAS,
-               size_divisibility: int = 0,
-               groundtruth_padded_size: Optional[Sequence[int]] = None,
-               label_resize: str = augmentation.LABEL_RESIZE_PIL,
-               dtype: str = 'float32'):
-    """Initializes the parser.
+  A target is a valid, non-crowd slot; its mask is the set of pixels whose
+  slot it is. Crowd, void and padding pixels belong to no target mask, so they
+  are negatives for every mask, as in the original.
 
-    Args:
-      output_size: [height, width] of the canvas.
-      label_type: 'panoptic' or 'semantic' (decides which slots are kept).
-      max_segments: number of segment slots T.
-      segment_overflow: 'error' or 'keep_largest'.
-      augmentation_params: a `configs.dataloader.Augmentation`; default: the
-        COCO 'detr_panoptic' recipe.
-      eval_short_edge: short edge of the evaluation resize.
-      eval_max_size: maximum long edge of the evaluation resize.
-      eval_padding: 'canvas' (evaluation images on the `output_size` canvas)
-        or 'size_divisibility' (padded only to a multiple of
-        `size_divisibility`: dynamic image shapes, as the original).
-      size_divisibility: the multiple of 'size_divisibility' padding (0:
-        none).
-      groundtruth_padded_size: if set, evaluation examples also carry the
-        original-resolution segment map padded to this [height, width].
-      label_resize: segment-map resize rule, 'pil' or 'torch'.
-      dtype: image dtype: 'float32' or 'bfloat16' (normalized), or 'uint8'
-        (normalized on the device by `prepare_model_inputs`).
+  Args:
+    labels: a batch of the parser's labels, with 'segment_map' (an integer
+      [B, H, W] tensor, widened to int32 here), 'segment_classes' (an int32
+      [B, T] tensor), 'segment_valid' and 'segment_is_crowd' (bool [B, T]
+      tensors).
 
-    Raises:
-      ValueError: on an unknown option.
-    """
-    self._output_size = [int(s) for s in output_size]
-    self._label_type = label_type
-    self._max_segments = max_segments
-    self._segment_overflow = segment_overflow
-    self._augmentation = (augmentation_params or
-                          data_cfg.Augmentation())
-    self._eval_short_edge = eval_short_edge
-    self._eval_max_size = eval_max_size
-    self._eval_padding = eval_padding
-    self._size_divisibility = size_divisibility
-    self._groundtruth_padded_size = (list(groundtruth_padded_size)
-                                     if groundtruth_padded_size else None)
-    self._label_resize = label_resize
-    self._dtype = tf.dtypes.as_dtype(dtype)
-    if self._dtype.name not in IMAGE_DTYPES:
-      raise ValueError(f'dtype must be one of {IMAGE_DTYPES}, got '
-                       f'{self._dtype.name!r}')
-    self._segment_dtype = segment_map_dtype(max_segments)
-    self._check_options()
+  Returns:
+    A dict with 'segment_map' (an int32 [B, H, W] tensor), 'classes' (an
+    int32 [B, T] tensor) and 'valid' (a bool [B, T] tensor, False for padding
+    and crowd slots).
+  """
+  valid = tf.logical_and(labels[SEGMENT_VALID],
+                         tf.logical_not(labels[SEGMENT_IS_CROWD]))
+  return {
+      SEGMENT_MAP: tf.cast(labels[SEGMENT_MAP], tf.int32),
+      'classes': labels[SEGMENT_CLASSES],
+      'valid': valid,
+  }
 
-  def _check_options(self):
-    if self._label_type not in (data_cfg.PANOPTIC,
-                                data_cfg.SEMANTIC):
-      raise ValueError(f"label_type must be 'panoptic' or 'semantic', got "
-                       f'{self._label_type!r}')
-    if self._segment_overflow not in (data_cfg.OVERFLOW_ERROR,
-                                      data_cfg.OVERFLOW_KEEP_LARGEST):
-      raise ValueError("segment_overflow must be 'error' or 'keep_largest', "
-                       f'got {self._segment_overflow!r}')
-    if self._label_resize not in augmentation.LABEL_RESIZE_RULES:
-      raise ValueError(f'label_resize must be one of '
-                       f'{augmentation.LABEL_RESIZE_RULES}, got '
-                       f'{self._label_resize!r}')
-    pad_value = self._augmentation.semantic_crop.pad_value
-    if (self._dtype == tf.uint8 and self._augmentation.type == 'semantic_crop'
-        and not (pad_value == int(pad_value) and 0 <= pad_value <= 255)):
-      raise ValueError(f"dtype 'uint8' needs an integer pad_value in "
-                       f'[0, 255], got {pad_value}')
-    if self._max_segments < 1:
-      raise ValueError(f'max_segments must be positive, got '
-                       f'{self._max_segments}')
-    if self._eval_padding not in (
-        data_cfg.EVAL_PADDING_CANVAS,
-        data_cfg.EVAL_PADDING_SIZE_DIVISIBILITY):
-      raise ValueError("eval_padding must be 'canvas' or 'size_divisibility', "
-                       f'got {self._eval_padding!r}')
-    if self._size_divisibility < 0:
-      raise ValueError('size_divisibility must be >= 0, got '
-                       f'{self._size_divisibility}')
-    kind = self._augmentation.type
-    if kind not in _AUGMENTATIONS:
-      raise ValueError(f'augmentation type must be one of {_AUGMENTATIONS}, '
-                       f'got {kind!r}')
 
-  def _check_canvas_holds_augmentation(self):
-    kind = self._augmentation.type
-    if kind == 'detr_panoptic':
-      needed = [self._augmentation.detr_panoptic.max_size] * 2
-    elif kind == 'semantic_crop':
-      needed = list(self._augmentation.semantic_crop.crop_size)
-    else:
-      needed = [1, 1]
-    if any(o < n for o, n in zip(self._output_size, needed)):
-      raise ValueError(
-          f'output_size {self._output_size} cannot hold the {kind!r} '
-          f'augmentation output (up to {needed})')
+def mask_size(targets: Mapping[str, tf.Tensor]) -> Sequence[int]:
+  """The static (H, W) of the target masks."""
+  key = SEGMENT_MAP if SEGMENT_MAP in targets else MASKS
+  return tuple(tf.convert_to_tensor(targets[key]).shape[-2:])
 
-  @property
-  def pads_evaluation_to_canvas(self) -> bool:
-    """Whether evaluation images have the static canvas shape."""
-    return self._eval_padding == data_cfg.EVAL_PADDING_CANVAS
 
-  def _eval_resize(self, sample: augmentation.Sample) -> augmentation.Sample:
-    size = augmentation.shortest_edge_size(
-        augmentation.image_size(sample), self._eval_short_edge,
-        self._eval_max_size)
-    if self.pads_evaluation_to_canvas:
-      size = augmentation.fit_size(size, self._output_size)
-    return augmentation.resize(sample, size, self._label_resize)
+def resize_nearest_legacy(targets: Mapping[str, tf.Tensor],
+                          size: Sequence[int]) -> Dict[str, tf.Tensor]:
+  """The targets with their masks resized by PyTorch's legacy nearest rule.
 
-  def _eval_canvas(self, content_size: tf.Tensor):
-    """The padded size of an evaluation image of `content_size`."""
-    if self.pads_evaluation_to_canvas:
-      return self._output_size
-    if not self._size_divisibility:
-      return content_size
-    divisor = self._size_divisibility
-    return (content_size + divisor - 1) // divisor * divisor
+  Nearest resizing picks pixels, so resizing the segment map equals resizing
+  every mask it stands for.
 
-  def _parse_train_data(self, data: dict):
-    """Augments a decoded example into fixed-shape training inputs.
+  Args:
+    targets: the targets (either form).
+    size: the output (height, width), Python ints.
 
-    Args:
-      data: a decoded dict (`decoders`) with the per-example
-        'augmentation_seed' (an int [2] tensor).
+  Returns:
+    The targets in the same form, their masks of size `size`.
+  """
+  key = SEGMENT_MAP if SEGMENT_MAP in targets else MASKS
+  return dict(targets, **{key: interpolation.resize_nearest_legacy(
+      targets[key], size)})
 
-    Returns:
-      (image, labels) as described in the module docstring.
 
-    Raises:
-      ValueError: if the canvas is too small for the augmentation's output.
-    """
-    self._check_canvas_holds_augmentation()
-    seed = data[AUGMENTATION_SEED]
-    sample = augmentation.new_sample(data[decoders.IMAGE],
-                                     data[decoders.SEGMENT_MAP])
-    original_size = augmentation.image_size(sample)
-    kind = self._augmentation.type
-    if kind == 'detr_panoptic':
-      sample = augmentation.detr_panoptic(sample,
-                                          self._augmentation.detr_panoptic,
-                                          seed, self._label_resize)
-    elif kind == 'semantic_crop':
-      sample = augmentation.semantic_crop(sample,
-                                          self._augmentation.semantic_crop,
-                                          seed, self._label_resize)
-    elif kind == 'large_scale_jitter':
-      sample = augmentation.large_scale_jitter(
-          sample, self._augmentation.large_scale_jitter, self._output_size,
-          seed, self._label_resize)
-    else:
-      sample = self._eval_resize(sample)
-    content_size = augmentation.image_size(sample)
-    if kind == 'semantic_crop':
-      params = self._augmentation.semantic_crop
-      sample = augmentation.pad(sample, params.crop_size, params.pad_value)
-    return self._finalize(sample, content_size, original_size, data,
-                          counted_map=sample.segment_map)
+def gather_masks(targets: Mapping[str, tf.Tensor], batch_index: tf.Tensor,
+                 slot_index: tf.Tensor,
+                 dtype: tf.DType = tf.bool) -> tf.Tensor:
+  """The masks of the given (image, slot) pairs.
 
-  def _parse_eval_data(self, data: dict):
-    """Resizes a decoded example for evaluation (no randomness).
+  Args:
+    targets: the targets (either form).
+    batch_index: an int32 [...] tensor of images, in [0, B).
+    slot_index: an int32 [...] tensor of slots, in [0, T), the same shape.
+    dtype: the dtype of the result (bool, or a float type).
 
-    Args:
-      data: a decoded dict (`decoders`).
+  Returns:
+    A [..., H, W] tensor of `dtype`, empty for invalid slots.
+  """
+  pairs = tf.stack([batch_index, slot_index], axis=-1)
+  valid = tf.gather_nd(tf.cast(targets['valid'], tf.bool), pairs)
+  valid = valid[..., tf.newaxis, tf.newaxis]
+  if SEGMENT_MAP in targets:
+    segment_map = tf.gather(tf.cast(targets[SEGMENT_MAP], tf.int32),
+                            batch_index)
+    masks = tf.equal(segment_map, slot_index[..., tf.newaxis, tf.newaxis])
+  else:
+    masks = tf.cast(tf.gather_nd(targets[MASKS], pairs), tf.bool)
+  return tf.cast(tf.logical_and(masks, valid), dtype)
 
-    Returns:
-      (image, labels) as described in the module docstring.
-    """
-    original_map = data[decoders.SEGMENT_MAP]
-    sample = augmentation.new_sample(data[decoders.IMAGE], original_map)
-    original_size = augmentation.image_size(sample)
-    sample = self._eval_resize(sample)
-    content_size = augmentation.image_size(sample)
-    return self._finalize(sample, content_size, original_size, data,
-                          counted_map=original_map,
-                          groundtruth_map=original_map,
-                          canvas=self._eval_canvas(content_size))
 
-  def _select_segments(self, counted_map: tf.Tensor, data: dict):
-    """Chooses the segments that get a slot.
-
-    Args:
-      counted_map: the segment map whose pixel counts rank the segments.
-      data: the decoded dict.
-
-    Returns:
-      (new_index, kept): an int32 [N] tensor, the slot of every decoded
-      segment (-1 if it gets none), and an int32 [K] tensor, the decoded
-      index of every kept segment in slot order (K <= max_segments).
-    """
-    is_crowd = data[decoders.SEGMENT_IS_CROWD]
-    num_segments = tf.size(is_crowd)
-    semantic = self._label_type == data_cfg.SEMANTIC
-    keep_largest = (
-        self._segment_overflow == data_cfg.OVERFLOW_KEEP_LARGEST)
-    if semantic or keep_largest:
-      counts = tf.math.bincount(
-          tf.reshape(counted_map, [-1]) + 1, minlength=num_segments + 1,
-          maxlength=num_segments + 1, dtype=tf.int64)[1:]
-    if semantic:
-      candidate = counts > 0
-    else:
-      candidate = tf.ones([num_segments], tf.bool)
-    num_candidates = tf.reduce_sum(tf.cast(candidate, tf.int32))
-    overflow = num_candidates > self._max_segments
-    image_id = data[decoders.IMAGE_ID]
-    if not keep_largest:
-      check = tf.debugging.Assert(tf.logical_not(overflow), [
-          'image id', image_id, 'has', num_candidates,
-          f'segments, more than max_segments={self._max_segments}; raise '
-          "max_segments or set segment_overflow='keep_largest'"
-      ])
-      with tf.control_dependencies([check]):
-        keep = tf.identity(candidate)
-    else:
-      priority = tf.where(
-          candidate,
-          counts + tf.where(is_crowd, tf.constant(0, tf.int64),
-                            _NON_CROWD_BONUS), -1)
-      padded = tf.concat(
-          [priority, tf.fill([self._max_segments], tf.constant(-1, tf.int64))],
-          axis=0)
-      top = tf.math.top_k(padded, k=self._max_segments).indices
-      chosen = tf.boolean_mask(top, tf.gather(padded, top) >= 0)
-      keep = tf.scatter_nd(chosen[:, None], tf.ones_like(chosen, tf.bool),
-                           [num_segments])
-
-      def warn():
-        tf.print('WARNING: image id', image_id, 'has', num_candidates,
-                 f'segments, more than max_segments={self._max_segments}; '
-                 'keeping the largest (non-crowd first), the others become '
-                 'void')
-        return tf.constant(True)
-
-      with tf.control_dependencies(
-          [tf.cond(overflow, warn, lambda: tf.constant(False))]):
-        keep = tf.identity(keep)
-    new_index = tf.where(keep, tf.cumsum(tf.cast(keep, tf.int32)) - 1, -1)
-    kept = tf.cast(tf.where(keep)[:, 0], tf.int32)
-    return new_index, kept
-
-  def _remap(self, segment_map: tf.Tensor, new_index: tf.Tensor) -> tf.Tensor:
-    """Decoded segment indices to slots (-1 stays -1).
-
-    Skips the per-pixel lookup when every segment keeps its index (panoptic
-    data without overflow).
-    """
-    num_segments = tf.size(new_index)
-
-    def lookup():
-      table = tf.concat([new_index, [-1]], axis=0)
-      return tf.gather(table,
-                       tf.where(segment_map >= 0, segment_map, num_segments))
-
-    identity = tf.reduce_all(
-        tf.equal(new_index, tf.range(num_segments, dtype=tf.int32)))
-    return tf.cond(identity, lambda: segment_map, lookup)
-
-  def _pad_slots(self, values: tf.Tensor) -> tf.Tensor:
-    padded = tf.pad(values, [[0, self._max_segments - tf.size(values)]])
-    padded.set_shape([self._max_segments])
-    return padded
-
-  def _finalize(self, sample: augmentation.Sample, content_size: tf.Tensor,
-                original_size: tf.Tensor, data: dict, counted_map: tf.Tensor,
-                groundtruth_map: Optional[tf.Tensor] = None,
-                canvas=None):
-    """Normalizes (float dtypes), pads onto the canvas, builds the labels.
-
-    `canvas` is the padded [height, width]: Python ints (static) or an int32
-    [2] tensor (dynamic); default `output_size`.
-    """
-    canvas = self._output_size if canvas is None else canvas
-    fits = tf.debugging.assert_less_equal(
-        augmentation.image_size(sample), tf.cast(canvas, tf.int32),
-        message=f'augmented image larger than output_size '
-        f'{self._output_size}')
-    with tf.control_dependencies([fits]):
-      if self._dtype == tf.uint8:
-        # Integers in [0, 255]: the cast is exact.
-        image = augmentation.pad_image(tf.cast(sample.image, tf.uint8),
-                                       canvas, 0)
-      else:
-        image = augmentation.pad_image(
-            tf.cast(normalize_image(sample.image), self._dtype), canvas, 0.0)
-    new_index, kept = self._select_segments(counted_map, data)
-    segment_map = augmentation.pad_segment_map(
-        tf.cast(self._remap(sample.segment_map, new_index),
-                self._segment_dtype), canvas)
-    # Padding ones is much faster on CPU than a broadcast comparison.
-    pixel_mask = tf.pad(tf.ones(content_size, tf.bool),
-                        [[0, canvas[0] - content_size[0]],
-                         [0, canvas[1] - content_size[1]]])
-    if isinstance(canvas, list):
-      pixel_mask.set_shape(canvas)
-    image_info = tf.stack([
-        tf.cast(original_size, tf.float32),
-        tf.cast(content_size, tf.float32), sample.scale, sample.offset
-    ])
-    labels = {
-        PIXEL_MASK: pixel_mask,
-        SEGMENT_MAP: segment_map,
-        SEGMENT_CLASSES: self._pad_slots(
-            tf.gather(data[decoders.SEGMENT_CLASSES], kept)),
-        SEGMENT_IS_CROWD: self._pad_slots(
-            tf.gather(data[decoders.SEGMENT_IS_CROWD], kept)),
-        SEGMENT_VALID: tf.range(self._max_segments) < tf.size(kept),
-        IMAGE_INFO: image_info,
-        IMAGE_ID: tf.cast(data[decoders.IMAGE_ID], tf.int32),
-    }
-    if groundtruth_map is not None and self._groundtruth_padded_size:
-      fits = tf.debugging.assert_less_equal(
-          original_size, tf.constant(self._groundtruth_padded_size),
-          message=f'original image larger than groundtruth_padded_size '
-          f'{self._groundtruth_padded_size}')
-      with tf.control_dependencies([fits]):
-        groundtruth_map = augmentation.pad_segment_map(
-            groundtruth_map, self._groundtruth_padded_size)
-      labels[GROUNDTRUTH_SEGMENT_MAP] = self._remap(groundtruth_map, new_index)
-    return image, labels
+def all_masks(targets: Mapping[str, tf.Tensor],
+              dtype: tf.DType = tf.bool) -> tf.Tensor:
+  """Every slot's mask, a [B, T, H, W] tensor of `dtype` (small sizes only)."""
+  shape = tf.shape(targets['valid'])
+  batch_index = tf.broadcast_to(tf.range(shape[0])[:, tf.newaxis], shape)
+  slot_index = tf.broadcast_to(tf.range(shape[1])[tf.newaxis, :], shape)
+  return gather_masks(targets, batch_index, slot_index, dtype)

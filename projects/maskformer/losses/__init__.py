@@ -12,3 +12,12 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
+
+"""Losses: the Hungarian matcher and the mask-classification set criterion.
+
+`matching_cost` (MaskFormer's class, focal and dice matching costs),
+`matcher` (the costs of every decoder layer and their exact assignment),
+`mask_loss` (the bounded-memory focal and dice losses of the matched pairs)
+and `criterion` (the criterion every mask-classification model shares, and
+MaskFormer's). Everything is a TensorFlow computation of the train step.
+"""

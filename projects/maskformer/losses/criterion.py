@@ -12,9 +12,9 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""MaskFormer's set criterion: matched cross-entropy, focal and dice losses.
+"""The set criterion of mask classification: matched CE, focal and dice losses.
 
-Semantics of the original `SetCriterion` (reference_semantics.md section 7):
+Semantics of the original `SetCriterion` (`docs/semantics.md`, section 7):
 for the final decoder layer and, with deep supervision, every auxiliary layer,
 
 * `loss_ce`: cross-entropy of all B*Q queries, unmatched queries labelled "no
@@ -26,9 +26,16 @@ for the final decoder layer and, with deep supervision, every auxiliary layer,
 * `loss_dice`: dice loss of each matched pair, summed and divided by
   `num_masks`.
 
-Both mask terms visit the real targets only, a few at a time, and never hold
-all T slots at the full size (`mask_loss.matched_mask_losses`); the matcher
-builds its target masks at the prediction size from the downsampled targets.
+`MaskClassificationCriterion` holds what every mask-classification model
+shares: the deep supervision loop over the layers, the matching (a matcher,
+`matcher.py`), the cross-entropy with its "no object" weight, the global
+normalizers and the weighted total. A subclass gives its matcher and the
+focal and dice sums of the matched pairs (`mask_sums`): `MaskFormerCriterion`
+upsamples the predictions to the target size
+(`mask_loss.matched_mask_losses`: both mask terms visit the real targets
+only, a few at a time, and never hold all T slots at the full size); its
+matcher builds the target masks at the prediction size from the downsampled
+targets.
 
 The terms of the auxiliary layer i are named `loss_ce_i`, `loss_mask_i`,
 `loss_dice_i`.
@@ -42,20 +49,20 @@ MirroredStrategy and TPUStrategy, and must not divide the loss by
 `num_replicas_in_sync` (multiply the logged loss by it instead, as Model
 Garden's DETR task does).
 """
+from typing import Callable
 from typing import Dict
 from typing import List
 from typing import Mapping
 from typing import NamedTuple
 from typing import Optional
+from typing import Sequence
 from typing import Tuple
 
 import tensorflow as tf
 
-from projects.maskformer.configs import losses as losses_config
-from projects.maskformer.dataloaders import targets as targets_lib
+from projects.maskformer.configs import losses as losses_cfg
 from projects.maskformer.losses import mask_loss
-from projects.maskformer.losses import matching_cost
-from projects.maskformer.ops import linear_assignment
+from projects.maskformer.losses import matcher as matcher_lib
 from projects.maskformer.ops import precision
 
 TERM_NAMES = ('loss_ce', 'loss_mask', 'loss_dice')
@@ -169,29 +176,39 @@ def global_normalizers(target_valid: tf.Tensor,
                      class_weight_sums=local[1:])
 
 
-class MaskFormerCriterion:
+# A matcher: the L layers' (pred_logits, pred_masks) and the targets to the
+# int32 [L, B, T] matchings (`matcher.HungarianMatcher`).
+Matcher = Callable[[Sequence[Tuple[tf.Tensor, tf.Tensor]],
+                    Mapping[str, tf.Tensor]], tf.Tensor]
+
+
+class MaskClassificationCriterion:
   """Matches every decoder layer's predictions and computes all loss terms.
 
   `outputs` is the model's output dict: `pred_logits` float [B, Q, K+1]
   ("no object" last), `pred_masks` float [B, Q, h, w] mask logits, and
   `aux_outputs`, a list (decoder layers 0..L-2) of dicts with the same keys.
-  `targets` is a dict (`dataloaders/targets.py`): `classes` int [B, T],
-  `valid` bool [B, T], with T <= Q, and the masks at the padded image size,
-  either as `segment_map` int [B, H, W] (training: `targets.loss_targets`) or
-  as `masks` bool or float [B, T, H, W].
+  `targets` is a dict (`dataloaders/maskformer_input.py`): `classes` int
+  [B, T], `valid` bool [B, T], with T <= Q, and the masks at the padded image
+  size, either as `segment_map` int [B, H, W] (training:
+  `maskformer_input.loss_targets`) or as `masks` bool or float [B, T, H, W].
 
   Layers are ordered final first, then auxiliary layer 0, 1, ...
   (`layer_suffixes`). To check the 18 terms against reference matchings, call
   `criterion(outputs, targets, query_for_target)` (or `losses`) with the
   reference matchings written into an int [L, B, T] array in that order (-1
   for padded targets); without `query_for_target` it uses its own matchings.
+
+  Subclasses implement `mask_sums`.
   """
 
-  def __init__(self, params: losses_config.Losses, jit_compile: bool = False):
+  def __init__(self, params: losses_cfg.Losses, matcher: Matcher,
+               jit_compile: bool = False):
     """Initialises the criterion.
 
     Args:
       params: A `Losses` config.
+      matcher: The matcher of the layers (see `Matcher`).
       jit_compile: compile the matching and the per-replica loss sums
         (`local_sums`) with XLA, each a `tf.function(jit_compile=True)`, for a
         caller that does not compile its whole step (the cross-replica sums
@@ -199,6 +216,7 @@ class MaskFormerCriterion:
         Inside a step that is compiled as a whole it changes nothing.
     """
     self._params = params
+    self._matcher = matcher
     maybe_compiled = ((lambda fn: tf.function(fn, jit_compile=True))
                       if jit_compile else (lambda fn: fn))
     self._match = maybe_compiled(self._match_layers)
@@ -234,30 +252,7 @@ class MaskFormerCriterion:
   def _match_layers(self, outputs: Mapping[str, tf.Tensor],
                     targets: Mapping[str, tf.Tensor]) -> tf.Tensor:
     """`match`, not compiled by itself."""
-    layers = self.layers(outputs)
-    num_layers = len(layers)
-    params = self._params
-    # The target masks at the prediction size, shared by the layers; one
-    # layer's cost at a time bounds the per-pixel temporaries to one layer.
-    masks = targets_lib.all_masks(targets_lib.resize_nearest_legacy(
-        targets, layers[0][1].shape[-2:]))
-    cost = tf.stack([
-        matching_cost.matching_cost(
-            logits, pred_masks, targets['classes'], masks, targets['valid'],
-            class_weight=params.cost_class_weight,
-            mask_weight=params.cost_mask_weight,
-            dice_weight=params.cost_dice_weight,
-            focal_alpha=params.focal_alpha, focal_gamma=params.focal_gamma)
-        for logits, pred_masks in layers
-    ])
-    batch_size = tf.shape(cost)[1]
-    num_targets = cost.shape[3]
-    cost = tf.reshape(cost, [num_layers * batch_size, cost.shape[2],
-                             num_targets])
-    valid = tf.tile(tf.cast(targets['valid'], tf.bool), [num_layers, 1])
-    assignment = linear_assignment.linear_sum_assignment(cost, valid)
-    return tf.reshape(assignment.query_for_target,
-                      [num_layers, batch_size, num_targets])
+    return self._matcher(self.layers(outputs), targets)
 
   def losses(self, outputs: Mapping[str, tf.Tensor],
              targets: Mapping[str, tf.Tensor],
@@ -312,18 +307,30 @@ class MaskFormerCriterion:
     Returns:
       A float32 (float64 for float64 outputs) [L, 3] tensor: per layer the
       weighted cross-entropy sum (`classification_sum`) and the focal and
-      dice sums of the matched pairs (`mask_loss.matched_mask_losses`).
+      dice sums of the matched pairs (`mask_sums`).
     """
     params = self._params
     return tf.stack([
         tf.stack([classification_sum(logits, classes[i],
                                      params.no_object_weight),
-                  *mask_loss.matched_mask_losses(
-                      masks, targets, query_for_target[i],
-                      params.mask_loss_chunk_size, params.focal_alpha,
-                      params.focal_gamma)])
+                  *self.mask_sums(masks, targets, query_for_target[i])])
         for i, (logits, masks) in enumerate(self.layers(outputs))
     ])
+
+  def mask_sums(self, pred_masks: tf.Tensor, targets: Mapping[str, tf.Tensor],
+                query_for_target: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
+    """The focal and dice losses of one layer's matched pairs, summed.
+
+    Args:
+      pred_masks: A float [B, Q, h, w] tensor, one layer's mask logits.
+      targets: The targets (see the class docstring).
+      query_for_target: An int32 [B, T] tensor, the layer's matching.
+
+    Returns:
+      (focal_sum, dice_sum): float32 (float64 for float64 outputs) scalars
+      over this replica's valid targets.
+    """
+    raise NotImplementedError
 
   def weighted_total(self, terms: Mapping[str, tf.Tensor]) -> tf.Tensor:
     """Sum of the terms of `losses` times their weights (ce / mask / dice)."""
@@ -357,3 +364,24 @@ class MaskFormerCriterion:
       query_for_target = self.match(outputs, targets)
     terms = self.losses(outputs, targets, query_for_target)
     return self.weighted_total(terms), terms
+
+
+class MaskFormerCriterion(MaskClassificationCriterion):
+  """MaskFormer's criterion: `HungarianMatcher`, mask losses at full size."""
+
+  def __init__(self, params: losses_cfg.Losses, jit_compile: bool = False):
+    """Initialises the criterion.
+
+    Args:
+      params: A `Losses` config.
+      jit_compile: see `MaskClassificationCriterion`.
+    """
+    super().__init__(params, matcher_lib.HungarianMatcher(params), jit_compile)
+
+  def mask_sums(self, pred_masks: tf.Tensor, targets: Mapping[str, tf.Tensor],
+                query_for_target: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
+    """`mask_loss.matched_mask_losses` at the targets' padded image size."""
+    params = self._params
+    return mask_loss.matched_mask_losses(
+        pred_masks, targets, query_for_target, params.mask_loss_chunk_size,
+        params.focal_alpha, params.focal_gamma)

@@ -27,7 +27,8 @@ and image at a 1344^2 canvas. Here:
     (data-dependent trip counts compile with XLA, TPU included); each chunk
     gathers its predictions, upsamples them (gathers and element-wise
     arithmetic only, `interpolation.resize_bilinear`, exact on TPU too) and
-    builds its target masks from the targets (`targets.gather_masks`);
+    builds its target masks from the targets
+    (`maskformer_input.gather_masks`);
   * the custom gradient walks the same chunks again, recomputing each chunk's
     losses under a tape and scattering its gradient into the [B, Q, h, w]
     gradient of the predictions, so the backward pass keeps nothing of the
@@ -44,7 +45,7 @@ from typing import Tuple
 
 import tensorflow as tf
 
-from projects.maskformer.dataloaders import targets as targets_lib
+from projects.maskformer.dataloaders import maskformer_input
 from projects.maskformer.ops import interpolation
 from projects.maskformer.ops import precision
 
@@ -116,8 +117,8 @@ def matched_mask_losses(pred_masks: tf.Tensor,
   Args:
     pred_masks: A float [B, Q, h, w] tensor of mask logits (computed in
       float32, or float64 if it is float64).
-    targets: The targets (`targets.loss_targets`, or the 'masks' form), with
-      'valid' bool [B, T]; masks of size [H, W].
+    targets: The targets (`maskformer_input.loss_targets`, or the 'masks'
+      form), with 'valid' bool [B, T]; masks of size [H, W].
     query_for_target: An int [B, T] tensor, the query matched to each target
       (ignored for invalid targets).
     chunk_size: Pairs per loop iteration (memory ~ chunk_size * H * W).
@@ -130,7 +131,7 @@ def matched_mask_losses(pred_masks: tf.Tensor,
   """
   pred_masks = precision.widen(pred_masks)
   dtype = pred_masks.dtype
-  size: Sequence[int] = targets_lib.mask_size(targets)
+  size: Sequence[int] = maskformer_input.mask_size(targets)
   pairs, num_valid = _compact_pairs(
       tf.cast(targets['valid'], tf.bool), query_for_target,
       pred_masks.shape[1], chunk_size)
@@ -140,7 +141,8 @@ def matched_mask_losses(pred_masks: tf.Tensor,
     rows = tf.slice(pairs, [i * chunk_size, 0], [chunk_size, 3])
     weights = tf.cast(i * chunk_size + tf.range(chunk_size) < num_valid,
                       dtype)
-    masks = targets_lib.gather_masks(targets, rows[:, 0], rows[:, 1], dtype)
+    masks = maskformer_input.gather_masks(targets, rows[:, 0], rows[:, 1],
+                                          dtype)
     return rows[:, 0::2], weights, masks
 
   def chunk_sums(logits, weights, masks):

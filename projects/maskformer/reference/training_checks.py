@@ -68,7 +68,6 @@ from projects.maskformer.checkpoints import name_mapping
 from projects.maskformer.configs import maskformer as exp_cfg
 from projects.maskformer.configs import optimization as optimization_cfg
 from projects.maskformer.dataloaders import maskformer_input
-from projects.maskformer.dataloaders import targets as targets_lib
 from projects.maskformer.ops import precision
 from projects.maskformer.reference import checks as checks_lib
 from projects.maskformer.reference import fixture as fixture_lib
@@ -415,7 +414,7 @@ def step0_checks(fixture: fixture_lib.TrainingFixture,
   task, model = build_task_and_model(fixture, dtype)
   images, labels = training_batch(fixture,
                                   np.float64 if float64 else np.float32)
-  targets = targets_lib.loss_targets(
+  targets = maskformer_input.loss_targets(
       {k: tf.constant(v) for k, v in labels.items()})
   config = task.task_config
   num_layers = (config.model.transformer_predictor.num_decoder_layers

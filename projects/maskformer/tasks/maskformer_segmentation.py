@@ -42,9 +42,9 @@ from projects.maskformer import inference_setup
 from projects.maskformer import optimization as mf_optimization  # noqa: F401  (registers 'maskformer_adamw')
 from projects.maskformer.configs import dataloader as data_cfg
 from projects.maskformer.configs import maskformer as exp_cfg
+from projects.maskformer.configs import task as task_cfg
 from projects.maskformer.dataloaders import input_pipeline
 from projects.maskformer.dataloaders import maskformer_input
-from projects.maskformer.dataloaders import targets as targets_lib
 from projects.maskformer.evaluation import panoptic_quality
 from projects.maskformer.evaluation import semantic_metrics
 from projects.maskformer.losses import criterion as criterion_lib
@@ -124,14 +124,14 @@ def compiles_criterion(xla_compile: str) -> bool:
   Raises:
     ValueError: an unknown `xla_compile`.
   """
-  if xla_compile == exp_cfg.XLA_COMPILE_AUTO:
+  if xla_compile == task_cfg.XLA_COMPILE_AUTO:
     return not (tf.config.list_physical_devices('GPU') or
                 tf.config.list_physical_devices('TPU'))
-  if xla_compile not in (exp_cfg.XLA_COMPILE_WHOLE_STEP,
-                         exp_cfg.XLA_COMPILE_CRITERION):
+  if xla_compile not in (task_cfg.XLA_COMPILE_WHOLE_STEP,
+                         task_cfg.XLA_COMPILE_CRITERION):
     raise ValueError("task.xla_compile must be 'auto', 'whole_step' or "
                      f"'criterion', got {xla_compile!r}")
-  return xla_compile == exp_cfg.XLA_COMPILE_CRITERION
+  return xla_compile == task_cfg.XLA_COMPILE_CRITERION
 
 
 @task_factory.register_task_cls(exp_cfg.MaskFormerTask)
@@ -237,7 +237,7 @@ class MaskFormerSegmentationTask(base_task.Task):
     outputs = model(images, training=training)
     # bfloat16 endpoints widen to float32; float64 (the exact mode) stays.
     outputs = tf.nest.map_structure(precision.widen, outputs)
-    targets = targets_lib.loss_targets(labels)
+    targets = maskformer_input.loss_targets(labels)
     total, terms = self._criterion(
         {k: outputs[k] for k in criterion_lib.PREDICTION_KEYS if k in outputs},
         targets)

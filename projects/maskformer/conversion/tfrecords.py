@@ -36,9 +36,9 @@ from typing import Sequence
 from absl import logging
 import tensorflow as tf
 
-from projects.maskformer.dataloaders import ade20k_conversion
-from projects.maskformer.dataloaders import coco_panoptic_conversion
-from projects.maskformer.dataloaders import conversion
+from projects.maskformer.conversion import ade20k
+from projects.maskformer.conversion import coco_panoptic
+from projects.maskformer.conversion import loading
 from projects.maskformer.dataloaders import example_schema
 
 
@@ -170,18 +170,18 @@ def _convert(tasks: Sequence[object], load_fn: Callable[[object], object],
              count_segments: Callable[[object], tuple], source: str,
              output_prefix: str, num_shards: int, num_workers: int,
              skip_invalid: bool, extra_files: dict,
-             progress: bool) -> conversion.ConversionSummary:
+             progress: bool) -> loading.ConversionSummary:
   """Loads every task in parallel and writes the examples atomically."""
   if not tasks:
-    raise conversion.ConversionError('empty_input', source,
+    raise loading.ConversionError('empty_input', source,
                                      'there are no images to convert')
-  summary = conversion.ConversionSummary()
+  summary = loading.ConversionSummary()
   with AtomicShardedWriter(output_prefix, num_shards, extra_files) as writer:
-    results = conversion.load_in_parallel(load_fn, tasks, num_workers,
+    results = loading.load_in_parallel(load_fn, tasks, num_workers,
                                           skip_invalid, progress)
     with contextlib.closing(results):
       for _, result in results:
-        if isinstance(result, conversion.Skipped):
+        if isinstance(result, loading.Skipped):
           logging.warning('Skipped: %s', result.message)
           summary.add_skip(result)
           continue
@@ -194,7 +194,7 @@ def _convert(tasks: Sequence[object], load_fn: Callable[[object], object],
         summary.max_segments_per_image = max(summary.max_segments_per_image,
                                              segments)
     if not summary.images:
-      raise conversion.ConversionError(
+      raise loading.ConversionError(
           'empty_output', source,
           f'all {len(tasks)} images were skipped as invalid; nothing to write')
   summary.shard_sizes = list(writer.shard_sizes)
@@ -204,7 +204,7 @@ def _convert(tasks: Sequence[object], load_fn: Callable[[object], object],
 
 
 def _panoptic_example(
-    record: coco_panoptic_conversion.PanopticRecord) -> tf.train.Example:
+    record: coco_panoptic.PanopticRecord) -> tf.train.Example:
   return example_schema.panoptic_example(
       image_bytes=record.image_bytes, image_format=record.image_format,
       height=record.height, width=record.width, file_name=record.file_name,
@@ -216,7 +216,7 @@ def _panoptic_example(
       segment_areas=record.segment_areas)
 
 
-def _panoptic_counts(record: coco_panoptic_conversion.PanopticRecord) -> tuple:
+def _panoptic_counts(record: coco_panoptic.PanopticRecord) -> tuple:
   return (len(record.segment_ids), sum(record.segment_is_crowd),
           sum(1 for a in record.segment_areas if a == 0))
 
@@ -225,7 +225,7 @@ def convert_coco_panoptic(
     annotation_file: str, image_dir: str, panoptic_dir: str,
     output_prefix: str, num_shards: int, num_workers: int = 0,
     categories_file: Optional[str] = None, skip_invalid: bool = False,
-    progress: bool = True) -> conversion.ConversionSummary:
+    progress: bool = True) -> loading.ConversionSummary:
   """Converts a COCO panoptic split to sharded TFRecords.
 
   Args:
@@ -249,34 +249,34 @@ def convert_coco_panoptic(
       applies, and when no image is left to write; nothing is left under the
       final names then.
   """
-  tasks, categories = coco_panoptic_conversion.read_tasks(
+  tasks, categories = coco_panoptic.read_tasks(
       annotation_file, image_dir, panoptic_dir, categories_file)
   load_fn = functools.partial(
-      coco_panoptic_conversion.load_record,
+      coco_panoptic.load_record,
       categories={c.category_id: c.contiguous_id for c in categories})
   extra = {category_map_path(output_prefix):
-           coco_panoptic_conversion.category_map_json(categories)}
+           coco_panoptic.category_map_json(categories)}
   return _convert(tasks, load_fn, _panoptic_example, _panoptic_counts,
                   annotation_file, output_prefix, num_shards, num_workers,
                   skip_invalid, extra, progress)
 
 
 def _semantic_example(
-    record: ade20k_conversion.SemanticRecord) -> tf.train.Example:
+    record: ade20k.SemanticRecord) -> tf.train.Example:
   return example_schema.semantic_example(
       image_bytes=record.image_bytes, image_format=record.image_format,
       height=record.height, width=record.width, file_name=record.file_name,
       image_id=record.image_id, label_png=record.label_png)
 
 
-def _semantic_counts(record: ade20k_conversion.SemanticRecord) -> tuple:
+def _semantic_counts(record: ade20k.SemanticRecord) -> tuple:
   return len(record.classes_present), 0, 0
 
 
 def convert_ade20k(image_dir: str, label_dir: str, output_prefix: str,
                    num_shards: int, num_workers: int = 0,
                    num_classes: int = 150, skip_invalid: bool = False,
-                   progress: bool = True) -> conversion.ConversionSummary:
+                   progress: bool = True) -> loading.ConversionSummary:
   """Converts an ADE20K-150 split (images + label PNGs) to sharded TFRecords.
 
   Args:
@@ -299,17 +299,17 @@ def convert_ade20k(image_dir: str, label_dir: str, output_prefix: str,
       applies, and when no image is left to write; nothing is left under the
       final names then.
   """
-  tasks = ade20k_conversion.read_tasks(image_dir, label_dir)
-  load_fn = functools.partial(ade20k_conversion.load_record,
+  tasks = ade20k.read_tasks(image_dir, label_dir)
+  load_fn = functools.partial(ade20k.load_record,
                               num_classes=num_classes)
   extra = {category_map_path(output_prefix):
-           ade20k_conversion.category_map_json(num_classes)}
+           ade20k.category_map_json(num_classes)}
   return _convert(tasks, load_fn, _semantic_example, _semantic_counts,
                   image_dir, output_prefix, num_shards, num_workers,
                   skip_invalid, extra, progress)
 
 
-def run_conversion_tool(convert: Callable[[], conversion.ConversionSummary],
+def run_conversion_tool(convert: Callable[[], loading.ConversionSummary],
                         output_prefix: str) -> int:
   """Runs a converter for a command-line tool; returns the exit status.
 
@@ -320,8 +320,8 @@ def run_conversion_tool(convert: Callable[[], conversion.ConversionSummary],
   """
   try:
     summary = convert()
-  except conversion.ConversionError as e:
-    raise conversion.ConversionError(
+  except loading.ConversionError as e:
+    raise loading.ConversionError(
         e.reason, e.path, f'{e.detail}; nothing was written') from e
   print(summary.report())
   if summary.removed_files:

@@ -19,7 +19,7 @@ The contiguous class of a category is its index in the id-sorted category list
 it is converted: the image and its PNG exist, decode, and have the size the
 JSON states; the segment ids of the PNG and of the JSON are the same sets (a
 JSON segment may be absent from the PNG only if its area is 0); every category
-is known. Any violation raises `conversion.ConversionError` naming the file.
+is known. Any violation raises `loading.ConversionError` naming the file.
 """
 import dataclasses
 import io
@@ -35,7 +35,7 @@ from typing import Tuple
 import numpy as np
 from PIL import Image
 
-from projects.maskformer.dataloaders import conversion
+from projects.maskformer.conversion import loading
 
 # Segments per image the 16-bit index map can hold.
 _MAX_SEGMENTS = 2**16 - 1
@@ -107,13 +107,13 @@ class PanopticRecord:
 
 def _read_json(path: str) -> Any:
   if not os.path.isfile(path):
-    raise conversion.ConversionError('missing_annotations', path,
+    raise loading.ConversionError('missing_annotations', path,
                                      'annotation file not found')
   try:
     with open(path, 'rb') as f:
       return json.load(f)
   except (ValueError, UnicodeDecodeError) as e:
-    raise conversion.ConversionError('corrupt_annotations', path,
+    raise loading.ConversionError('corrupt_annotations', path,
                                      f'not valid JSON: {e}') from e
 
 
@@ -136,7 +136,7 @@ def parse_categories(categories: Sequence[Dict[str, Any]],
     ordered = sorted(categories, key=lambda c: int(c['id']))
     ids = [int(c['id']) for c in ordered]
     if len(set(ids)) != len(ids):
-      raise conversion.ConversionError('corrupt_annotations', path,
+      raise loading.ConversionError('corrupt_annotations', path,
                                        'duplicated category ids')
     return [
         Category(contiguous_id=i, category_id=int(c['id']), name=str(c['name']),
@@ -144,10 +144,10 @@ def parse_categories(categories: Sequence[Dict[str, Any]],
                  color=tuple(c['color']) if 'color' in c else None)
         for i, c in enumerate(ordered)
     ]
-  except conversion.ConversionError:
+  except loading.ConversionError:
     raise
   except (KeyError, TypeError, ValueError) as e:
-    raise conversion.ConversionError(
+    raise loading.ConversionError(
         'corrupt_annotations', path, f'malformed category list: {e!r}') from e
 
 
@@ -181,7 +181,7 @@ def read_tasks(annotation_file: str, image_dir: str, panoptic_dir: str,
   data = _read_json(annotation_file)
   if not isinstance(data, dict) or 'images' not in data or (
       'annotations' not in data):
-    raise conversion.ConversionError(
+    raise loading.ConversionError(
         'corrupt_annotations', annotation_file,
         "expected a JSON object with 'images' and 'annotations'")
   if categories_file:
@@ -189,7 +189,7 @@ def read_tasks(annotation_file: str, image_dir: str, panoptic_dir: str,
   elif 'categories' in data:
     categories = parse_categories(data['categories'], annotation_file)
   else:
-    raise conversion.ConversionError(
+    raise loading.ConversionError(
         'corrupt_annotations', annotation_file,
         "no 'categories' (pass a categories file)")
 
@@ -198,7 +198,7 @@ def read_tasks(annotation_file: str, image_dir: str, panoptic_dir: str,
     for image in data['images']:
       image_id = int(image['id'])
       if image_id in images:
-        raise conversion.ConversionError(
+        raise loading.ConversionError(
             'corrupt_annotations', annotation_file,
             f'image id {image_id} is listed twice')
       images[image_id] = image
@@ -206,12 +206,12 @@ def read_tasks(annotation_file: str, image_dir: str, panoptic_dir: str,
     for annotation in data['annotations']:
       image_id = int(annotation['image_id'])
       if image_id not in images:
-        raise conversion.ConversionError(
+        raise loading.ConversionError(
             'corrupt_annotations', annotation_file,
             f"annotation {annotation['file_name']} refers to unknown image id "
             f'{image_id}')
       if image_id in annotations:
-        raise conversion.ConversionError(
+        raise loading.ConversionError(
             'corrupt_annotations', annotation_file,
             f'image id {image_id} has two annotations')
       annotations[image_id] = annotation
@@ -231,10 +231,10 @@ def read_tasks(annotation_file: str, image_dir: str, panoptic_dir: str,
               annotation_path=annotation_file,
               segments_info=tuple(annotation['segments_info'])
               if annotation else ()))
-  except conversion.ConversionError:
+  except loading.ConversionError:
     raise
   except (KeyError, TypeError, ValueError) as e:
-    raise conversion.ConversionError(
+    raise loading.ConversionError(
         'corrupt_annotations', annotation_file,
         f'malformed images/annotations: {e!r}') from e
   return tasks, categories
@@ -267,12 +267,12 @@ def load_record(task: PanopticTask,
     ConversionError: naming the offending file.
   """
   if task.png_path is None:
-    raise conversion.ConversionError(
+    raise loading.ConversionError(
         'no_annotation', task.image_path,
         f'image id {task.image_id} has no entry in {task.annotation_path}')
-  image_bytes, image_format, height, width = conversion.read_image_file(
+  image_bytes, image_format, height, width = loading.read_image_file(
       task.image_path, task.height, task.width)
-  _, pixels = conversion.read_label_png(task.png_path, 'RGB', height, width,
+  _, pixels = loading.read_label_png(task.png_path, 'RGB', height, width,
                                         'missing_png')
   png_ids, pixel_ids, png_counts = np.unique(
       rgb_to_id(pixels), return_inverse=True, return_counts=True)
@@ -286,21 +286,21 @@ def load_record(task: PanopticTask,
       crowd = int(segment.get('iscrowd', 0))
       json_area = segment.get('area')
     except (KeyError, TypeError, ValueError) as e:
-      raise conversion.ConversionError(
+      raise loading.ConversionError(
           'corrupt_annotations', task.annotation_path,
           f'malformed segment of {task.png_path}: {e!r}') from e
     if segment_id <= 0 or segment_id in segment_ids:
-      raise conversion.ConversionError(
+      raise loading.ConversionError(
           'corrupt_annotations', task.annotation_path,
           f'segment id {segment_id} of {task.png_path} is void or repeated')
     if category_id not in categories:
-      raise conversion.ConversionError(
+      raise loading.ConversionError(
           'unknown_category', task.annotation_path,
           f'segment {segment_id} of {task.png_path} has unknown category_id '
           f'{category_id}')
     area = area_by_id.get(segment_id, 0)
     if area == 0 and json_area != 0:
-      raise conversion.ConversionError(
+      raise loading.ConversionError(
           'segment_not_in_png', task.png_path,
           f'segment {segment_id} of {task.annotation_path} (area '
           f'{json_area}) has no pixel in the PNG')
@@ -311,12 +311,12 @@ def load_record(task: PanopticTask,
     areas.append(area)
   unlisted = sorted(set(area_by_id) - set(segment_ids))
   if unlisted:
-    raise conversion.ConversionError(
+    raise loading.ConversionError(
         'segment_not_in_json', task.png_path,
         f'segment ids {unlisted[:10]} of the PNG are not in '
         f'{task.annotation_path}')
   if len(segment_ids) > _MAX_SEGMENTS:
-    raise conversion.ConversionError(
+    raise loading.ConversionError(
         'too_many_segments', task.png_path,
         f'{len(segment_ids)} segments; the index map holds {_MAX_SEGMENTS}')
   position = {segment_id: k + 1 for k, segment_id in enumerate(segment_ids)}

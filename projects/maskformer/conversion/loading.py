@@ -12,7 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Dataset conversion plumbing: input checks and errors, parallel loading, summary.
+"""Loading the source files: input checks and errors, parallel workers, summary.
 
 This module does not import TensorFlow: the loaders it runs in worker
 processes only read and check files with numpy and PIL. The workers are

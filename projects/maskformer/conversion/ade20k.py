@@ -18,7 +18,7 @@ The layout is that of ADEChallengeData2016: `images/<split>/<name>.jpg` and
 `annotations/<split>/<name>.png`, the label an 8-bit grayscale PNG with 0 =
 ignore and 1..150 = the classes (contiguous classes 0..149). Every pair is
 checked before it is converted; a violation raises
-`conversion.ConversionError` naming the file.
+`loading.ConversionError` naming the file.
 """
 import dataclasses
 import json
@@ -28,7 +28,7 @@ from typing import List
 
 import numpy as np
 
-from projects.maskformer.dataloaders import conversion
+from projects.maskformer.conversion import loading
 
 _IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png')
 _TRAILING_DIGITS = re.compile(r'(\d+)$')
@@ -83,12 +83,12 @@ def read_tasks(image_dir: str, label_dir: str) -> List[SemanticTask]:
       id.
   """
   if not os.path.isdir(image_dir):
-    raise conversion.ConversionError('missing_image', image_dir,
+    raise loading.ConversionError('missing_image', image_dir,
                                      'image folder not found')
   names = sorted(n for n in os.listdir(image_dir)
                  if n.lower().endswith(_IMAGE_EXTENSIONS))
   if not names:
-    raise conversion.ConversionError('missing_image', image_dir,
+    raise loading.ConversionError('missing_image', image_dir,
                                      'no .jpg/.jpeg/.png image in the folder')
   tasks, seen = [], {}
   for position, name in enumerate(names, start=1):
@@ -96,7 +96,7 @@ def read_tasks(image_dir: str, label_dir: str) -> List[SemanticTask]:
     match = _TRAILING_DIGITS.search(stem)
     image_id = int(match.group(1)) if match else position
     if image_id in seen:
-      raise conversion.ConversionError(
+      raise loading.ConversionError(
           'duplicate_image_id', os.path.join(image_dir, name),
           f'image id {image_id} is also that of {seen[image_id]}')
     seen[image_id] = name
@@ -130,13 +130,13 @@ def load_record(task: SemanticTask, num_classes: int) -> SemanticRecord:
   Raises:
     ConversionError: naming the offending file.
   """
-  image_bytes, image_format, height, width = conversion.read_image_file(
+  image_bytes, image_format, height, width = loading.read_image_file(
       task.image_path)
-  label_bytes, label = conversion.read_label_png(task.label_path, 'L', height,
+  label_bytes, label = loading.read_label_png(task.label_path, 'L', height,
                                                  width, 'missing_label')
   values = np.unique(label)
   if values[-1] > num_classes:
-    raise conversion.ConversionError(
+    raise loading.ConversionError(
         'label_out_of_range', task.label_path,
         f'label values {values[values > num_classes].tolist()} exceed the '
         f'{num_classes} classes (0 = ignore, 1..{num_classes})')
