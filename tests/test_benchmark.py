@@ -82,8 +82,11 @@ def _check_results(report, implementations, sweep_implementations):
       assert result['status'] == 'ok', result
       assert len(result['times_s']) == report['settings']['repeats']
       assert 0 < result['min_s'] <= result['median_s']
-      assert result['peak_memory_mib'] is not None
-      assert result['peak_memory_mib'] >= 0
+      if 'oneDNN off' in result['memory_method']:
+        assert result['peak_memory_mib'] is None  # TF_ENABLE_ONEDNN_OPTS=0
+      else:
+        assert result['peak_memory_mib'] is not None
+        assert result['peak_memory_mib'] >= 0
       assert result['memory_method'], result
   # First calls are reported for the first workload of every shape.
   for impl in implementations:

@@ -39,9 +39,18 @@ intra-op thread: up to ~1e-7 x max(1, |w|) after 3 steps, the losses equal
 to 7 digits), and gradients that are zero in
 exact arithmetic (attention key biases) are pure rounding noise that Adam
 turns into updates. So the resumed run is compared with the uninterrupted
-one within float32 round-off, 1e-6 x max(1, |w|), far below what a lost
-Adam state or step count would change (the learning rate, 1e-3 then 2e-4,
-moves the weights by ~1e-3 per step).
+one within a bound set from measurements, far below what a lost Adam state or
+step count would change: the learning rate, 1e-3 then 2e-4, moves the weights
+by ~1e-3 per step, and a restarted Adam state moves every weight by about the
+learning rate in its first step.
+
+Measured after 6 steps, weights (max |difference| / max(1, |w|)) and Adam
+moments (relative L2): 2.4e-7 and 1.0e-6 (2026-12-03, oneDNN off); one CI run
+with oneDNN off and both cores loaded measured 6.7e-6 for the weights, 28x
+more (the rounding noise of the zero-gradient key biases, amplified by Adam,
+varies between runs). The bounds, `WEIGHT_BOUND` 2e-5 and `MOMENT_BOUND`
+1e-4, keep 3x headroom over that run's weights (and over the moments scaled
+by the same factor) and stay 10x below the 2e-4 a lost state would cause.
 """
 import re
 import subprocess
@@ -61,6 +70,8 @@ from projects.maskformer.tasks import maskformer_segmentation
 
 STEPS_PER_LOOP = 3
 NAN_STEP = 3  # The first step whose update uses the NaN learning rate.
+WEIGHT_BOUND = 2e-5  # Measured margins: the module docstring.
+MOMENT_BOUND = 1e-4
 _BOOKKEEPING = ('_CHECKPOINTABLE_OBJECT_GRAPH', 'save_counter')
 _ITERATIONS = 'optimizer/iter/.ATTRIBUTES/VARIABLE_VALUE'
 _GLOBAL_STEP = 'global_step/.ATTRIBUTES/VARIABLE_VALUE'
@@ -264,9 +275,9 @@ def test_resumed_run_equals_uninterrupted_run(runs):
         f'moments): step 3 {results[3]}, step 6 {results[6]}; 3 steps of '
         f'training move the weights by {moved:.3g}')
   for weight, moments in results.values():
-    assert weight <= 1e-6
-    assert moments['m'] <= 1e-5 and moments['v'] <= 1e-5
-  assert moved > 1e-4
+    assert weight <= WEIGHT_BOUND
+    assert moments['m'] <= MOMENT_BOUND and moments['v'] <= MOMENT_BOUND
+  assert moved > 10 * WEIGHT_BOUND
 
 
 def test_nonfinite_step_stops_training_before_any_checkpoint_of_it(runs):
@@ -286,10 +297,11 @@ def test_seed_repeats_the_random_initialization_and_first_step(runs):
 
   Unseeded, Keras draws new initial weights in every process (differences of
   the order of the weights themselves); seeded, only the CPU kernels'
-  rounding separates the runs (the bound of the resumed-run test).
+  rounding separates the runs (the bounds of the resumed-run test; measured
+  2026-12-03 with oneDNN off: weights 3.0e-8, moments 1.3e-7).
   """
   first, second = (_values(run.model_dir / 'ckpt-1') for run in runs['seeded'])
   weight, moments = _weight_and_moment_differences(first, second)
   print(f'seeded runs after one step: weights {weight:.3g}, moments {moments}')
-  assert weight <= 1e-6
-  assert moments['m'] <= 1e-5 and moments['v'] <= 1e-5
+  assert weight <= WEIGHT_BOUND
+  assert moments['m'] <= MOMENT_BOUND and moments['v'] <= MOMENT_BOUND

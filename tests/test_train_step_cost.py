@@ -23,8 +23,10 @@ import conftest
 TOOL = conftest.REPO_ROOT / 'tools' / 'train_step_cost.py'
 
 
-def _run(*args):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
+def _run(*args, onednn='1'):
+  """The tool; its memory figures need oneDNN on (its allocator statistics)."""
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3',
+             TF_ENABLE_ONEDNN_OPTS=onednn)
   return subprocess.run([sys.executable, str(TOOL), *args], env=env,
                         capture_output=True, text=True, timeout=900,
                         check=False)
@@ -47,6 +49,9 @@ def test_user_mistakes_are_one_line_errors():
            '--targets=5'), '--targets=5 exceeds max_segments=4')
   conftest.assert_one_line_error(_run('--canvas=64'),
                                  'missing required flag: --experiment')
+  conftest.assert_one_line_error(
+      _run('--experiment=maskformer_synthetic_cpu', onednn='0'),
+      'keeps no statistics with oneDNN off')
 
 
 def test_small_run_reports_state_peak_split_and_time(tmp_path):

@@ -67,6 +67,7 @@ import numpy as np
 from official.core import config_definitions as cfg
 import tensorflow as tf
 
+from benchmarking import measurement
 import experiment_flags
 from projects.maskformer.configs import task as task_cfg
 from projects.maskformer.dataloaders import maskformer_input
@@ -293,6 +294,11 @@ def main(argv):
     raise cli.UserError(f'unexpected arguments: {" ".join(argv[1:])}')
   cli.check_writable(_OUTPUT_JSON.value, '--output_json')
   tf.config.set_visible_devices([], 'GPU')
+  if not measurement.allocator_keeps_statistics('CPU:0'):
+    raise cli.UserError(
+        'TensorFlow\'s CPU allocator keeps no statistics with oneDNN off '
+        '(TF_ENABLE_ONEDNN_OPTS=0): run with oneDNN on (the default) to '
+        'measure the memory')
   try:
     params = experiment()
   except ValueError as e:

@@ -153,8 +153,28 @@ class Case:
     return factor * self.forward_gflops_per_image * 1e9 * self.batch
 
 
-def _tf_allocator_peak(device: str, fn: Callable[[], Any]) -> float:
-  """Peak bytes of TF's allocator on `device` during `fn`, over the start."""
+# TensorFlow's CPU allocator keeps statistics only with its oneDNN
+# optimizations on; with TF_ENABLE_ONEDNN_OPTS=0 `reset_memory_stats('CPU:0')`
+# raises.
+NO_CPU_ALLOCATOR_STATISTICS = (
+    'not measured: TensorFlow\'s CPU allocator keeps no statistics with '
+    'oneDNN off (TF_ENABLE_ONEDNN_OPTS=0)')
+
+
+def allocator_keeps_statistics(device: str) -> bool:
+  """Whether TF's allocator of `device` reports its peak memory."""
+  try:
+    tf.config.experimental.reset_memory_stats(device)
+  except ValueError:
+    return False
+  return True
+
+
+def tf_allocator_peak(device: str, fn: Callable[[], Any]) -> float:
+  """Peak bytes of TF's allocator on `device` during `fn`, over the start.
+
+  The caller checks `allocator_keeps_statistics(device)` first.
+  """
   tf.config.experimental.reset_memory_stats(device)
   before = tf.config.experimental.get_memory_info(device)['current']
   fn()
@@ -169,7 +189,8 @@ def _memory_call(env, impl: str, fn: Callable[[], Any],
   TF (its oneDNN CPU allocator pools memory, BFC, and never returns it, so
   its resident set stops growing after the first call) and the resident set
   for PyTorch (plain malloc, which `malloc_trim` empties); the RSS increase
-  is recorded for TF too.
+  is recorded for TF too. With oneDNN off TF's CPU allocator keeps no
+  statistics: TF's peak is then None and `memory_method` says why.
   """
   if env.device == 'gpu':
     if impl == models.TORCH:
@@ -181,7 +202,7 @@ def _memory_call(env, impl: str, fn: Callable[[], Any],
       peak = torch.cuda.max_memory_allocated() - before
       result.memory_method = 'torch.cuda.max_memory_allocated'
     else:
-      peak = _tf_allocator_peak('GPU:0', fn)
+      peak = tf_allocator_peak('GPU:0', fn)
       result.memory_method = 'tf.config.experimental.get_memory_info (GPU)'
     result.peak_memory_mib = peak / _MIB
     return
@@ -189,9 +210,12 @@ def _memory_call(env, impl: str, fn: Callable[[], Any],
     if impl == models.TORCH:
       fn()
       result.memory_method = 'RSS sampler'
-    else:
-      result.peak_memory_mib = _tf_allocator_peak('CPU:0', fn) / _MIB
+    elif allocator_keeps_statistics('CPU:0'):
+      result.peak_memory_mib = tf_allocator_peak('CPU:0', fn) / _MIB
       result.memory_method = 'tf.config.experimental.get_memory_info (CPU)'
+    else:
+      fn()
+      result.memory_method = NO_CPU_ALLOCATOR_STATISTICS
   result.rss_increase_mib = rss.increase / _MIB
   if impl == models.TORCH:
     result.peak_memory_mib = result.rss_increase_mib
