@@ -27,8 +27,9 @@ Reference behaviour reproduced here:
   * the segment map is resized with nearest neighbour by either of the
     original's two rules, bit-exactly: 'pil' (PIL NEAREST, which the original
     applies to COCO panoptic PNGs; PIL accumulates the source position in
-    float64 steps) or 'torch' (`F.interpolate(mode='nearest')`, which the
-    original applies to ADE20K labels read as float64:
+    float64 steps, `interpolation.pil_nearest_indices`) or 'torch'
+    (`F.interpolate(mode='nearest')`, which the original applies to ADE20K
+    labels read as float64:
     src = floor(dst * float32(in / out)),
     `interpolation.legacy_nearest_indices`).
 """
@@ -127,10 +128,7 @@ def _nearest_indices(in_size: tf.Tensor, out_size: tf.Tensor,
   if rule != LABEL_RESIZE_PIL:
     raise ValueError(f'label resize rule must be one of {LABEL_RESIZE_RULES}, '
                      f'got {rule!r}')
-  step = tf.cast(in_size, tf.float64) / tf.cast(out_size, tf.float64)
-  position = tf.math.cumsum(
-      tf.concat([[0.5 * step], tf.fill([out_size - 1], step)], axis=0))
-  return tf.minimum(tf.cast(tf.floor(position), tf.int32), in_size - 1)
+  return interpolation.pil_nearest_indices(in_size, out_size)
 
 
 def resize_segment_map(segment_map: tf.Tensor, size: tf.Tensor, rule: str,
