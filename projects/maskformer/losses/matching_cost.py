@@ -65,7 +65,8 @@ def mask_costs(mask_logits: tf.Tensor, target_masks: tf.Tensor,
 
   Args:
     mask_logits: A float32 [B, N, P] tensor of mask logits (P pixels).
-    target_masks: A float32 [B, T, P] tensor of 0/1 targets (T static).
+    target_masks: A bool or float [B, T, P] tensor of 0/1 targets (T
+      static), made float32 one chunk at a time.
     alpha: The focal cost's positive-class weight.
     gamma: The focal cost's focusing exponent.
     target_valid: Optional bool [B, T] tensor: the slots that hold a target.
@@ -79,7 +80,8 @@ def mask_costs(mask_logits: tf.Tensor, target_masks: tf.Tensor,
   num_pixels = tf.cast(tf.shape(mask_logits)[-1], tf.float32)
 
   def chunk_products(rows, start, end):
-    return tf.einsum('bnp,btp->bnt', rows, target_masks[:, start:end])
+    return tf.einsum('bnp,btp->bnt', rows,
+                     tf.cast(target_masks[:, start:end], tf.float32))
 
   def costs():
     probs = tf.sigmoid(mask_logits)
@@ -102,8 +104,9 @@ def mask_costs(mask_logits: tf.Tensor, target_masks: tf.Tensor,
       products = tf.concat(chunks, axis=2)
     focal = (products[:, :num_queries] +
              tf.reduce_sum(negative, axis=-1)[:, :, tf.newaxis]) / num_pixels
+    target_sizes = tf.reduce_sum(tf.cast(target_masks, tf.float32), axis=-1)
     denominator = (tf.reduce_sum(probs, axis=-1)[:, :, tf.newaxis] +
-                   tf.reduce_sum(target_masks, axis=-1)[:, tf.newaxis, :])
+                   target_sizes[:, tf.newaxis, :])
     dice = 1.0 - (2.0 * products[:, num_queries:] + 1.0) / (denominator + 1.0)
     return focal, dice
 
@@ -155,7 +158,6 @@ def matching_cost(pred_logits: tf.Tensor,
   targets = target_masks
   if tuple(targets.shape[-2:]) != (height, width):
     targets = interpolation.resize_nearest_legacy(targets, (height, width))
-  targets = tf.cast(targets, tf.float32)
   batch_size, num_targets = tf.shape(targets)[0], tf.shape(targets)[1]
   targets = tf.reshape(targets, [batch_size, num_targets, height * width])
   logits = tf.cast(pred_masks, tf.float32)
