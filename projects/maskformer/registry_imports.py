@@ -21,5 +21,5 @@ the backbones). The shared task config is `configs/task.py`.
 """
 # pylint: disable=unused-import
 # MaskFormer.
-from projects.maskformer.configs import maskformer  # noqa: F401
+from projects.maskformer.configs import maskformer as exp_cfg  # noqa: F401
 from projects.maskformer.tasks import maskformer_segmentation  # noqa: F401
