@@ -73,6 +73,12 @@ def reference_dir(shared_dir) -> pathlib.Path:
 
 
 @pytest.fixture(scope='session')
+def m2f_reference_dir(shared_dir) -> pathlib.Path:
+  """The PyTorch Mask2Former outputs, `fixtures/mask2former_reference/`."""
+  return _require(shared_dir / 'fixtures' / 'mask2former_reference')
+
+
+@pytest.fixture(scope='session')
 def coco_sample_dir(shared_dir) -> pathlib.Path:
   """The two real COCO val2017 images, `data/coco_panoptic_sample/`."""
   return _require(shared_dir / 'data' / 'coco_panoptic_sample')
