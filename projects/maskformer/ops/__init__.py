@@ -15,6 +15,6 @@
 """TensorFlow ops with no MaskFormer knowledge.
 
 Exact linear assignment inside XLA, the original's exact resizing rules,
-PyTorch's bilinear `grid_sample` (zero padding) and the precision helpers of the float64 and mixed-precision modes. It imports nothing
-else of the project.
+PyTorch's bilinear `grid_sample` (zero padding) and the precision helpers of
+the float64 and mixed-precision modes. It imports nothing else of the project.
 """
