@@ -21,7 +21,8 @@ original MaskFormer computes, in NHWC / [batch, length, channels] layouts:
   * `GroupNorm`: `nn.GroupNorm` (contiguous channel groups, biased variance).
   * `layer_norm`: `nn.LayerNorm` (eps 1e-5).
   * `MultiHeadAttention`: `nn.MultiheadAttention` (q scaled by head_dim^-0.5
-    after its bias, dropout on the attention weights).
+    after its bias, an optional boolean attention mask, dropout on the
+    attention weights).
 
 Normalizations and the attention softmax run in the accumulation dtype
 (`ops.precision`): float32 under 'float32' and 'mixed_bfloat16', float64
@@ -196,7 +197,7 @@ def layer_norm(name: str) -> tf_keras.layers.LayerNormalization:
 
 
 class MultiHeadAttention(tf_keras.layers.Layer):
-  """`nn.MultiheadAttention` (batch first, no masks) with separate q/k/v.
+  """`nn.MultiheadAttention` (batch first) with separate q/k/v.
 
   PyTorch packs the query, key and value projections into one
   `in_proj_weight` [3C, C] = (Wq; Wk; Wv); here they are the `query`, `key`
@@ -205,6 +206,13 @@ class MultiHeadAttention(tf_keras.layers.Layer):
   attention logits go through a softmax in the accumulation dtype (float32,
   or float64 under 'float64'), and dropout is applied to
   the attention weights.
+
+  The optional boolean mask is PyTorch's boolean `attn_mask` (True: the
+  query may not attend the key), shared by all heads. A blocked logit is
+  replaced by the lowest finite value of the softmax dtype, whose weight
+  underflows to exactly 0, as PyTorch's -inf gives, whenever the row keeps
+  at least one key. (A row blocked everywhere gets uniform weights here and
+  NaN in PyTorch; callers keep such rows out, as Mask2Former does.)
   """
 
   def __init__(self, num_heads: int, dropout_rate: float = 0.0, **kwargs):
@@ -244,6 +252,7 @@ class MultiHeadAttention(tf_keras.layers.Layer):
         x, tf.stack([shape[0], shape[1], self._num_heads, self._head_dim]))
 
   def call(self, query: tf.Tensor, key: tf.Tensor, value: tf.Tensor,
+           blocked: Optional[tf.Tensor] = None,
            training: Optional[bool] = None) -> tf.Tensor:
     """Attends from `query` to `key`/`value`.
 
@@ -251,6 +260,8 @@ class MultiHeadAttention(tf_keras.layers.Layer):
       query: A float [B, Lq, C] tensor.
       key: A float [B, Lk, C] tensor.
       value: A float [B, Lk, C] tensor.
+      blocked: None (attend everywhere) or a bool [B, Lq, Lk] tensor, True
+        where the query may not attend the key (every head alike).
       training: whether dropout is active.
 
     Returns:
@@ -261,7 +272,11 @@ class MultiHeadAttention(tf_keras.layers.Layer):
     v = self._split_heads(self.value(value))
     logits = tf.einsum('bqhd,bkhd->bhqk', q, k)
     wide = precision.accumulation_dtype(logits.dtype)
-    weights = tf.cast(tf.nn.softmax(tf.cast(logits, wide), axis=-1), v.dtype)
+    logits = tf.cast(logits, wide)
+    if blocked is not None:
+      logits = tf.where(blocked[:, tf.newaxis], tf.constant(wide.min, wide),
+                        logits)
+    weights = tf.cast(tf.nn.softmax(logits, axis=-1), v.dtype)
     weights = self._dropout(weights, training=training)
     attended = tf.einsum('bhqk,bkhd->bqhd', weights, v)
     shape = tf.shape(attended)
