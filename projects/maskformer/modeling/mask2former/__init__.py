@@ -1,0 +1,20 @@
+# Copyright 2026 The MaskFormer-TF Authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Mask2Former's own modules, built from the shared blocks of `modeling/`.
+
+The multi-scale deformable-attention pixel decoder and the masked-attention
+transformer decoder of Mask2Former (facebookresearch/Mask2Former); like
+`maskformer/`, nothing here imports another meta-architecture's package.
+"""
