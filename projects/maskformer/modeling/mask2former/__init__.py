@@ -12,9 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Mask2Former's own modules, built from the shared blocks of `modeling/`.
-
-The multi-scale deformable-attention pixel decoder and the masked-attention
-transformer decoder of Mask2Former (facebookresearch/Mask2Former); like
-`maskformer/`, nothing here imports another meta-architecture's package.
+"""Mask2Former's own modules (pixel decoder, masked-attention transformer
+decoder), built from the shared blocks of `modeling/`; like `maskformer/`,
+nothing here imports another meta-architecture's package.
 """
