@@ -115,8 +115,10 @@ class MaskedAttentionDecoderLayer(tf_keras.layers.Layer):
         self._num_heads, name='self_attention')
     self.self_attention_layer_norm = layers.layer_norm(
         'self_attention_layer_norm')
-    # The original hard-codes dropout 0.0 in the decoder.
-    self.feed_forward = transformer._FeedForward(  # pylint: disable=protected-access
+    # DETR's FFN, shared with MaskFormer's transformer; the original
+    # hard-codes dropout 0.0 in this decoder.
+    # pylint: disable-next=protected-access
+    self.feed_forward = transformer._FeedForward(
         self._dim_feedforward, 0.0, name='feed_forward')
     self.feed_forward_layer_norm = layers.layer_norm('feed_forward_layer_norm')
     super().build(input_shape)
