@@ -350,6 +350,43 @@ def test_compiles_with_xla_and_gives_gradients_only_through_predictions():
     np.testing.assert_array_equal(ours.numpy(), constant.numpy())
 
 
+def test_separately_compiled_criterion_gives_the_plain_values_and_gradients():
+  """`jit_compile=True` (the CPU default's criterion) against the plain one.
+
+  Its per-replica sums are a compiled forward program and a compiled
+  gradient that recomputes them (`compiled_with_recomputing_gradient`); the
+  step around them is not compiled, as in `xla_compile='criterion'`. Values
+  and gradients are the same computation in another program: equal within
+  float32 rounding of the sums (relative 1e-6 of each gradient's peak).
+  """
+  outputs, targets = _synthetic(seed=4)
+  outputs = tf.nest.map_structure(tf.constant, outputs)
+  plain = criterion_lib.MaskFormerCriterion(losses_cfg.Losses())
+  compiled = criterion_lib.MaskFormerCriterion(losses_cfg.Losses(),
+                                               jit_compile=True)
+  matching = plain.match(outputs, targets)
+
+  @tf.function
+  def value_and_gradients(criterion):
+    with tf.GradientTape() as tape:
+      tape.watch(outputs)
+      total, terms = criterion(outputs, targets, matching)
+    return total, terms, tape.gradient(total, outputs)
+
+  total, terms, gradients = value_and_gradients(plain)
+  compiled_total, compiled_terms, compiled_gradients = value_and_gradients(
+      compiled)
+  assert _relative_error(compiled_total, float(total)) <= 1e-6
+  for name in terms:
+    assert _relative_error(compiled_terms[name], float(terms[name])) <= 1e-6
+  for ours, expected in zip(tf.nest.flatten(compiled_gradients),
+                            tf.nest.flatten(gradients)):
+    expected = expected.numpy()
+    assert np.any(expected != 0)
+    np.testing.assert_allclose(ours.numpy(), expected, rtol=0,
+                               atol=1e-6 * np.abs(expected).max())
+
+
 def test_repeated_calls_identical():
   outputs, targets = _synthetic(seed=1)
   matching = _match(outputs, targets)

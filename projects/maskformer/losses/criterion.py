@@ -182,6 +182,57 @@ Matcher = Callable[[Sequence[Tuple[tf.Tensor, tf.Tensor]],
                     Mapping[str, tf.Tensor]], tf.Tensor]
 
 
+def compiled_with_recomputing_gradient(
+    fn: Callable[..., tf.Tensor]) -> Callable[..., tf.Tensor]:
+  """`fn(outputs, *rest)` compiled, and its gradient a second compiled program.
+
+  Differentiating a compiled function makes TF hand every tensor the backward
+  program reads from the forward program to it as an extra output, which XLA
+  must copy when it is one of the program's own inputs: for the criterion,
+  two copies of every layer's mask logits (150 MiB at 512 x 512, batch 2,
+  6 layers), alive from the loss to the backward pass. Here the forward
+  program sees inputs that are not watched (so it is compiled plain), and the
+  gradient is a second program that recomputes `fn` from `outputs` and
+  differentiates it: the forward pass keeps nothing alive but the model's own
+  outputs. The recomputation is cheap for the criterion (its mask sums
+  recompute their chunks in the backward pass anyway).
+
+  Args:
+    fn: A function of a nest of float tensors `outputs` (differentiated) and
+      further arguments (not differentiated) returning one tensor.
+
+  Returns:
+    A function with `fn`'s signature and value whose gradient with respect to
+    `outputs` is `fn`'s (zeros where `fn` does not depend on them).
+  """
+  forward = tf.function(fn, jit_compile=True)
+
+  @tf.function(jit_compile=True)
+  def backward(outputs, rest, upstream):
+    with tf.GradientTape() as tape:
+      tape.watch(outputs)
+      value = fn(outputs, *rest)
+    return tape.gradient(value, outputs, output_gradients=upstream,
+                         unconnected_gradients=tf.UnconnectedGradients.ZERO)
+
+  def call(outputs, *rest):
+
+    @tf.custom_gradient
+    def value(*flat_outputs):
+      structured = tf.nest.pack_sequence_as(outputs, flat_outputs)
+      result = forward(tf.nest.map_structure(tf.stop_gradient, structured),
+                       *rest)
+
+      def gradient(upstream):
+        return tf.nest.flatten(backward(structured, rest, upstream))
+
+      return result, gradient
+
+    return value(*tf.nest.flatten(outputs))
+
+  return call
+
+
 class MaskClassificationCriterion:
   """Matches every decoder layer's predictions and computes all loss terms.
 
@@ -217,10 +268,12 @@ class MaskClassificationCriterion:
     """
     self._params = params
     self._matcher = matcher
-    maybe_compiled = ((lambda fn: tf.function(fn, jit_compile=True))
-                      if jit_compile else (lambda fn: fn))
-    self._match = maybe_compiled(self._match_layers)
-    self._local_sums = maybe_compiled(self.local_sums)
+    if jit_compile:
+      self._match = tf.function(self._match_layers, jit_compile=True)
+      self._local_sums = compiled_with_recomputing_gradient(self.local_sums)
+    else:
+      self._match = self._match_layers
+      self._local_sums = self.local_sums
 
   def layers(self, outputs: Mapping[str, tf.Tensor]
              ) -> List[Tuple[tf.Tensor, tf.Tensor]]:
