@@ -58,7 +58,7 @@ LAYERS = (
 
 # The subpackages of `modeling/`, one per meta-architecture; the rest of
 # `modeling/` is shared by every architecture.
-ARCHITECTURES = ('maskformer',)
+ARCHITECTURES = ('maskformer', 'mask2former')
 
 
 def module_files(root: pathlib.Path, package: str) -> Dict[str, pathlib.Path]:
