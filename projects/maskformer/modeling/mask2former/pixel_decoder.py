@@ -88,8 +88,8 @@ class EncoderInputs:
   spatial_shapes: SpatialShapes
 
 
-def reference_points(spatial_shapes: SpatialShapes,
-                     dtype: precision.DTypeLike) -> tf.Tensor:
+def encoder_reference_points(spatial_shapes: SpatialShapes,
+                             dtype: precision.DTypeLike) -> tf.Tensor:
   """The encoder's reference points: every token's pixel centre.
 
   Args:
@@ -287,27 +287,29 @@ class MSDeformAttnPixelDecoder(tf_keras.layers.Layer):
     Raises:
       ValueError: a level's spatial size is not static.
     """
-    maps, encodings, tokens, pos = [], [], [], []
+    maps, encodings, tokens, pos, spatial_shapes = [], [], [], [], []
     for index, level in enumerate(ENCODER_LEVELS):
       x = self.input_proj_norms[index](
           self.input_proj_convs[index](features[level]))
-      if None in x.shape[1:3]:
+      height, width = x.shape[1], x.shape[2]
+      if height is None or width is None:
         raise ValueError(f'{self.name}: res{level} needs a static spatial '
                          f'size, got {x.shape}')
       encoding = position_encoding.sine_position_encoding(
           x, self._conv_dim, self.compute_dtype)
-      maps.append(x)
-      encodings.append(encoding)
-      tokens.append(tf.reshape(x, [tf.shape(x)[0], -1, self._conv_dim]))
       level_pos = encoding + tf.cast(self.level_embed[index],
                                      self.compute_dtype)
-      pos.append(tf.reshape(level_pos, [1, -1, self._conv_dim]))
-    spatial_shapes = tuple((int(x.shape[1]), int(x.shape[2])) for x in maps)
+      maps.append(x)
+      encodings.append(encoding)
+      tokens.append(tf.reshape(x, [-1, height * width, self._conv_dim]))
+      pos.append(tf.reshape(level_pos, [1, height * width, self._conv_dim]))
+      spatial_shapes.append((int(height), int(width)))
     return EncoderInputs(
         maps=maps, sine_encodings=encodings,
         tokens=tf.concat(tokens, axis=1), pos=tf.concat(pos, axis=1),
-        reference_points=reference_points(spatial_shapes, self.compute_dtype),
-        spatial_shapes=spatial_shapes)
+        reference_points=encoder_reference_points(spatial_shapes,
+                                                  self.compute_dtype),
+        spatial_shapes=tuple(spatial_shapes))
 
   def call(self, features: Dict[str, tf.Tensor],
            training: Optional[bool] = None) -> Dict[str, object]:
@@ -334,8 +336,8 @@ class MSDeformAttnPixelDecoder(tf_keras.layers.Layer):
                 inputs.spatial_shapes, training=training)
     sizes = [h * w for h, w in inputs.spatial_shapes]
     multi_scale = [
-        tf.reshape(tokens, tf.shape(level_map))
-        for tokens, level_map in zip(tf.split(x, sizes, axis=1), inputs.maps)
+        tf.reshape(tokens, [-1, h, w, self._conv_dim]) for tokens, (h, w) in
+        zip(tf.split(x, sizes, axis=1), inputs.spatial_shapes)
     ]
     lateral = self.adapter_1(features[FPN_LEVEL])
     # NHWC -> [B, D, H, W] for F.interpolate's trailing axes, and back.
