@@ -167,3 +167,13 @@ def test_mixed_bfloat16_computes_in_float32(fixture):
   for tensor in [outputs['mask_features']] + outputs['multi_scale_features']:
     assert tensor.dtype == tf.float32
     assert np.isfinite(tensor.numpy()).all()
+
+
+def test_real_size_parameter_count():
+  # The R50 configuration (semantics doc): D = mask dim = 256, FFN 1024, 6
+  # layers, 8 heads, 4 points, res2..res5 with 256..2048 channels.
+  decoder = pixel_decoder_lib.MSDeformAttnPixelDecoder()
+  decoder({level: tf.zeros([1, 64 // 2**i, 64 // 2**i, 256 * 2**i])
+           for i, level in enumerate(('2', '3', '4', '5'))})
+  assert sum(int(np.prod(v.shape))
+             for v in decoder.trainable_variables) == 6_035_904
