@@ -37,8 +37,9 @@ p + 1 pixels; xavier-uniform value and output projections with zero bias.
 
 Precision: the projections run in the layer's compute dtype; the softmax,
 the sampling locations and the bilinear weights in the accumulation dtype
-(float32, float64 under 'float64'), since a location in bfloat16 would be off
-by up to a pixel on a 64-wide map.
+(float32, float64 under 'float64'): rounded to bfloat16 (8 significant bits),
+a location near 1 would move by up to 1/256 of the frame, a quarter pixel on
+a 64-wide map.
 """
 import math
 from typing import Tuple
