@@ -89,7 +89,7 @@ def _norm(targets: Targets, layer: tf_keras.layers.Layer, name: str):
 
 
 def _conv_group_norm(targets: Targets,
-                     layer: pixel_decoder_lib.ConvGroupNorm, name: str):
+                     layer: layers.ConvGroupNorm, name: str):
   _conv(targets, layer.conv, name)
   _norm(targets, layer.group_norm, f'{name}.norm')
 

@@ -19,6 +19,8 @@ original MaskFormer computes, in NHWC / [batch, length, channels] layouts:
 
   * `FrozenBatchNorm`: detectron2's FrozenBatchNorm2d (eps 1e-5, never trains).
   * `GroupNorm`: `nn.GroupNorm` (contiguous channel groups, biased variance).
+  * `ConvGroupNorm`: detectron2's `Conv2d(bias=False, norm=GroupNorm)`, the
+    FPN convolutions of the pixel decoders (optionally followed by a ReLU).
   * `layer_norm`: `nn.LayerNorm` (eps 1e-5).
   * `MultiHeadAttention`: `nn.MultiheadAttention` (q scaled by head_dim^-0.5
     after its bias, an optional boolean attention mask, dropout on the
@@ -178,6 +180,43 @@ class GroupNorm(tf_keras.layers.Layer):
   def get_config(self):
     return dict(super().get_config(), groups=self._groups,
                 epsilon=self._epsilon)
+
+
+class ConvGroupNorm(tf_keras.layers.Layer):
+  """detectron2 `Conv2d(bias=False, norm=GroupNorm)`, optionally + ReLU.
+
+  The convolution and the norm take this layer's dtype policy.
+  """
+
+  def __init__(self, filters: int, kernel_size: int, num_groups: int,
+               use_relu: bool, **kwargs):
+    """Initializes the layer.
+
+    Args:
+      filters: output channels.
+      kernel_size: 1 or 3 (stride 1, symmetric 'same' padding).
+      num_groups: GroupNorm groups.
+      use_relu: whether a ReLU follows the norm.
+      **kwargs: passed to `tf_keras.layers.Layer`.
+    """
+    super().__init__(**kwargs)
+    self._filters = filters
+    self._kernel_size = kernel_size
+    self._num_groups = num_groups
+    self._use_relu = use_relu
+
+  def build(self, input_shape):
+    self.conv = tf_keras.layers.Conv2D(
+        self._filters, self._kernel_size, padding='same', use_bias=False,
+        kernel_initializer=c2_xavier_initializer(), dtype=self.dtype_policy,
+        name='conv')
+    self.group_norm = GroupNorm(self._num_groups, dtype=self.dtype_policy,
+                                name='group_norm')
+    super().build(input_shape)
+
+  def call(self, inputs: tf.Tensor) -> tf.Tensor:
+    x = self.group_norm(self.conv(inputs))
+    return tf.nn.relu(x) if self._use_relu else x
 
 
 def layer_norm(name: str) -> tf_keras.layers.LayerNormalization:

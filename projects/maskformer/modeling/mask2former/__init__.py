@@ -12,7 +12,17 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Mask2Former's own modules (pixel decoder, masked-attention transformer
-decoder), built from the shared blocks of `modeling/`; like `maskformer/`,
-nothing here imports another meta-architecture's package.
+"""Mask2Former (Cheng et al., 2022): the meta-architecture's own modules.
+
+  * `deformable_attention`: `MSDeformAttn`, Deformable DETR's multi-scale
+    deformable attention layer;
+  * `pixel_decoder`: `MSDeformAttnPixelDecoder`, the deformable transformer
+    encoder over res3..res5 plus one FPN level for res2;
+  * `transformer_decoder`: `MultiScaleMaskedTransformerDecoder`, masked
+    cross-attention over the levels in turn, with a prediction head before
+    the first layer and after every layer.
+
+What the original computes is written out in the shared
+`docs/mask2former_semantics.md`; this package imports only the shared
+modules of `modeling/` and `ops/`, not MaskFormer's.
 """

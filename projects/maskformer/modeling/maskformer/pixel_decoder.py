@@ -42,38 +42,6 @@ from projects.maskformer.ops import interpolation
 _LEVELS = ('2', '3', '4', '5')
 
 
-class ConvGroupNorm(tf_keras.layers.Layer):
-  """detectron2 `Conv2d(bias=False, norm=GroupNorm)`, optionally + ReLU."""
-
-  def __init__(self, filters: int, kernel_size: int, num_groups: int,
-               use_relu: bool, **kwargs):
-    """Initializes the layer.
-
-    Args:
-      filters: output channels.
-      kernel_size: 1 or 3 (stride 1, symmetric 'same' padding).
-      num_groups: GroupNorm groups.
-      use_relu: whether a ReLU follows the norm.
-      **kwargs: passed to `tf_keras.layers.Layer`.
-    """
-    super().__init__(**kwargs)
-    self._filters = filters
-    self._kernel_size = kernel_size
-    self._num_groups = num_groups
-    self._use_relu = use_relu
-
-  def build(self, input_shape):
-    self.conv = tf_keras.layers.Conv2D(
-        self._filters, self._kernel_size, padding='same', use_bias=False,
-        kernel_initializer=layers.c2_xavier_initializer(), name='conv')
-    self.group_norm = layers.GroupNorm(self._num_groups, name='group_norm')
-    super().build(input_shape)
-
-  def call(self, inputs: tf.Tensor) -> tf.Tensor:
-    x = self.group_norm(self.conv(inputs))
-    return tf.nn.relu(x) if self._use_relu else x
-
-
 class FPNPixelDecoder(tf_keras.layers.Layer):
   """The per-pixel FPN decoder (`BasePixelDecoder`)."""
 
@@ -98,15 +66,15 @@ class FPNPixelDecoder(tf_keras.layers.Layer):
     if missing:
       raise ValueError(f'{self.name} needs backbone endpoints {_LEVELS}; '
                        f'missing {missing}')
-    self.layer_4 = ConvGroupNorm(self._conv_dim, 3, self._num_groups, True,
-                                 name='layer_4')
+    self.layer_4 = layers.ConvGroupNorm(self._conv_dim, 3, self._num_groups,
+                                        True, name='layer_4')
     self.adapters = [
-        ConvGroupNorm(self._conv_dim, 1, self._num_groups, False,
-                      name=f'adapter_{i}') for i in (1, 2, 3)
+        layers.ConvGroupNorm(self._conv_dim, 1, self._num_groups, False,
+                             name=f'adapter_{i}') for i in (1, 2, 3)
     ]
     self.output_convs = [
-        ConvGroupNorm(self._conv_dim, 3, self._num_groups, True,
-                      name=f'layer_{i}') for i in (1, 2, 3)
+        layers.ConvGroupNorm(self._conv_dim, 3, self._num_groups, True,
+                             name=f'layer_{i}') for i in (1, 2, 3)
     ]
     self.mask_features = tf_keras.layers.Conv2D(
         self._mask_dim, 3, padding='same',
