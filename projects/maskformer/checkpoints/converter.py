@@ -41,10 +41,12 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
+from projects.maskformer.checkpoints import mask2former_mapping
 from projects.maskformer.checkpoints import model_mapping
 from projects.maskformer.checkpoints import name_mapping
 from projects.maskformer.checkpoints import restricted_pickle
 from projects.maskformer.checkpoints import safetensors
+from projects.maskformer.modeling.mask2former import mask2former_model
 
 PathLike = Union[str, os.PathLike]
 
@@ -204,10 +206,11 @@ def _convert(targets: model_mapping.Targets, variables: Sequence[tf.Variable],
 
 def convert_model(model: tf_keras.Model, path: PathLike,
                   naming: Optional[str] = None) -> ConversionSummary:
-  """Loads a whole PyTorch MaskFormer checkpoint into a built model.
+  """Loads a whole PyTorch MaskFormer or Mask2Former checkpoint.
 
   Args:
-    model: a built `MaskFormer` with a 'torch_resnet' backbone.
+    model: a built `MaskFormer` or `Mask2Former` with a 'torch_resnet'
+      backbone.
     path: a `.pkl` or `.safetensors` checkpoint.
     naming: the source naming (`name_mapping.NAMINGS`), or None to detect.
 
@@ -217,8 +220,11 @@ def convert_model(model: tf_keras.Model, path: PathLike,
   Raises:
     CheckpointMismatchError: the checkpoint does not match the model.
   """
-  return _convert(model_mapping.maskformer_targets(model), model.variables,
-                  path, naming, whole_model=True)
+  if isinstance(model, mask2former_model.Mask2Former):
+    targets = mask2former_mapping.mask2former_targets(model)
+  else:
+    targets = model_mapping.maskformer_targets(model)
+  return _convert(targets, model.variables, path, naming, whole_model=True)
 
 
 def convert_backbone(backbone: tf_keras.Model, path: PathLike,

@@ -23,6 +23,7 @@ helpers (`_conv`: OIHW -> HWIO, `_dense`: Linear [out, in] -> kernel
 # model_mapping's layout helpers (_attention, _dense, ...) are shared here.
 # pylint: disable=protected-access
 from projects.maskformer.checkpoints import model_mapping
+from projects.maskformer.modeling.mask2former import mask2former_model
 from projects.maskformer.modeling.mask2former import pixel_decoder as pixel_decoder_lib
 from projects.maskformer.modeling.mask2former import transformer_decoder as transformer_decoder_lib
 
@@ -106,3 +107,22 @@ def transformer_decoder_targets(
   model_mapping._dense(targets, decoder.class_embed, f'{prefix}.class_embed')
   for j, dense in enumerate(decoder.mask_embed):
     model_mapping._dense(targets, dense, f'{prefix}.mask_embed.layers.{j}')
+
+
+def mask2former_targets(model: mask2former_model.Mask2Former
+                        ) -> model_mapping.Targets:
+  """Targets of every variable of a built Mask2Former.
+
+  Args:
+    model: a built model with a 'torch_resnet' backbone.
+
+  Returns:
+    {canonical name: Target}.
+
+  Raises:
+    UnsupportedModelError: the backbone is not a `TorchResNet`.
+  """
+  targets = model_mapping.torch_resnet_targets(model.backbone)
+  pixel_decoder_targets(targets, model.pixel_decoder)
+  transformer_decoder_targets(targets, model.transformer_decoder)
+  return targets

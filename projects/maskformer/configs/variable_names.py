@@ -28,10 +28,14 @@ Match them with `re.search` on `variable.name` (e.g.
     backbone type; the 'torch_resnet' backbone's variables also start with
     `backbone/`;
   * GroupNorm / LayerNorm parameters: `NORM_VARIABLE_REGEX`;
-  * the query embedding: `QUERY_EMBED_VARIABLE_REGEX`.
+  * the query embedding: `QUERY_EMBED_VARIABLE_REGEX`;
+  * Mask2Former's decoder embeddings (the original's `nn.Embedding` modules,
+    `WEIGHT_DECAY_EMBED` 0): `DECODER_EMBEDDING_VARIABLE_REGEX`.
 """
 
 HEAD_VARIABLE_REGEX = r'(^|/)(pixel_decoder|transformer_predictor)/'
 BACKBONE_VARIABLE_REGEX = r'^(?!(.*/)?(pixel_decoder|transformer_predictor)/)'
 NORM_VARIABLE_REGEX = r'(group_norm|layer_norm)\d*/(gamma|beta)(/|:|$)'
 QUERY_EMBED_VARIABLE_REGEX = r'(^|/)query_embed(/|:|$)'
+DECODER_EMBEDDING_VARIABLE_REGEX = (
+    r'(^|/)transformer_predictor/(query_feat|query_embed|level_embed)(/|:|$)')
