@@ -34,6 +34,7 @@ masks (`mask2former_semantics.md`, sections 4 and 5):
 """
 from typing import Mapping
 from typing import Sequence
+from typing import Union
 
 import tensorflow as tf
 
@@ -158,22 +159,23 @@ def replica_id() -> tf.Tensor:
   return tf.cast(context.replica_id_in_sync_group, tf.int32)
 
 
-def uniform_points(seed: tf.Tensor, shape: Sequence[int],
-                   streams: Sequence[int],
+def uniform_points(seed: tf.Tensor, shape: Sequence[Union[int, tf.Tensor]],
+                   streams: Sequence[Union[int, tf.Tensor]],
                    dtype: tf.DType = tf.float32) -> tf.Tensor:
   """Uniform (x, y) points in [0, 1)^2 from a stateless seed.
 
   The replica id, then every stream id, is folded into the seed
   (`tf.random.experimental.stateless_fold_in`): the same seed gives the same
   points on the same replica, and independent points on another replica or
-  for other streams.
+  for other streams. (The same points on the same kind of device and
+  compilation: XLA's generator differs from TensorFlow's kernels.)
 
   Args:
     seed: An int32 or int64 [2] tensor, the per-step seed (e.g. a run seed
       and the step number).
     shape: The leading dimensions [N, P].
-    streams: Python ints naming the use of the draw (e.g. the decoder layer
-      and the purpose).
+    streams: ints or int32 scalars naming the use of the draw (e.g. the
+      decoder layer and the purpose).
     dtype: The float dtype of the points.
 
   Returns:
