@@ -264,6 +264,25 @@ def test_drawn_points_reproducible_per_step(fixture):
     criterion(fixture['outputs'], fixture['targets'])
 
 
+def test_batch_without_targets_and_bfloat16_predictions():
+  """No target: mask terms 0; bfloat16 predictions: float32 terms."""
+  rng = np.random.default_rng(0)
+  outputs = {'pred_logits': rng.normal(size=(2, 6, 4)),
+             'pred_masks': rng.normal(size=(2, 6, 4, 5))}
+  targets = m2f.with_point_sampling(
+      {maskformer_input.SEGMENT_MAP: np.zeros((2, 16, 20), np.int32),
+       'classes': np.zeros((2, 3), np.int32), 'valid': np.zeros((2, 3), bool)},
+      seed=tf.constant([1, 2]))
+  criterion = m2f.Mask2FormerCriterion(losses_cfg.PointSampledLosses(
+      train_num_points=20))
+  narrow = tf.nest.map_structure(lambda x: tf.constant(x, tf.bfloat16),
+                                 outputs)
+  total, terms = criterion(narrow, targets)
+  assert total.dtype == tf.float32
+  assert float(terms['loss_mask']) == float(terms['loss_dice']) == 0.0
+  assert float(total) == 2.0 * float(terms['loss_ce']) > 0.0
+
+
 def test_two_replicas_equal_one(shared_dir):
   del shared_dir  # Skips the test without the fixtures.
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3',
