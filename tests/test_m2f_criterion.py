@@ -241,27 +241,53 @@ def test_losses_with_reference_matchings(fixture, dtype):
 
 
 def test_drawn_points_reproducible_per_step(fixture):
-  """Without recorded points: the seeded draws of the matcher and of the
-  losses (given the reference matchings), eagerly."""
+  """Seeded draws instead of recorded points.
+
+  The matcher's (eagerly): the same seed gives the same costs, the next step
+  others. The losses' (final head, reference matchings) through the
+  criterion's own compilation, whose gradient is a second XLA program that
+  recomputes the sums and must therefore draw the same points: the same
+  values and gradients as one XLA program of the loss and its gradient.
+  """
   info = fixture['info']
-  criterion = m2f.Mask2FormerCriterion(_params(info))
-  matcher = m2f.PointSampledMatcher(_params(info))
+  params = _params(info)
+  matcher = m2f.PointSampledMatcher(params)
   outputs = tf.nest.map_structure(tf.constant, fixture['outputs'])
   seeded = [m2f.with_point_sampling(fixture['targets'],
                                     seed=tf.constant([0, step_number]))
             for step_number in (1, 1, 2)]
-  costs = [matcher.costs(criterion.layers(outputs), targets).numpy()
-           for targets in seeded]
+  layers = m2f.Mask2FormerCriterion(params).layers(outputs)
+  costs = [matcher.costs(layers, targets).numpy() for targets in seeded]
   np.testing.assert_array_equal(costs[0], costs[1])
   assert not np.any(costs[0][:, 4] == costs[2][:, 4])  # 50 targets
-  totals = [float(criterion(outputs, targets, fixture['matching'])[0])
-            for targets in seeded]
-  assert totals[0] == totals[1] != totals[2]
+
+  final = {k: v for k, v in outputs.items() if k != 'aux_outputs'}
+  matching = fixture['matching'][:1]
+
+  def loss_and_gradient(criterion, targets):
+    with tf.GradientTape() as tape:
+      tape.watch(final['pred_masks'])
+      total, terms = criterion(final, targets, matching)
+    return total, terms, tape.gradient(total, final['pred_masks'])
+
+  compiled = m2f.Mask2FormerCriterion(params, jit_compile=True)
+  runs = [loss_and_gradient(compiled, targets) for targets in seeded]
+  assert float(runs[0][0]) == float(runs[1][0]) != float(runs[2][0])
+  np.testing.assert_array_equal(runs[0][2].numpy(), runs[1][2].numpy())
+  one_program = tf.function(
+      lambda targets: loss_and_gradient(m2f.Mask2FormerCriterion(params),
+                                        targets), jit_compile=True)
+  total, _, gradient = one_program(seeded[0])
+  np.testing.assert_allclose(float(runs[0][0]), float(total), rtol=1e-6)
+  np.testing.assert_allclose(runs[0][2].numpy(), gradient.numpy(), rtol=0,
+                             atol=1e-6 * np.abs(gradient.numpy()).max())
   # Other points than the reference's: the same losses up to the noise.
-  for total in totals:
-    assert _relative_error(total, info['loss_total']) <= 0.01
+  for _, terms, _ in runs:
+    for name in ('loss_mask', 'loss_dice'):
+      assert _relative_error(terms[name],
+                             info['losses_unweighted'][name]) <= 0.02
   with pytest.raises(ValueError, match='point_seed'):
-    criterion(fixture['outputs'], fixture['targets'])
+    compiled(fixture['outputs'], fixture['targets'])
 
 
 def test_batch_without_targets_and_bfloat16_predictions():
