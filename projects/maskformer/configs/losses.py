@@ -12,7 +12,11 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Loss and matching-cost settings of MaskFormer (the original's defaults)."""
+"""Loss and matching-cost settings (the originals' defaults).
+
+`Losses` is MaskFormer's; `PointSampledLosses` is Mask2Former's, whose mask
+loss and cost are computed at sampled points.
+"""
 import dataclasses
 
 from official.modeling import hyperparams
@@ -49,3 +53,37 @@ class Losses(hyperparams.Config):
   focal_alpha: float = 0.25
   focal_gamma: float = 2.0
   mask_loss_chunk_size: int = 4
+
+
+@dataclasses.dataclass
+class PointSampledLosses(Losses):
+  """Mask2Former's criterion and matcher: point-sampled BCE and dice.
+
+  The original's defaults (`MODEL.MASK_FORMER` of the Mask2Former configs):
+  weights 2 / 5 / 5 for the class, mask and dice terms and costs, "no
+  object" weight 0.1. The mask loss and cost are sigmoid binary
+  cross-entropy (the focal fields do not apply), both computed at sampled
+  points.
+
+  Attributes:
+    train_num_points: P, the points per matched pair in the loss and per
+      image in the matching cost (`TRAIN_NUM_POINTS`).
+    oversample_ratio: candidate points per loss point for the importance
+      sampling (`OVERSAMPLE_RATIO`).
+    importance_sample_ratio: the share of the P loss points taken where the
+      predicted mask is most uncertain; the rest are uniform
+      (`IMPORTANCE_SAMPLE_RATIO`).
+    mask_loss_chunk_size: matched pairs whose point losses are computed
+      together; chunks without a matched pair are skipped. The values do not
+      depend on it.
+  """
+  class_weight: float = 2.0
+  mask_weight: float = 5.0
+  dice_weight: float = 5.0
+  cost_class_weight: float = 2.0
+  cost_mask_weight: float = 5.0
+  cost_dice_weight: float = 5.0
+  train_num_points: int = 12544
+  oversample_ratio: float = 3.0
+  importance_sample_ratio: float = 0.75
+  mask_loss_chunk_size: int = 16

@@ -30,12 +30,15 @@ for the final decoder layer and, with deep supervision, every auxiliary layer,
 shares: the deep supervision loop over the layers, the matching (a matcher,
 `matcher.py`), the cross-entropy with its "no object" weight, the global
 normalizers and the weighted total. A subclass gives its matcher and the
-focal and dice sums of the matched pairs (`mask_sums`): `MaskFormerCriterion`
+mask and dice sums of the matched pairs (`mask_sums`): `MaskFormerCriterion`
 upsamples the predictions to the target size
 (`mask_loss.matched_mask_losses`: both mask terms visit the real targets
 only, a few at a time, and never hold all T slots at the full size); its
 matcher builds the target masks at the prediction size from the downsampled
 targets.
+
+`mask2former_criterion.Mask2FormerCriterion` computes both mask terms at
+sampled points instead.
 
 The terms of the auxiliary layer i are named `loss_ce_i`, `loss_mask_i`,
 `loss_dice_i`.
@@ -359,28 +362,30 @@ class MaskClassificationCriterion:
 
     Returns:
       A float32 (float64 for float64 outputs) [L, 3] tensor: per layer the
-      weighted cross-entropy sum (`classification_sum`) and the focal and
+      weighted cross-entropy sum (`classification_sum`) and the mask and
       dice sums of the matched pairs (`mask_sums`).
     """
     params = self._params
     return tf.stack([
         tf.stack([classification_sum(logits, classes[i],
                                      params.no_object_weight),
-                  *self.mask_sums(masks, targets, query_for_target[i])])
+                  *self.mask_sums(masks, targets, query_for_target[i], i)])
         for i, (logits, masks) in enumerate(self.layers(outputs))
     ])
 
   def mask_sums(self, pred_masks: tf.Tensor, targets: Mapping[str, tf.Tensor],
-                query_for_target: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
-    """The focal and dice losses of one layer's matched pairs, summed.
+                query_for_target: tf.Tensor,
+                layer: int) -> Tuple[tf.Tensor, tf.Tensor]:
+    """The mask and dice losses of one layer's matched pairs, summed.
 
     Args:
       pred_masks: A float [B, Q, h, w] tensor, one layer's mask logits.
       targets: The targets (see the class docstring).
       query_for_target: An int32 [B, T] tensor, the layer's matching.
+      layer: The layer's index in `layers` (0 for the final layer).
 
     Returns:
-      (focal_sum, dice_sum): float32 (float64 for float64 outputs) scalars
+      (mask_sum, dice_sum): float32 (float64 for float64 outputs) scalars
       over this replica's valid targets.
     """
     raise NotImplementedError
@@ -432,8 +437,10 @@ class MaskFormerCriterion(MaskClassificationCriterion):
     super().__init__(params, matcher_lib.HungarianMatcher(params), jit_compile)
 
   def mask_sums(self, pred_masks: tf.Tensor, targets: Mapping[str, tf.Tensor],
-                query_for_target: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
+                query_for_target: tf.Tensor,
+                layer: int) -> Tuple[tf.Tensor, tf.Tensor]:
     """`mask_loss.matched_mask_losses` at the targets' padded image size."""
+    del layer  # Every layer's losses are computed alike.
     params = self._params
     return mask_loss.matched_mask_losses(
         pred_masks, targets, query_for_target, params.mask_loss_chunk_size,
