@@ -17,9 +17,11 @@
 Per architecture, its config module (its task config and the experiments it
 registers with `exp_factory`) and its task module (the task registered for
 that config with `task_factory`; it imports the model, whose module registers
-the backbones). The shared task config is `configs/task.py`.
+the backbones). The shared task config is `configs/task.py`; one task module
+serves both architectures.
 """
 # pylint: disable=unused-import
-# MaskFormer.
+# MaskFormer and Mask2Former.
+from projects.maskformer.configs import mask2former as m2f_cfg  # noqa: F401
 from projects.maskformer.configs import maskformer as exp_cfg  # noqa: F401
 from projects.maskformer.tasks import maskformer_segmentation  # noqa: F401

@@ -129,11 +129,15 @@ class Mask2FormerTask(task_cfg.MaskClassificationTask):
   Attributes:
     model: the architecture.
     losses: the point-sampled losses and matching costs.
+    point_sampling_seed: the seed of the criterion's random points; each
+      train step draws from (this seed, its step index), validation steps
+      from (this seed, -1), and each replica folds in its replica id.
   """
   model: Mask2FormerModel = dataclasses.field(
       default_factory=Mask2FormerModel)
   losses: losses_cfg.PointSampledLosses = dataclasses.field(
       default_factory=losses_cfg.PointSampledLosses)
+  point_sampling_seed: int = 0
 
 
 def _adamw(learning_rate: dict, backbone_lr_multiplier: float = 0.1,

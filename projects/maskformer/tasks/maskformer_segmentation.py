@@ -12,10 +12,16 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""MaskFormer segmentation task (panoptic or semantic) for Model Garden.
+"""MaskFormer and Mask2Former segmentation (panoptic or semantic) for Model Garden.
+
+One task class for both architectures: the task config's type chooses the
+model and its criterion (`configs/maskformer.py`: MaskFormer, full-size
+focal and dice losses; `configs/mask2former.py`: Mask2Former, point-sampled
+losses whose random points come from a stateless seed per step,
+`Mask2FormerTask.point_sampling_seed` and the step index).
 
 Train step: model forward, one matcher call for every decoder layer, the
-18 loss terms normalised by globally all-reduced counts (each replica returns
+loss terms normalised by globally all-reduced counts (each replica returns
 its share of the global loss, so the optimizer's cross-replica gradient sum is
 the gradient of the global loss and nothing is divided by the number of
 replicas), then the optimizer (whole-model clipping after that sum). It is
@@ -41,6 +47,7 @@ import tf_keras
 from projects.maskformer import inference_setup
 from projects.maskformer import optimization as mf_optimization  # noqa: F401  (registers 'maskformer_adamw')
 from projects.maskformer.configs import dataloader as data_cfg
+from projects.maskformer.configs import mask2former as m2f_cfg
 from projects.maskformer.configs import maskformer as exp_cfg
 from projects.maskformer.configs import task as task_cfg
 from projects.maskformer.dataloaders import input_pipeline
@@ -48,8 +55,10 @@ from projects.maskformer.dataloaders import maskformer_input
 from projects.maskformer.evaluation import panoptic_quality
 from projects.maskformer.evaluation import semantic_metrics
 from projects.maskformer.losses import criterion as criterion_lib
+from projects.maskformer.losses import mask2former_criterion
 from projects.maskformer.modeling import layers
 from projects.maskformer.modeling import postprocessing
+from projects.maskformer.modeling.mask2former import mask2former_model
 from projects.maskformer.modeling.maskformer import maskformer_model
 from projects.maskformer.ops import precision
 
@@ -134,17 +143,25 @@ def compiles_criterion(xla_compile: str) -> bool:
   return xla_compile == task_cfg.XLA_COMPILE_CRITERION
 
 
+def _is_mask2former(params: task_cfg.MaskClassificationTask) -> bool:
+  return isinstance(params, m2f_cfg.Mask2FormerTask)
+
+
+@task_factory.register_task_cls(m2f_cfg.Mask2FormerTask)
 @task_factory.register_task_cls(exp_cfg.MaskFormerTask)
 class MaskFormerSegmentationTask(base_task.Task):
-  """Trains and evaluates MaskFormer."""
+  """Trains and evaluates MaskFormer or Mask2Former (by the config's type)."""
 
-  def __init__(self, params: exp_cfg.MaskFormerTask, logging_dir=None,
-               name=None):
+  def __init__(self, params: task_cfg.MaskClassificationTask,
+               logging_dir=None, name=None):
     super().__init__(params, logging_dir=logging_dir, name=name)
     if params.init_checkpoint_modules not in ('all', 'backbone'):
       raise ValueError("task.init_checkpoint_modules must be 'all' or "
                        f"'backbone', got {params.init_checkpoint_modules!r}")
-    self._criterion = criterion_lib.MaskFormerCriterion(
+    criterion_class = (mask2former_criterion.Mask2FormerCriterion
+                       if _is_mask2former(params)
+                       else criterion_lib.MaskFormerCriterion)
+    self._criterion = criterion_class(
         params.losses, jit_compile=compiles_criterion(params.xla_compile))
     self._label_type = params.validation_data.decoder.label_type
     self._categories = None
@@ -155,7 +172,7 @@ class MaskFormerSegmentationTask(base_task.Task):
           params.evaluation.category_map_file)
 
   @property
-  def criterion(self) -> criterion_lib.MaskFormerCriterion:
+  def criterion(self) -> criterion_lib.MaskClassificationCriterion:
     return self._criterion
 
   @property
@@ -163,8 +180,10 @@ class MaskFormerSegmentationTask(base_task.Task):
     """Panoptic categories by contiguous id (from the category map)."""
     return self._categories
 
-  def build_model(self) -> maskformer_model.MaskFormer:
+  def build_model(self) -> tf_keras.Model:
     # Weight decay is the optimizer's (decoupled), never an L2 loss.
+    if _is_mask2former(self.task_config):
+      return mask2former_model.build_mask2former_model(self.task_config.model)
     return maskformer_model.build_maskformer_model(self.task_config.model)
 
   def initialize(self, model: tf_keras.Model) -> None:
@@ -222,9 +241,14 @@ class MaskFormerSegmentationTask(base_task.Task):
   def build_metrics(self, training: bool = True) -> List[tf_keras.metrics.Metric]:
     if not training:
       return []
-    num_layers = (self.task_config.model.transformer_predictor
-                  .num_decoder_layers if self.task_config.model
-                  .transformer_predictor.deep_supervision else 1)
+    if _is_mask2former(self.task_config):
+      decoder = self.task_config.model.transformer_decoder
+      num_layers = decoder.dec_layers
+    else:
+      decoder = self.task_config.model.transformer_predictor
+      num_layers = decoder.num_decoder_layers
+    if not decoder.deep_supervision:
+      num_layers = 1
     names = ['total_loss'] + [
         term + suffix for suffix in criterion_lib.layer_suffixes(num_layers)
         for term in ('loss_ce', 'loss_mask', 'loss_dice')]
@@ -232,12 +256,22 @@ class MaskFormerSegmentationTask(base_task.Task):
             [FirstNonFiniteStep()])
 
   def _losses(self, images: tf.Tensor, labels: Dict[str, tf.Tensor],
-              model: tf_keras.Model, training: bool):
-    """Forward pass and this replica's share of the weighted global loss."""
+              model: tf_keras.Model, training: bool, step: tf.Tensor):
+    """Forward pass and this replica's share of the weighted global loss.
+
+    `step` (int64 scalar) seeds Mask2Former's random points with
+    `point_sampling_seed`: the same on every replica (each folds in its
+    replica id) and reproducible.
+    """
     outputs = model(images, training=training)
     # bfloat16 endpoints widen to float32; float64 (the exact mode) stays.
     outputs = tf.nest.map_structure(precision.widen, outputs)
     targets = maskformer_input.loss_targets(labels)
+    if _is_mask2former(self.task_config):
+      targets = mask2former_criterion.with_point_sampling(
+          targets, seed=tf.stack([
+              tf.constant(self.task_config.point_sampling_seed, tf.int64),
+              tf.cast(step, tf.int64)]))
     total, terms = self._criterion(
         {k: outputs[k] for k in criterion_lib.PREDICTION_KEYS if k in outputs},
         targets)
@@ -270,7 +304,8 @@ class MaskFormerSegmentationTask(base_task.Task):
     images, labels = maskformer_input.prepare_model_inputs(
         *inputs, self.task_config.train_data)
     with tf.GradientTape() as tape:
-      _, total, terms = self._losses(images, labels, model, training=True)
+      _, total, terms = self._losses(images, labels, model, training=True,
+                                     step=optimizer.iterations)
       scaled = total
       if isinstance(optimizer, tf_keras.mixed_precision.LossScaleOptimizer):
         scaled = optimizer.get_scaled_loss(total)
@@ -360,8 +395,10 @@ class MaskFormerSegmentationTask(base_task.Task):
           'through tools/evaluate_coco_panoptic.py')
     images, labels = maskformer_input.prepare_model_inputs(
         *inputs, self.task_config.validation_data)
+    # Validation losses draw Mask2Former's points from one fixed seed.
     outputs, total, terms = self._losses(images, labels, model,
-                                         training=False)
+                                         training=False,
+                                         step=tf.constant(-1, tf.int64))
     logs = {self.loss: self._global_logs(total, terms)['total_loss']}
     results = self.post_process(outputs, images, labels)
     if self._label_type == data_cfg.PANOPTIC:
