@@ -26,8 +26,13 @@ test: lint
 	$(PY) -m pytest
 
 # The demo: a synthetic COCO-panoptic dataset (64 train / 32 val images),
-# converted to TFRecords, a small MaskFormer trained on 2 CPU cores, PQ of
-# the validation split with panopticapi's definition, and overlay pictures.
+# converted to TFRecords, a small model trained on 2 CPU cores, PQ of the
+# validation split with panopticapi's definition, and overlay pictures.
+# MODEL=maskformer (default) or MODEL=mask2former picks the architecture: the
+# experiment $(MODEL)_synthetic_cpu.
+MODEL ?= maskformer
+DEMO_MODELS := maskformer mask2former
+DEMO_EXPERIMENT := $(MODEL)_synthetic_cpu
 DEMO_DIR ?= work_dirs/demo
 DEMO_DATA := $(DEMO_DIR)/coco
 DEMO_RECORDS := $(DEMO_DIR)/tfrecords
@@ -39,6 +44,7 @@ DEMO_SEED ?=
 DEMO_OVERRIDES := task.train_data.input_path=$(DEMO_RECORDS)/train-*,task.validation_data.input_path=$(DEMO_RECORDS)/val-*,task.evaluation.category_map_file=$(DEMO_RECORDS)/categories_val.json$(if $(DEMO_OVERRIDES_EXTRA),$(comma)$(DEMO_OVERRIDES_EXTRA))
 
 demo: venv
+	@$(if $(filter $(MODEL),$(DEMO_MODELS)),true,echo "error: MODEL must be one of: $(DEMO_MODELS); got '$(MODEL)'" >&2; exit 1)
 	rm -rf $(DEMO_DIR)
 	$(PY) tools/make_synthetic_coco.py --output_dir=$(DEMO_DATA) --num_train=64 --num_val=32
 	for split in train val; do \
@@ -47,10 +53,10 @@ demo: venv
 	    --panoptic_dir=$(DEMO_DATA)/annotations/panoptic_$${split}2017 \
 	    --output_prefix=$(DEMO_RECORDS)/$$split --num_shards=2 --noprogress || exit 1; \
 	done
-	$(PY) -m official.projects.maskformer.train --experiment=maskformer_synthetic_cpu \
+	$(PY) -m official.projects.maskformer.train --experiment=$(DEMO_EXPERIMENT) \
 	  --mode=train_and_eval --model_dir=$(DEMO_DIR)/model --params_override="$(DEMO_OVERRIDES)" \
 	  $(if $(DEMO_SEED),--seed=$(DEMO_SEED))
-	$(PY) tools/evaluate_coco_panoptic.py --experiment=maskformer_synthetic_cpu \
+	$(PY) tools/evaluate_coco_panoptic.py --experiment=$(DEMO_EXPERIMENT) \
 	  --params_override="$(DEMO_OVERRIDES)" --checkpoint=$(DEMO_DIR)/model \
 	  --output_dir=$(DEMO_DIR)/evaluation --output_json=$(DEMO_DIR)/evaluation/pq.json \
 	  --gt_json=$(DEMO_DATA)/annotations/panoptic_val2017.json \

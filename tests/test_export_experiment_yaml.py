@@ -43,6 +43,26 @@ def test_writes_the_registered_experiment_with_overrides(tmp_path):
   assert yaml.safe_load(output.read_text()) == expected.as_dict()
 
 
+def test_output_dir_writes_the_mirrors_byte_for_byte(tmp_path):
+  result = _run(f'--output_dir={tmp_path / "configs"}')
+  assert result.returncode == 0, result.stderr[-3000:]
+  written = {p.name: p.read_bytes() for p in (tmp_path / 'configs').iterdir()}
+  mirrors = {p.name: p.read_bytes()
+             for p in (conftest.REPO_ROOT / 'configs').glob('*.yaml')}
+  # MaskFormer's and Mask2Former's experiments, and nothing else registered.
+  assert sorted(written) == sorted(mirrors) == sorted(
+      f'{prefix}_{name}.yaml' for prefix, names in (
+          ('maskformer', ('coco_panoptic_r50', 'coco_panoptic_r101',
+                          'ade20k_semantic_r50', 'synthetic_cpu')),
+          ('mask2former', ('coco_panoptic_r50', 'coco_instance_r50',
+                           'ade20k_semantic_r50', 'synthetic_cpu')))
+      for name in names)
+  for name, text in written.items():
+    assert text == mirrors[name], (
+        f'configs/{name} is out of date: python '
+        'tools/export_experiment_yaml.py --output_dir=configs')
+
+
 def test_bad_input_is_reported(tmp_path):
   unknown = _run('--experiment=no_such_experiment',
                  f'--output={tmp_path / "x.yaml"}')
@@ -55,4 +75,9 @@ def test_bad_input_is_reported(tmp_path):
   no_output = _run('--experiment=maskformer_synthetic_cpu')
   conftest.assert_one_line_error(
       no_output, 'error: missing required flag: --output')
+  both = _run('--experiment=maskformer_synthetic_cpu',
+              f'--output_dir={tmp_path / "all"}')
+  conftest.assert_one_line_error(
+      both, '--output_dir writes the registered experiments as they are: '
+      'drop --experiment')
   assert not list(tmp_path.iterdir())

@@ -116,6 +116,20 @@ def check_writable(path: str, what: str = 'output') -> None:
                     f'({os.strerror(errno.EACCES)})')
 
 
+def check_required(names: Sequence[str]) -> None:
+  """Checks that the flags `names` were given (not None, '' or []).
+
+  Raises:
+    UserError: naming every missing flag.
+  """
+  missing = [f'--{name}' for name in names
+             if flags.FLAGS[name].value in (None, '', [])]
+  if missing:
+    raise UserError(
+        f'missing required flag{"s" if len(missing) > 1 else ""}: '
+        f'{", ".join(missing)} (see --help)')
+
+
 def _parse_flags(argv: List[str]) -> List[str]:
   """absl's flag parsing, with one-line errors and help that exits with 0."""
   argv = ['--help' if arg == '-h' else arg for arg in argv]
@@ -158,12 +172,7 @@ def run(main: Callable[[List[str]], Optional[int]],
   def guarded(argv: List[str]) -> Optional[int]:
     _quiet_python_logs()
     try:
-      missing = [f'--{name}' for name in required
-                 if flags.FLAGS[name].value in (None, '', [])]
-      if missing:
-        raise UserError(
-            f'missing required flag{"s" if len(missing) > 1 else ""}: '
-            f'{", ".join(missing)} (see --help)')
+      check_required(required)
       return main(argv)
     except (UserError, app.UsageError, OSError) + tuple(user_errors) as e:
       fail(e)
