@@ -159,6 +159,27 @@ def test_no_valid_target_gives_zero_loss_and_gradient():
   assert np.all(gradient.numpy() == 0.0)
 
 
+def test_cross_entropy_gradient_is_finite_at_saturated_logits():
+  # Mask2Former's point BCE is `pair_losses` with gamma 0 and alpha 0.5. At a
+  # saturated logit (|x| = 30: sigmoid rounds to exactly 0 or 1) pow(0, 0)
+  # had the gradient NaN. The gradient of the mean of 0.5 * CE over N points
+  # is 0.5 * (sigmoid(x) - t) / N, whatever the logit.
+  logits = tf.constant([[[30.0, -30.0, 30.0, 0.5]]])
+  targets = tf.constant([[[1.0, 0.0, 0.0, 1.0]]])
+  with tf.GradientTape() as tape:
+    tape.watch(logits)
+    half_bce, _ = mask_loss.pair_losses(logits, targets, 0.5, 0.0)
+  gradient = tape.gradient(half_bce, logits).numpy()
+  expected = 0.5 * (1.0 / (1.0 + np.exp(-np.array(
+      [[[30.0, -30.0, 30.0, 0.5]]]))) - np.array([[[1.0, 0.0, 0.0, 1.0]]])) / 4
+  np.testing.assert_allclose(gradient, expected, rtol=1e-6, atol=1e-12)
+  # Its value is the plain cross-entropy's: log(1 + e^-30), ..., 30, ...
+  ce = np.log1p(np.exp(-np.abs([30.0, -30.0, 30.0, 0.5]))) + np.array(
+      [0.0, 0.0, 30.0, 0.0])
+  np.testing.assert_allclose(half_bce.numpy(), [0.5 * np.mean(ce)],
+                             rtol=1e-6)
+
+
 def _largest_array(hlo_text):
   """Elements of the largest array shape in an HLO module's text."""
   sizes = [int(np.prod([int(d) for d in dims.split(',') if d]))

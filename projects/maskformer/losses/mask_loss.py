@@ -58,7 +58,8 @@ def pair_losses(logits: tf.Tensor, targets: tf.Tensor, focal_alpha: float,
     logits: A float [N, H, W] tensor of upsampled mask logits.
     targets: A [N, H, W] tensor of 0/1 targets of the logits' dtype.
     focal_alpha: Alpha of the focal loss.
-    focal_gamma: Gamma of the focal loss.
+    focal_gamma: Gamma of the focal loss; 0 gives alpha-weighted sigmoid
+      cross-entropy (Mask2Former's, with alpha 0.5: half of it).
 
   Returns:
     (focal, dice): [N] tensors of the logits' dtype.
@@ -66,9 +67,13 @@ def pair_losses(logits: tf.Tensor, targets: tf.Tensor, focal_alpha: float,
   probs = tf.sigmoid(logits)
   cross_entropy = (tf.nn.relu(logits) - logits * targets +
                    tf.math.log1p(tf.exp(-tf.abs(logits))))
-  p_t = probs * targets + (1.0 - probs) * (1.0 - targets)
   alpha_t = focal_alpha * targets + (1.0 - focal_alpha) * (1.0 - targets)
-  focal = alpha_t * cross_entropy * tf.pow(1.0 - p_t, focal_gamma)
+  focal = alpha_t * cross_entropy
+  if focal_gamma:
+    # Not for gamma 0: the gradient of pow(x, 0) at x = 0 (a saturated
+    # prediction, p_t rounded to 1) is 0 * inf = NaN, though its value is 1.
+    p_t = probs * targets + (1.0 - probs) * (1.0 - targets)
+    focal *= tf.pow(1.0 - p_t, focal_gamma)
   numerator = 2.0 * tf.reduce_sum(probs * targets, axis=[-2, -1])
   denominator = (tf.reduce_sum(probs, axis=[-2, -1]) +
                  tf.reduce_sum(targets, axis=[-2, -1]))
