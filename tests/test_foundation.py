@@ -27,7 +27,7 @@ from official.modeling import hyperparams
 import pytest
 import yaml
 
-import projects.maskformer  # noqa: F401
+from projects.maskformer import registry_imports  # noqa: F401
 from projects.maskformer.configs import maskformer as exp_cfg
 
 REPO_ROOT = conftest.REPO_ROOT
