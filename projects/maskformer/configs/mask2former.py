@@ -313,6 +313,9 @@ def mask2former_synthetic_cpu() -> cfg.ExperimentConfig:
   """
   batch_size = 8
   train_steps = 400
+  # The validation losses need a static batch: 32 images, 4 whole batches.
+  validation_data = data_cfg.synthetic_cpu_data('', False, 8)
+  validation_data.drop_remainder = True
   learning_rate = {
       'type': 'stepwise',
       'stepwise': {'boundaries': [349], 'values': [3e-4, 3e-5]},
@@ -334,7 +337,7 @@ def mask2former_synthetic_cpu() -> cfg.ExperimentConfig:
                   dim_feedforward=128, dec_layers=4)),
           losses=losses_cfg.PointSampledLosses(train_num_points=1024),
           train_data=data_cfg.synthetic_cpu_data('', True, batch_size),
-          validation_data=data_cfg.synthetic_cpu_data('', False, 8),
+          validation_data=validation_data,
           evaluation=task_cfg.Evaluation(object_mask_threshold=0.8,
                                          overlap_threshold=0.8)),
       train_steps, _adamw(learning_rate, backbone_lr_multiplier=1.0),
