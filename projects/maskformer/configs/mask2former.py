@@ -259,13 +259,13 @@ def mask2former_coco_instance_r50() -> cfg.ExperimentConfig:
   80 thing categories, which the converters do not produce from COCO.
 
   What it is for today: the real-size architecture (43,970,257 trainable
-  parameters, as the original), converting the released instance checkpoint
-  (`tools/convert_pytorch_checkpoint.py --experiment=...`) and instance
-  inference with it. The post-processor keeps the instance pairs of the
-  classes the category map flags as things; with a category map whose 80
-  categories are all things, every class is kept, as in the original with
-  panoptic inference off. `tools/evaluate_coco_panoptic.py --instance_ap`
-  scores mask AP against instances derived from panoptic ground truth.
+  parameters, as the original's), as the model of the released instance
+  checkpoint and of instance inference. The post-processor keeps the
+  instance pairs of the classes that the category map flags as things; with
+  a category map whose 80 categories are all things, every class is kept,
+  as in the original with panoptic inference off. `tools/
+  evaluate_coco_panoptic.py --instance_ap` scores mask AP against instances
+  derived from panoptic ground truth.
   """
   return _coco_lsj_experiment(num_classes=80)
 
