@@ -33,8 +33,8 @@ Usage:
       --source=R-50.pkl --output=/tmp/r50/ckpt
 
 The model is the one the experiment's task builds (MaskFormer or
-Mask2Former, by the task config's type) from `task.model` after the config
-files and overrides; the checkpoint must be of the same family (a
+Mask2Former, by the task config's type, as `maskformer_segmentation.
+build_model`) from `task.model` after the config files and overrides; the checkpoint must be of the same family (a
 Mask2Former checkpoint into a MaskFormer experiment, or the reverse, is an
 error). Conversion is strict: the tool fails, listing the missing,
 unexpected and mis-shaped names, unless every checkpoint tensor is used (or
@@ -58,7 +58,6 @@ cli.quiet_tensorflow_startup()  # Before TensorFlow is imported.
 
 from absl import app
 from absl import flags
-from official.core import task_factory
 from official.vision.modeling.backbones import factory
 import tensorflow as tf
 import tf_keras
@@ -69,6 +68,7 @@ from projects.maskformer.checkpoints import model_mapping
 from projects.maskformer.checkpoints import name_mapping
 from projects.maskformer.checkpoints import restricted_pickle
 from projects.maskformer.checkpoints import safetensors
+from projects.maskformer.tasks import maskformer_segmentation
 
 _SOURCE = flags.DEFINE_string(
     'source', None, 'PyTorch checkpoint to convert: a detectron2-style .pkl '
@@ -102,7 +102,7 @@ def _convert(params):
     summary = converter.convert_backbone(backbone, _SOURCE.value, naming)
     path = converter.write_backbone_checkpoint(backbone, _OUTPUT.value)
   else:
-    model = task_factory.get_task(params.task).build_model()
+    model = maskformer_segmentation.build_model(params.task)
     summary = converter.convert_model(model, _SOURCE.value, naming)
     path = converter.write_model_checkpoint(model, _OUTPUT.value)
   return summary, path

@@ -191,11 +191,6 @@ def _resolve_family(names: Sequence[str], family: Optional[str]
   """The family to read `names` as: `family` (checked) or the detected one."""
   if family is not None and family not in FAMILIES:
     raise NamingError(f'family {family!r} is not one of {FAMILIES}')
-  swin = sorted(n for n in names if re.search(_SWIN, n))
-  if swin:
-    raise NamingError(
-        f'the checkpoint has a Swin backbone (e.g. {swin[0]}); only ResNet '
-        "checkpoints can be converted (the 'torch_resnet' backbone)")
   detected = detect_family(names)
   if family is not None and detected not in (None, family):
     raise NamingError(
@@ -204,6 +199,14 @@ def _resolve_family(names: Sequence[str], family: Optional[str]
         f'{_FAMILY_TITLES[family]}: convert it into a '
         f'{_FAMILY_TITLES[detected]} model (a {detected} experiment)')
   return family or detected
+
+
+def _refuse_swin(names: Sequence[str]) -> None:
+  swin = sorted(n for n in names if re.search(_SWIN, n))
+  if swin:
+    raise NamingError(
+        f'the checkpoint has a Swin backbone (e.g. {swin[0]}); only ResNet '
+        "checkpoints can be converted (the 'torch_resnet' backbone)")
 
 
 def _detectron2_renamer(family: Optional[str]) -> Callable[[str], str]:
@@ -468,6 +471,7 @@ def to_canonical(state: Mapping[str, np.ndarray],
   naming = naming or detect_naming(list(state))
   if naming not in NAMINGS:
     raise NamingError(f'naming {naming!r} is not one of {NAMINGS}')
+  _refuse_swin(list(state))
   family = _resolve_family(list(state), family)
   rules_family = family or MASKFORMER
   tensors: Dict[str, CanonicalTensor] = {}
