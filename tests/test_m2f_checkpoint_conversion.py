@@ -25,12 +25,12 @@ extra or mis-shaped tensors are refused without assigning anything. With
 torch and transformers installed, the `transformers` port loaded with the
 fixture's weights is compared with the TF model on the fixture's images.
 """
+# The MaskFormer conversion test's helpers (_weights, _write_pickle, ...) are
+# shared here.
+# pylint: disable=protected-access
 import json
-import os
 import pathlib
 import re
-import subprocess
-import sys
 
 import conftest
 import m2f_transformers_names
@@ -44,8 +44,8 @@ from projects.maskformer.checkpoints import name_mapping
 from projects.maskformer.configs import mask2former as m2f_cfg
 from projects.maskformer.modeling.mask2former import mask2former_model
 from projects.maskformer.reference import fixture_formats
+from projects.maskformer.reference import transformers_witness
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 _HEAD_PIXEL_DECODER = 'sem_seg_head.pixel_decoder.'
 
 
@@ -85,7 +85,7 @@ class _Run:
     config.override(self.overrides, is_strict=True)
     self.model = mask2former_model.build_mask2former_model(config)
     self.summary = converter.convert_model(self.model, self.weights_path)
-    self.weights = mf_conversion._weights(self.model)  # pylint: disable=protected-access
+    self.weights = mf_conversion._weights(self.model)
     self.images = fixture_formats.nchw_to_nhwc(
         self.arrays['padded_normalized_images'])
     self.outputs = self.model(tf.constant(self.images), training=False)
@@ -126,16 +126,16 @@ def test_transformers_names_are_those_of_a_real_port(run):
 
 def test_transformers_checkpoint_gives_same_weights(run, tmp_path):
   hf = m2f_transformers_names.transformers_state(run.state)
-  path = mf_conversion._write_safetensors(  # pylint: disable=protected-access
+  path = mf_conversion._write_safetensors(
       tmp_path / 'model.safetensors', hf, {'__metadata__': {'format': 'pt'}})
   try:
-    mf_conversion._zero(run.model)  # pylint: disable=protected-access
+    mf_conversion._zero(run.model)
     summary = converter.convert_model(run.model, path)
     assert (summary.naming, summary.family) == ('transformers', 'mask2former')
     assert sorted(summary.ignored) == sorted(
         n for n in hf if n.endswith('num_batches_tracked') or
         n == 'criterion.empty_weight')
-    mf_conversion._assert_same_weights(run.model, run.weights)  # pylint: disable=protected-access
+    mf_conversion._assert_same_weights(run.model, run.weights)
   finally:
     run.restore()
 
@@ -150,12 +150,12 @@ def test_version1_names_give_same_weights(run, tmp_path):
   state = {_version1_name(n): v for n, v in run.state.items()}
   assert 'sem_seg_head.predictor.static_query.weight' in state
   assert 'sem_seg_head.transformer.level_embed' in state
-  path = mf_conversion._write_pickle(tmp_path / 'v1.pkl', state)  # pylint: disable=protected-access
+  path = mf_conversion._write_pickle(tmp_path / 'v1.pkl', state)
   try:
-    mf_conversion._zero(run.model)  # pylint: disable=protected-access
+    mf_conversion._zero(run.model)
     summary = converter.convert_model(run.model, path)
     assert summary.num_tensors == len(state)
-    mf_conversion._assert_same_weights(run.model, run.weights)  # pylint: disable=protected-access
+    mf_conversion._assert_same_weights(run.model, run.weights)
   finally:
     run.restore()
 
@@ -164,7 +164,7 @@ def _assert_refused(run, path, error_type, match):
   """Converting `path` raises; the model keeps its (fixture) weights."""
   with pytest.raises(error_type, match=match) as error:
     converter.convert_model(run.model, path)
-  mf_conversion._assert_same_weights(run.model, run.weights)  # pylint: disable=protected-access
+  mf_conversion._assert_same_weights(run.model, run.weights)
   return error.value
 
 
@@ -195,7 +195,7 @@ def test_swin_backbone_is_refused(run, tmp_path, swin_name):
   if swin_name.startswith('model.'):
     state = m2f_transformers_names.transformers_state(state)
   state[swin_name] = np.zeros((96, 3, 4, 4), np.float32)
-  _assert_refused(run, mf_conversion._write_pickle(tmp_path / 'swin.pkl', state),  # pylint: disable=protected-access
+  _assert_refused(run, mf_conversion._write_pickle(tmp_path / 'swin.pkl', state),
                   name_mapping.NamingError,
                   f'Swin backbone \\(e.g. {re.escape(swin_name)}\\); only '
                   'ResNet')
@@ -208,7 +208,7 @@ def test_missing_extra_and_mis_shaped_detectron2_tensors(run, tmp_path):
   state[_HEAD_PIXEL_DECODER + 'adapter_1.weight'] = np.zeros(
       (64, 64, 3, 3), np.float32)
   error = _assert_refused(
-      run, mf_conversion._write_pickle(tmp_path / 'bad.pkl', state),  # pylint: disable=protected-access
+      run, mf_conversion._write_pickle(tmp_path / 'bad.pkl', state),
       converter.CheckpointMismatchError, 'does not match the model')
   assert error.missing == ['sem_seg_head.predictor.level_embed.weight']
   assert error.unexpected == ['sem_seg_head.predictor.extra.weight']
@@ -222,7 +222,7 @@ def test_incomplete_transformers_tensors(run, tmp_path):
   del hf[layer + 'k_proj.weight']
   hf['model.transformer_module.extra.weight'] = np.zeros(3, np.float32)
   error = _assert_refused(
-      run, mf_conversion._write_safetensors(tmp_path / 'bad.safetensors', hf),  # pylint: disable=protected-access
+      run, mf_conversion._write_safetensors(tmp_path / 'bad.safetensors', hf),
       converter.CheckpointMismatchError, 'does not match the model')
   assert error.missing == [
       'sem_seg_head.predictor.transformer_self_attention_layers.3.self_attn.'
@@ -231,17 +231,8 @@ def test_incomplete_transformers_tensors(run, tmp_path):
                               'model.transformer_module.extra.weight']
 
 
-def _run_tool(*args):
-  env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-      [str(REPO_ROOT)] + os.environ.get('PYTHONPATH', '').split(os.pathsep)))
-  return subprocess.run(
-      [sys.executable, str(REPO_ROOT / 'tools' / 'convert_pytorch_checkpoint.py'),
-       *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-      check=False, timeout=600)
-
-
 def test_tool_converts_a_mask2former_experiment(run, tmp_path):
-  result = _run_tool(
+  result = mf_conversion._run_tool(
       f'--source={run.weights_path}', f'--output={tmp_path / "out" / "ckpt"}',
       '--experiment=mask2former_coco_panoptic_r50',
       '--params_override=' + json.dumps({'task': {'model': run.overrides}}))
@@ -250,16 +241,16 @@ def test_tool_converts_a_mask2former_experiment(run, tmp_path):
           f'{run.weights_path} into {len(run.model.variables)} variables of a '
           'mask2former model') in result.stdout
   try:
-    mf_conversion._zero(run.model)  # pylint: disable=protected-access
+    mf_conversion._zero(run.model)
     tf.train.Checkpoint(model=run.model).read(
         str(tmp_path / 'out' / 'ckpt')).assert_existing_objects_matched()
-    mf_conversion._assert_same_weights(run.model, run.weights)  # pylint: disable=protected-access
+    mf_conversion._assert_same_weights(run.model, run.weights)
   finally:
     run.restore()
 
 
 def test_tool_refuses_a_mask2former_checkpoint_for_maskformer(run, tmp_path):
-  result = _run_tool(
+  result = mf_conversion._run_tool(
       f'--source={run.weights_path}', f'--output={tmp_path / "ckpt"}',
       '--experiment=maskformer_coco_panoptic_r50',
       '--params_override=task.model.backbone.torch_resnet.base_width=16')
@@ -274,7 +265,6 @@ def test_transformers_port_with_the_fixture_weights_agrees(run):
   """Live witness: the `transformers` port vs the TF model, same weights."""
   torch = pytest.importorskip('torch')
   pytest.importorskip('transformers')
-  from projects.maskformer.reference import transformers_witness  # pylint: disable=g-import-not-at-top
   port = m2f_transformers_names.build_port(run.manifest['config'])
   transformers_witness.load_state(port, run.state, name_mapping.DETECTRON2)
   with torch.no_grad():

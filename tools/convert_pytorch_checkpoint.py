@@ -32,14 +32,14 @@ Usage:
   python tools/convert_pytorch_checkpoint.py --backbone_only \
       --source=R-50.pkl --output=/tmp/r50/ckpt
 
-The model is the one the experiment's task builds (MaskFormer or
-Mask2Former, by the task config's type, as `maskformer_segmentation.
-build_model`) from `task.model` after the config files and overrides; the checkpoint must be of the same family (a
-Mask2Former checkpoint into a MaskFormer experiment, or the reverse, is an
-error). Conversion is strict: the tool fails, listing the missing,
-unexpected and mis-shaped names, unless every checkpoint tensor is used (or
-is a known non-weight such as `criterion.empty_weight`) and every model
-variable is assigned. Pickles are read with a restricted unpickler.
+The model is the one the experiment's task builds from `task.model` after
+the config files and overrides: MaskFormer or Mask2Former, by the task
+config's type. The checkpoint must be of the same family (a Mask2Former
+checkpoint into a MaskFormer experiment, or the reverse, is an error).
+Conversion is strict: the tool fails, listing the missing, unexpected and
+mis-shaped names, unless every checkpoint tensor is used (or is a known
+non-weight such as `criterion.empty_weight`) and every model variable is
+assigned. Pickles are read with a restricted unpickler.
 
 The output is a TF checkpoint prefix: `tf.train.Checkpoint(model=model)`
 (set `task.init_checkpoint` to it, or to its folder, with
