@@ -198,8 +198,7 @@ def _convert(targets: model_mapping.Targets, variables: Sequence[tf.Variable],
   """Converts `path` into `targets`; `family` None means backbone only."""
   state = name_mapping.to_canonical(read_state_dict(path), naming, family)
   hint = ''
-  if family and not any(n.startswith('sem_seg_head.')
-                             for n in state.tensors):
+  if family and not any(n.startswith('sem_seg_head.') for n in state.tensors):
     hint = ('the checkpoint has no head (sem_seg_head) weights: convert '
             'backbone-only checkpoints with the backbone-only mode')
   num_variables = assign_strict(targets, state, variables, str(path), hint)
