@@ -110,15 +110,22 @@ def _no_exact_answers(fixture_path) -> checks_lib.Skipped:
       f'{fixture_lib.FLOAT32_ERROR}): the float64 identity is not checked')
 
 
+def verify_mask2former_run(run: m2f_model_checks.Mask2FormerRun
+                           ) -> checks_lib.Report:
+  """The report of a Mask2Former model run (`m2f_model_checks.SUITES`)."""
+  report = checks_lib.Report(fixture=str(run.fixture.path))
+  for suite in m2f_model_checks.SUITES:
+    report.add(suite(run))
+  return report
+
+
 def _verify_mask2former(fixture, precisions: Sequence[str]
                         ) -> checks_lib.Report:
   """The float32 checks of a Mask2Former folder (module docstring)."""
   report = checks_lib.Report(fixture=str(fixture.path))
   if FLOAT32 in precisions:
     if isinstance(fixture, fixture_lib.Mask2FormerModelFixture):
-      run = m2f_model_checks.run_model(fixture)
-      for suite in m2f_model_checks.SUITES:
-        report.add(suite(run))
+      report = verify_mask2former_run(m2f_model_checks.run_model(fixture))
     else:
       report.add(m2f_standalone_checks.all_checks(fixture))
   if FLOAT64 in precisions:

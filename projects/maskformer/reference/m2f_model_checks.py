@@ -133,6 +133,12 @@ def run_model(fixture: fixture_lib.Mask2FormerModelFixture
     model = mask2former_model.build_mask2former_model(
         fixture_formats.mask2former_model_config(fixture.config))
   converter.convert_model(model, fixture.weights_path)
+  return run_loaded_model(fixture, model)
+
+
+def run_loaded_model(fixture: fixture_lib.Mask2FormerModelFixture,
+                     model: mask2former_model.Mask2Former) -> Mask2FormerRun:
+  """Runs a built model (with its current weights) on the fixture's images."""
   images = fixture_formats.nchw_to_nhwc(
       fixture.arrays['padded_normalized_images']).astype(np.float32)
   outputs = model(tf.constant(images), training=False)
