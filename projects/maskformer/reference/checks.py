@@ -94,7 +94,8 @@ def scaled_tolerance(reference: np.ndarray,
   return relative * max(1.0, peak)
 
 
-def pytorch_error_bound(float32_error: float, reference_max_abs: float) -> float:
+def pytorch_error_bound(float32_error: float,
+                        reference_max_abs: float) -> float:
   """`max(10 * float32_error, 1e-6 * max(1, reference_max_abs))`."""
   return max(PYTORCH_ERROR_MULTIPLE * float(float32_error),
              FLOOR_RELATIVE * max(1.0, float(reference_max_abs)))

@@ -84,6 +84,12 @@ MASK2FORMER_PARTS = ('msdeformattn', 'points', MATCHER_CRITERION, POSTPROCESS)
 # The manifest `config` key that marks a Mask2Former model folder.
 MASK2FORMER_CONFIG_KEY = 'dec_layers_cfg'
 
+# What the checks of a Mask2Former model folder read from its manifest.
+_MASK2FORMER_MANIFEST_KEYS = (
+    'config', 'float32_error', 'reference_max_abs', 'num_params',
+    'thing_classes', 'prediction_heads', 'losses_unweighted', 'loss_total',
+    'optimal_assignment_cost', 'panoptic_segments_info')
+
 # Manifest `config` keys every model architecture must have.
 _REQUIRED_CONFIG_KEYS = (
     'width', 'depths', 'pixel_decoder', 'conv_dim', 'mask_dim', 'hidden_dim',
@@ -353,11 +359,10 @@ def load_mask2former_model_fixture(path) -> Mask2FormerModelFixture:
     raise FixtureError(f'{path} is not a Mask2Former model folder: missing '
                        f'{", ".join(missing)}')
   manifest = read_json(path / MANIFEST)
-  require(manifest, ['config', 'float32_error', 'reference_max_abs'],
-          path / MANIFEST)
+  require(manifest, _MASK2FORMER_MANIFEST_KEYS, path / MANIFEST)
   arrays = read_npz(path / REFERENCE)
-  require(arrays, ['padded_normalized_images', 'pred_logits', 'pred_masks'],
-          path / REFERENCE)
+  require(arrays, ['padded_normalized_images', 'image_sizes', 'original_sizes',
+                   'pred_logits', 'pred_masks'], path / REFERENCE)
   return Mask2FormerModelFixture(path=path, manifest=manifest, arrays=arrays)
 
 

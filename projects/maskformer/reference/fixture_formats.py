@@ -16,7 +16,10 @@
 
 `fixture` loads a reference folder as it is; this module turns what it
 loaded into what the project's code takes: the manifest's architecture into
-a `configs.model.MaskFormer`, loss weights into a `configs.losses.Losses`,
+a `configs.model.MaskFormer` (a Mask2Former manifest's into a
+`configs.mask2former.Mask2FormerModel`, its criterion settings into a
+`configs.losses.PointSampledLosses`), loss weights into a
+`configs.losses.Losses`,
 NCHW arrays into NHWC, per-image ground truth into padded loss targets,
 stored (query, target) index pairs into [B, T] matchings, and raw images
 into the normalized, zero-padded batch (`docs/semantics.md`, section 10).

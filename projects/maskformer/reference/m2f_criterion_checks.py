@@ -131,16 +131,20 @@ def criterion_checks(params: losses_cfg.PointSampledLosses,
   if list(heads) != expected_heads:
     raise fixture_lib.FixtureError(
         f'prediction heads {list(heads)}; the model has {expected_heads}')
+  stored = [fixture_formats.stored_matching(arrays, f'match_{head}_img{{b}}',
+                                            num_images, num_slots)
+            for head in heads]
+  fixture_lib.require(arrays, [
+      f'{kind}_{head}_img{b}' for kind in ('matcher_points', 'cost')
+      for head in heads for b in range(num_images)] + [
+          f'loss_points_{head}' for head in heads], 'the fixture arrays')
+  if any(matching is None for matching in stored):
+    raise fixture_lib.FixtureError('a head lacks its stored matchings')
   recorded = m2f_criterion.with_point_sampling(
       targets, **recorded_points(arrays, heads, num_images, num_slots))
   costs = tf.function(m2f_criterion.PointSampledMatcher(params).costs)(
       layers, recorded).numpy()
   ours = tf.function(criterion.match)(outputs, recorded).numpy()
-  stored = [fixture_formats.stored_matching(arrays, f'match_{head}_img{{b}}',
-                                            num_images, num_slots)
-            for head in heads]
-  if any(matching is None for matching in stored):
-    raise fixture_lib.FixtureError('a head lacks its stored matchings')
   results: List[checks_lib.Result] = []
   for layer, head in enumerate(heads):
     for b in range(num_images):

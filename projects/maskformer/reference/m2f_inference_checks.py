@@ -219,9 +219,9 @@ def instance_checks(name: str, results: OutputSizeInference, image: int,
   height, width = size
   instances = results.instances
   valid = instances['instance_valid'][image]
-  ours = {(int(q), int(c)): i for i, (q, c) in enumerate(zip(
-      instances['instance_queries'][image], instances['instance_classes'][image]))
-          if valid[i]}
+  pairs = zip(instances['instance_queries'][image],
+              instances['instance_classes'][image])
+  ours = {(int(q), int(c)): i for i, (q, c) in enumerate(pairs) if valid[i]}
   theirs = {(int(q), int(c)): j
             for j, (q, c) in enumerate(zip(reference_queries,
                                            reference_classes))}

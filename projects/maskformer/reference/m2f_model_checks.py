@@ -52,7 +52,7 @@ from projects.maskformer.ops import precision
 from projects.maskformer.reference import checks as checks_lib
 from projects.maskformer.reference import fixture as fixture_lib
 from projects.maskformer.reference import fixture_formats
-from projects.maskformer.reference import inference_checks as maskformer_inference
+from projects.maskformer.reference import inference_checks as mf_inference
 from projects.maskformer.reference import loss_checks
 from projects.maskformer.reference import m2f_criterion_checks
 from projects.maskformer.reference import m2f_inference_checks
@@ -227,9 +227,9 @@ def inference_checks(run: Mask2FormerRun) -> List[checks_lib.Result]:
         name, results, b, (height, width),
         manifest['panoptic_segments_info'][b], arrays[f'panoptic_seg_{b}'],
         (arrays[f'panoptic_margin_{b}'].astype(np.float32) >
-         maskformer_inference.MARGIN) &
+         mf_inference.MARGIN) &
         (arrays[f'panoptic_mask_margin_{b}'].astype(np.float32) >
-         maskformer_inference.MARGIN))
+         mf_inference.MARGIN))
     sample_yx = arrays[f'sem_sample_yx_{b}']
     checks += m2f_inference_checks.semantic_checks(
         name, results.semantic[b, :height, :width], sample_yx,
