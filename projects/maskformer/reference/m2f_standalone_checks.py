@@ -38,6 +38,7 @@ from typing import Callable
 from typing import Dict
 from typing import List
 from typing import Mapping
+from typing import Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -87,7 +88,29 @@ def msdeformattn_checks(part: fixture_lib.StandalonePart
         tf.constant(arrays[prefix + 'attention_weights']))
     results.append(_bounded(name, ours, arrays[prefix + 'output'],
                             case['float32_error']))
-  spec = meta['module']
+  layer, shapes, inputs = msdeformattn_module(arrays, meta['module'])
+  results.append(_bounded('msdeformattn.module', layer(*inputs, shapes),
+                          arrays['module_output'],
+                          meta['module']['float32_error']))
+  return results
+
+
+def msdeformattn_module(
+    arrays: Mapping[str, np.ndarray], spec: Mapping
+) -> Tuple[layer_lib.MSDeformAttn, List[Tuple[int, int]], List[tf.Tensor]]:
+  """The stored `MSDeformAttn` module, its level shapes and inputs.
+
+  Args:
+    arrays: msdeformattn.npz (`module_param/<projection>.{weight,bias}` in
+      PyTorch's [out, in] layout, `module_{query, reference_points,
+      input_flatten, spatial_shapes}`).
+    spec: the manifest's `msdeformattn.module` (n_heads, n_levels,
+      n_points).
+
+  Returns:
+    (layer with the stored weights, [(H_l, W_l)], [query, reference points,
+    input]): `layer(*inputs, shapes)` is the module's output.
+  """
   layer = layer_lib.MSDeformAttn(spec['n_heads'], spec['n_levels'],
                                  spec['n_points'])
   shapes = [(int(h), int(w)) for h, w in arrays['module_spatial_shapes']]
@@ -98,9 +121,7 @@ def msdeformattn_checks(part: fixture_lib.StandalonePart
     dense = getattr(layer, projection)
     dense.kernel.assign(arrays[f'module_param/{projection}.weight'].T)
     dense.bias.assign(arrays[f'module_param/{projection}.bias'])
-  results.append(_bounded('msdeformattn.module', layer(*inputs, shapes),
-                          arrays['module_output'], spec['float32_error']))
-  return results
+  return layer, shapes, inputs
 
 
 def _uncertainty(logits: np.ndarray, points: np.ndarray) -> np.ndarray:
