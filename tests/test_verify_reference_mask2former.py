@@ -219,3 +219,37 @@ def test_mask2former_folders_have_no_float64_checks(m2f_reference_dir):
   assert not report.checks
   assert [s.name for s in report.skipped] == ['float64']
   assert pathlib.Path(report.fixture).name == STANDALONE
+
+
+@pytest.mark.parametrize('reference_pick,far_swaps', [(1, 0), (2, 1)],
+                         ids=['near_tie', 'far'])
+def test_uncertain_points_may_differ_at_near_ties_only(reference_pick,
+                                                       far_swaps):
+  """One importance-sampled point of 6 candidates at pixel centres.
+
+  Candidates 0 and 1 have logits 0.5 and -0.5 (an exact tie of -|logit|,
+  which we break towards candidate 0); a reference that picks candidate 1
+  passes, one that picks candidate 2 (logit 2) fails.
+  """
+  logits = np.zeros((1, 1, 4, 4), np.float32)
+  pixels = [(0, 0), (1, 2), (2, 1), (3, 3), (0, 3), (3, 0)]
+  for (row, col), value in zip(pixels, [0.5, -0.5, 2.0, 3.0, -4.0, 5.0]):
+    logits[0, 0, row, col] = value
+  candidates = np.array([[[(col + 0.5) / 4, (row + 0.5) / 4]
+                          for row, col in pixels]], np.float32)
+  random_rest = np.array([[[0.3, 0.7]]], np.float32)
+  part = fixture_lib.StandalonePart(
+      meta={'point_sample': [], 'uncertain': [{
+          'case': 0, 'num_points': 2, 'oversample_ratio': 3.0,
+          'importance_sample_ratio': 0.5, 'num_uncertain': 1,
+          'identical_in_float64': False}]},
+      arrays={'uncertain0_coarse_logits': logits,
+              'uncertain0_draw_candidates': candidates,
+              'uncertain0_draw_random': random_rest,
+              'uncertain0_point_coords': np.concatenate(
+                  [candidates[:, reference_pick:reference_pick + 1],
+                   random_rest], axis=1)})
+  results = {r.name: r for r in m2f_standalone_checks.points_checks(part)}
+  assert results['points.uncertain0.random'].passed
+  assert results['points.uncertain0.importance_set'].max_abs_err == far_swaps
+  assert results['points.uncertain0.near_tie_swaps'].value == '1 points'
