@@ -160,11 +160,15 @@ def criterion_checks(params: losses_cfg.PointSampledLosses,
   matching_results, references = loss_checks.matching_checks(
       costs, targets['valid'], ours, stored)
   results.extend(matching_results)
+  losses = {}  # Identical matchings give identical losses: computed once.
   for label, matching, relative in (
       ('reference_matching', references,
        loss_checks.LOSS_TOLERANCE_REFERENCE_MATCHING),
       ('own_matching', ours, loss_checks.LOSS_TOLERANCE_OWN_MATCHING)):
-    total, terms = criterion(outputs, recorded, matching)
+    key = np.asarray(matching, np.int32).tobytes()
+    if key not in losses:
+      losses[key] = criterion(outputs, recorded, matching)
+    total, terms = losses[key]
     results.extend(loss_checks.loss_checks(
         f'loss.{label}.', {k: float(v) for k, v in terms.items()},
         float(total), expected_terms, expected_total, relative))
