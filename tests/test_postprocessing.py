@@ -186,6 +186,44 @@ def test_panoptic_rules_by_hand():
   assert int(outputs['num_segments'][0]) == 0
 
 
+def test_mask2former_paints_confident_pixels_only():
+  """Mask2Former's rule against MaskFormer's on a worked example.
+
+  K = 3 classes; thing {0}, stuff {1, 2}. Image 2 x 4.
+    q0: thing 0, sigmoid ~1 on row 0, 0.27 on row 1 cols 0-1: it wins those
+        6 pixels, original area 4, ratio 1.5.
+    q1: stuff 1, sigmoid 0.62 at (0, 0) (won by q0) and 0.27 on row 1 cols
+        2-3, which it wins: area 2, original area 1, ratio 2.
+  MaskFormer paints every won pixel (q1 becomes segment 2). Mask2Former
+  paints only won pixels with the winner's sigmoid >= 0.5 and drops q1,
+  which has none; row 1 stays void.
+  """
+  logits = _one_hot_logits([0, 1], num_classes=3)
+  masks = np.full([2, 2, 4], -20.0, np.float32)
+  masks[0, 0] = 20.0
+  masks[0, 1, :2] = -1.0
+  masks[1, 0, 0] = 0.5
+  masks[1, 1, 2:] = -1.0
+  results = {}
+  for rule in (False, True):
+    outputs = inference.panoptic_inference(
+        logits[None], masks[None], tf.ones([1, 2, 4], tf.bool), [0],
+        object_mask_threshold=0.8, overlap_threshold=0.8,
+        paint_confident_pixels_only=rule)
+    results[rule] = {k: v.numpy() for k, v in outputs.items()}
+  np.testing.assert_array_equal(results[False]['panoptic'][0],
+                                [[1, 1, 1, 1], [1, 1, 2, 2]])
+  assert _segments(results[False], 0) == [
+      {'id': 1, 'isthing': True, 'category_id': 0},
+      {'id': 2, 'isthing': False, 'category_id': 1},
+  ]
+  np.testing.assert_array_equal(results[True]['panoptic'][0],
+                                [[1, 1, 1, 1], [0, 0, 0, 0]])
+  assert _segments(results[True], 0) == [
+      {'id': 1, 'isthing': True, 'category_id': 0},
+  ]
+
+
 def test_overlap_threshold_must_be_a_simple_fraction():
   with pytest.raises(ValueError, match='overlap_threshold'):
     postprocessing.MaskFormerPostProcessor([0], (4, 4),

@@ -94,6 +94,8 @@ def build_post_processor(
     data_config: data_cfg.DataConfig,
     evaluation: task_cfg.Evaluation,
     outputs: Sequence[str],
+    *,
+    paint_confident_pixels_only: bool,
     instance_top_k: int = 100) -> postprocessing.MaskFormerPostProcessor:
   """The original's inference on the canvas of `data_config`'s ground truth.
 
@@ -105,6 +107,8 @@ def build_post_processor(
     evaluation: `object_mask_threshold` and `overlap_threshold` of the
       panoptic inference.
     outputs: any of 'semantic', 'panoptic', 'instance'.
+    paint_confident_pixels_only: the panoptic painting rule of Mask2Former
+      (True) or MaskFormer (False); see `inference.panoptic_inference`.
     instance_top_k: (query, class) pairs of the instance results.
 
   Returns:
@@ -133,4 +137,5 @@ def build_post_processor(
       outputs=tuple(outputs),
       object_mask_threshold=evaluation.object_mask_threshold,
       overlap_threshold=evaluation.overlap_threshold,
-      instance_top_k=instance_top_k)
+      instance_top_k=instance_top_k,
+      paint_confident_pixels_only=paint_confident_pixels_only)

@@ -107,7 +107,9 @@ def panoptic_inference(pred_logits: tf.Tensor,
                        valid_mask: tf.Tensor,
                        thing_classes: Sequence[int],
                        object_mask_threshold: float = 0.8,
-                       overlap_threshold: float = 0.8) -> Dict[str, tf.Tensor]:
+                       overlap_threshold: float = 0.8,
+                       paint_confident_pixels_only: bool = False
+                       ) -> Dict[str, tf.Tensor]:
   """MaskFormer's panoptic inference, vectorised over queries and images.
 
   The original (`MaskFormer.panoptic_inference`) per image:
@@ -125,6 +127,11 @@ def panoptic_inference(pred_logits: tf.Tensor,
   segment is created by an accepted thing query or by the first accepted
   query of a stuff class; ids are the running count of created segments.
 
+  Mask2Former (`paint_confident_pixels_only`) paints only the won pixels
+  where the winner's `sigmoid(mask) >= 0.5` (the others stay void) and
+  accepts a query only if it has at least one such pixel; the areas of the
+  ratio test are unchanged (all won pixels over `original_area`).
+
   Args:
     pred_logits: A float [B, Q, K + 1] tensor of class logits, "no object"
       last.
@@ -138,6 +145,8 @@ def panoptic_inference(pred_logits: tf.Tensor,
       ADE20K panoptic 0.7, the original's default 0.0).
     overlap_threshold: Minimum area / original_area of a segment (0.8); a
       Python float (compared exactly, see `exact_fraction`).
+    paint_confident_pixels_only: Mask2Former's rule (above); False for
+      MaskFormer.
 
   Returns:
     A dict of tensors:
@@ -183,6 +192,14 @@ def panoptic_inference(pred_logits: tf.Tensor,
   ratio_passed = (tf.cast(area, tf.int64) * ratio_denominator >=
                   tf.cast(original_area, tf.int64) * ratio_numerator)
   accepted = kept & (area > 0) & (original_area > 0) & ratio_passed
+  painted = valid_mask
+  if paint_confident_pixels_only:
+    # `won` is one-hot over the queries at valid pixels.
+    winner_prob = tf.reduce_sum(tf.where(won, mask_probs, 0.0), axis=1)
+    painted = valid_mask & (winner_prob >= 0.5)
+    confident_area = tf.reduce_sum(
+        tf.cast(won & painted[:, tf.newaxis], tf.int32), axis=[2, 3])
+    accepted &= confident_area > 0
 
   query_isthing = tf.gather(is_thing_class,
                             tf.minimum(labels, num_classes - 1))
@@ -198,7 +215,7 @@ def panoptic_inference(pred_logits: tf.Tensor,
   created_id = tf.cumsum(tf.cast(creates, tf.int32), axis=1)
   query_segment_id = tf.where(
       accepted, tf.gather(created_id, owner, batch_dims=1), 0)
-  panoptic = tf.where(valid_mask,
+  panoptic = tf.where(painted,
                       tf.gather(query_segment_id, winner, batch_dims=1), 0)
 
   # slot_match[b, s, q]: query q created segment s + 1.

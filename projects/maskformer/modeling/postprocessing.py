@@ -91,6 +91,7 @@ class MaskFormerPostProcessor(tf_keras.layers.Layer):
                overlap_threshold: float = 0.8,
                semantic_postprocess_before_inference: bool = False,
                instance_top_k: int = 100,
+               paint_confident_pixels_only: bool = False,
                **kwargs):
     """Initializes the post-processor.
 
@@ -107,6 +108,9 @@ class MaskFormerPostProcessor(tf_keras.layers.Layer):
         from the resized mask logits. Forced on when panoptic or instance
         output is requested, as `PANOPTIC_ON` forces it in the original.
       instance_top_k: Instance: (query, class) pairs per image.
+      paint_confident_pixels_only: Panoptic: Mask2Former's rule, only pixels
+        where the winning query's mask probability is >= 0.5 are painted
+        (`inference.panoptic_inference`); False for MaskFormer.
       **kwargs: Passed to `tf_keras.layers.Layer`.
 
     Raises:
@@ -128,6 +132,7 @@ class MaskFormerPostProcessor(tf_keras.layers.Layer):
         'semantic_postprocess_before_inference': bool(
             semantic_postprocess_before_inference),
         'instance_top_k': int(instance_top_k),
+        'paint_confident_pixels_only': bool(paint_confident_pixels_only),
     }
 
   def call(self,
@@ -178,7 +183,8 @@ class MaskFormerPostProcessor(tf_keras.layers.Layer):
     if 'panoptic' in requested:
       results.update(inference.panoptic_inference(
           pred_logits, mask_logits, valid_mask, config['thing_classes'],
-          config['object_mask_threshold'], config['overlap_threshold']))
+          config['object_mask_threshold'], config['overlap_threshold'],
+          config['paint_confident_pixels_only']))
     if 'instance' in requested:
       results.update(inference.instance_inference(
           pred_logits, mask_logits, valid_mask, config['thing_classes'],

@@ -203,6 +203,7 @@ class MaskFormerModule(export_base.ExportModule):
                        f'classes), got {instance_top_k}')
     post_processor = inference_setup.build_post_processor(
         categories, params.task.validation_data, evaluation, outputs,
+        paint_confident_pixels_only=False,  # MaskFormer's rule.
         instance_top_k=instance_top_k)
     categories = serving_categories(categories, model_config.num_classes)
     # Kept as JSON text: plain values, exactly what the export writes.

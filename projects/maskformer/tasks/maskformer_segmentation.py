@@ -344,12 +344,14 @@ class MaskFormerSegmentationTask(base_task.Task):
     if self._label_type == data_cfg.PANOPTIC:
       return inference_setup.build_post_processor(
           self._categories, params, self.task_config.evaluation,
-          outputs=('panoptic', 'instance') if instances else ('panoptic',))
+          outputs=('panoptic', 'instance') if instances else ('panoptic',),
+          paint_confident_pixels_only=_is_mask2former(self.task_config))
     if instances:
       raise ValueError('instance results need panoptic data (the thing '
                        'classes of its category map)')
     return inference_setup.build_post_processor(
-        None, params, self.task_config.evaluation, outputs=('semantic',))
+        None, params, self.task_config.evaluation, outputs=('semantic',),
+        paint_confident_pixels_only=_is_mask2former(self.task_config))
 
   def post_process(self, outputs: Dict[str, Any], images: tf.Tensor,
                    labels: Dict[str, tf.Tensor],
