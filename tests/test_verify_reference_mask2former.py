@@ -21,11 +21,6 @@ Deliberate corruptions must fail exactly the checks they concern: a
 transposed weight of the last decoder layer (only the final head's logits
 and masks), a transposed projection of the deformable-attention module, and
 a wrong "no object" weight (only the class terms).
-
-Mask2Former's panoptic rule (only pixels whose winning mask probability is
->= 0.5 are painted) is `panoptic_inference(...,
-paint_confident_pixels_only=True)`; until that keyword exists the panoptic
-checks are expected to fail (strict xfail, turning into passes with it).
 """
 import json
 import pathlib
@@ -36,7 +31,6 @@ import pytest
 
 from projects.maskformer.reference import fixture as fixture_lib
 from projects.maskformer.reference import fixture_checks
-from projects.maskformer.reference import m2f_inference_checks
 from projects.maskformer.reference import m2f_model_checks
 from projects.maskformer.reference import m2f_standalone_checks
 
@@ -44,16 +38,6 @@ MODEL = 'm2f_r50w16_panoptic'
 STANDALONE = 'm2f_standalone'
 NUM_HEADS = 10
 NUM_IMAGES = 2
-
-PANOPTIC_RULE_PENDING = pytest.mark.xfail(
-    not m2f_inference_checks.has_mask2former_panoptic_rule(), strict=True,
-    reason='panoptic_inference has no paint_confident_pixels_only yet '
-    "(Mask2Former's panoptic rule)")
-
-
-def _panoptic(name):
-  return '.panoptic_' in name
-
 
 @pytest.fixture(scope='module')
 def model_run(m2f_reference_dir):
@@ -107,17 +91,8 @@ def test_model_folder_checks_cover_the_readme(model_report):
 
 
 def test_model_folder_checks_pass(model_report):
-  failed = [(c.name, c.detail) for c in model_report.failures()
-            if not _panoptic(c.name)]
-  assert not failed
-
-
-@PANOPTIC_RULE_PENDING
-def test_model_folder_panoptic_checks_pass(model_report):
-  panoptic = [c for c in model_report.checks if _panoptic(c.name)]
-  assert len(panoptic) == 2 * NUM_IMAGES
-  assert all(c.passed for c in panoptic), [
-      (c.name, c.detail) for c in panoptic if not c.passed]
+  assert model_report.passed, [(c.name, c.detail)
+                               for c in model_report.failures()]
 
 
 def test_standalone_folder_checks_pass(standalone_report):
@@ -129,20 +104,13 @@ def test_standalone_folder_checks_pass(standalone_report):
   assert sum(n.startswith('loss.') for n in names) == 2 * (3 * 3 + 1)
   assert {f'postprocess.case{c}.instance_masks' for c in range(8)} <= names
   assert {f'postprocess.case{c}.semantic_scores' for c in range(4)} <= names
-  failed = [(c.name, c.detail) for c in standalone_report.failures()
-            if not _panoptic(c.name)]
-  assert not failed
+  assert {f'postprocess.case{c}.panoptic_{kind}' for c in range(8)
+          for kind in ('map', 'segments')} <= names
+  assert standalone_report.passed, [(c.name, c.detail)
+                                    for c in standalone_report.failures()]
   assert [s.name for s in standalone_report.skipped] == [
       f'postprocess.case{c}.semantic_scores' for c in range(4, 8)] + [
           'float64']
-
-
-@PANOPTIC_RULE_PENDING
-def test_standalone_folder_panoptic_checks_pass(standalone_report):
-  panoptic = [c for c in standalone_report.checks if _panoptic(c.name)]
-  assert len(panoptic) == 2 * 8
-  assert all(c.passed for c in panoptic), [
-      (c.name, c.detail) for c in panoptic if not c.passed]
 
 
 def test_transposed_last_layer_weight_fails_only_the_final_head(model_run):

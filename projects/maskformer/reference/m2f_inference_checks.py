@@ -34,7 +34,6 @@ fixtures' README defines it, per image:
 recomputed here from the same top-k of the class probabilities (and the
 classes must agree with the ones it returned).
 """
-import inspect
 from typing import Any
 from typing import Dict
 from typing import List
@@ -50,17 +49,9 @@ from projects.maskformer.ops import precision
 from projects.maskformer.reference import checks as checks_lib
 from projects.maskformer.reference import inference_checks
 
-# The keyword of `panoptic_inference` that selects Mask2Former's rule.
-CONFIDENT_PIXELS_KEYWORD = 'paint_confident_pixels_only'
 INSTANCE_SCORE_TOLERANCE = 1e-5
 # Pixels whose mask logit is closer to 0 are not compared.
 MASK_LOGIT_MARGIN = 1e-4
-
-
-def has_mask2former_panoptic_rule() -> bool:
-  """Whether `panoptic_inference` takes `paint_confident_pixels_only`."""
-  return CONFIDENT_PIXELS_KEYWORD in inspect.signature(
-      inference.panoptic_inference).parameters
 
 
 class OutputSizeInference:
@@ -98,11 +89,9 @@ class OutputSizeInference:
     self.valid = valid.numpy()
     self.semantic = inference.semantic_inference(pred_logits,
                                                  mask_logits).numpy()
-    rule = ({CONFIDENT_PIXELS_KEYWORD: True}
-            if has_mask2former_panoptic_rule() else {})
     self.panoptic = _numpy(inference.panoptic_inference(
         pred_logits, mask_logits, valid, thing_classes, object_mask_threshold,
-        overlap_threshold, **rule))
+        overlap_threshold, paint_confident_pixels_only=True))
     self.instances = _numpy(inference.instance_inference(
         pred_logits, mask_logits, valid,
         thing_classes if panoptic_on else None, top_k))
@@ -125,7 +114,7 @@ def panoptic_checks(name: str, results: OutputSizeInference, image: int,
                     size: Sequence[int], segments: Sequence[Mapping[str, Any]],
                     reference_map: np.ndarray,
                     decided: Optional[np.ndarray] = None
-                    ) -> List[checks_lib.Result]:
+                    ) -> List[checks_lib.Check]:
   """'<name>panoptic_segments' and '<name>panoptic_map' of one image.
 
   Args:
@@ -138,25 +127,19 @@ def panoptic_checks(name: str, results: OutputSizeInference, image: int,
     decided: bool [h, w], where the map is compared (None: everywhere).
 
   Returns:
-    The two checks; without Mask2Former's rule in `panoptic_inference`, a
-    note that MaskFormer's rule was used.
+    The two checks.
   """
   height, width = size
   ours = results.panoptic
   if decided is None:
     decided = np.ones(reference_map.shape, bool)
-  checks = [
+  return [
       inference_checks.compare_segments(
           name + 'panoptic_segments',
           inference_checks.segments_info(ours, image), segments),
       inference_checks.compare_maps(
           name + 'panoptic_map', ours['panoptic'][image, :height, :width],
           reference_map, decided)]
-  if not has_mask2former_panoptic_rule():
-    checks.append(checks_lib.Note(
-        name + 'panoptic_rule', 'panoptic_inference has no '
-        f'{CONFIDENT_PIXELS_KEYWORD}: computed with MaskFormer\'s rule'))
-  return checks
 
 
 def semantic_checks(name: str, scores: np.ndarray, sample_yx: np.ndarray,
