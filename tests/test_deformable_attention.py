@@ -28,6 +28,8 @@ import tensorflow as tf
 
 from projects.maskformer.modeling.mask2former import deformable_attention as layer_lib
 from projects.maskformer.ops import deformable_attention
+from projects.maskformer.reference import checks as checks_lib
+from projects.maskformer.reference import m2f_standalone_checks
 
 
 @pytest.fixture(scope='module')
@@ -49,8 +51,8 @@ def _case(arrays, case):
 
 
 def _bound(case_manifest, expected):
-  return max(10 * case_manifest['float32_error'],
-             1e-6 * max(1.0, np.abs(expected).max()))
+  return checks_lib.pytorch_error_bound(case_manifest['float32_error'],
+                                        np.abs(expected).max())
 
 
 def _attend(value, shapes, locations, weights, dtype, jit=False):
@@ -141,25 +143,11 @@ def test_shapes_must_agree():
         tf.zeros([1, 3, 1, 1, 1]))
 
 
-def _module(arrays, spec):
-  layer = layer_lib.MSDeformAttn(spec['n_heads'], spec['n_levels'],
-                                 spec['n_points'])
-  shapes = [(int(h), int(w)) for h, w in arrays['module_spatial_shapes']]
-  args = [tf.constant(arrays[f'module_{k}'])
-          for k in ('query', 'reference_points', 'input_flatten')]
-  layer(*args, shapes)
-  for name in ('sampling_offsets', 'attention_weights', 'value_proj',
-               'output_proj'):
-    projection = getattr(layer, name)
-    projection.kernel.assign(arrays[f'module_param/{name}.weight'].T)
-    projection.bias.assign(arrays[f'module_param/{name}.bias'])
-  return layer, shapes, args
-
-
 @pytest.mark.parametrize('jit', [False, True])
 def test_module_matches_pytorch(msda_fixture, jit):
   arrays, manifest = msda_fixture
-  layer, shapes, args = _module(arrays, manifest['module'])
+  layer, shapes, args = m2f_standalone_checks.msdeformattn_module(
+      arrays, manifest['module'])
   forward = tf.function(lambda q, r, x: layer(q, r, x, shapes),
                         jit_compile=jit)
   expected = arrays['module_output']

@@ -25,6 +25,7 @@ import pytest
 import tensorflow as tf
 
 from projects.maskformer.ops import grid_sample
+from projects.maskformer.reference import checks as checks_lib
 
 
 @pytest.fixture(scope='module')
@@ -48,8 +49,8 @@ def test_point_sample_matches_pytorch(points_fixture, case, jit):
   points = arrays[f'point_sample{case}_coords']
   expected = arrays[f'point_sample{case}_output']
   got = _sample(maps, points, tf.float32, jit)
-  bound = max(10 * cases[case]['float32_error'],
-              1e-6 * max(1.0, np.abs(expected).max()))
+  bound = checks_lib.pytorch_error_bound(cases[case]['float32_error'],
+                                         np.abs(expected).max())
   np.testing.assert_allclose(got, expected, rtol=0, atol=bound)
 
 

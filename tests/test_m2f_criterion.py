@@ -47,6 +47,7 @@ import tensorflow as tf
 from projects.maskformer.configs import losses as losses_cfg
 from projects.maskformer.dataloaders import maskformer_input
 from projects.maskformer.losses import mask2former_criterion as m2f
+from projects.maskformer.reference import checks as checks_lib
 from projects.maskformer.reference import loss_checks
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -149,8 +150,9 @@ def test_cost_matrices(fixture):
       assert ours.shape == reference.shape
       np.testing.assert_array_equal(ours, from_masks[layer, b, :, :count])
       if count:
-        bound = max(10 * info['float32_error'][f'cost/{head}_img{b}'],
-                    1e-6 * max(1.0, np.abs(reference).max()))
+        bound = checks_lib.pytorch_error_bound(
+            info['float32_error'][f'cost/{head}_img{b}'],
+            np.abs(reference).max())
         assert np.abs(ours - reference).max() <= bound, (head, b)
 
 

@@ -33,6 +33,7 @@ from projects.maskformer.checkpoints import mask2former_mapping
 from projects.maskformer.checkpoints import name_mapping
 from projects.maskformer.modeling.mask2former import pixel_decoder as pixel_decoder_lib
 from projects.maskformer.ops import precision
+from projects.maskformer.reference import checks as checks_lib
 
 _PREFIX = 'sem_seg_head.pixel_decoder.'
 
@@ -85,8 +86,8 @@ def loaded(fixture):
 
 
 def _check(manifest, key, got, expected):
-  bound = max(10 * manifest['float32_error'][key],
-              1e-6 * max(1.0, manifest['reference_max_abs'][key]))
+  bound = checks_lib.pytorch_error_bound(manifest['float32_error'][key],
+                                         manifest['reference_max_abs'][key])
   error = float(np.abs(np.asarray(got, np.float64) - expected).max())
   assert np.shape(got) == expected.shape, key
   assert error <= bound, f'{key}: max error {error:.3g} > bound {bound:.3g}'

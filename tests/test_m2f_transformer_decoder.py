@@ -32,6 +32,7 @@ from projects.maskformer.checkpoints import name_mapping
 from projects.maskformer.modeling import layers
 from projects.maskformer.modeling.mask2former import transformer_decoder as decoder_lib
 from projects.maskformer.ops import precision
+from projects.maskformer.reference import checks as checks_lib
 from projects.maskformer.reference import fixture_formats
 
 PREFIX = 'sem_seg_head.predictor.'
@@ -49,8 +50,9 @@ class _Fixture:
     self.weights = {k: v for k, v in state.items() if k.startswith(PREFIX)}
 
   def bound(self, key):
-    return max(10 * self.manifest['float32_error'][key],
-               1e-6 * max(1.0, self.manifest['reference_max_abs'][key]))
+    return checks_lib.pytorch_error_bound(
+        self.manifest['float32_error'][key],
+        self.manifest['reference_max_abs'][key])
 
   def inputs(self, dtype):
     features = [fixture_formats.nchw_to_nhwc(self.arrays[f'multi_scale_l{i}'])

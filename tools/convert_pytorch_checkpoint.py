@@ -12,7 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-r"""Converts a PyTorch MaskFormer (or ImageNet ResNet) checkpoint to TF.
+r"""Converts a PyTorch MaskFormer / Mask2Former (or ImageNet ResNet) checkpoint.
 
 Usage:
   # A released MaskFormer .pkl (or a `transformers` .safetensors):
@@ -21,16 +21,25 @@ Usage:
       --experiment=maskformer_coco_panoptic_r50 \
       [--config_file=configs/x.yaml] [--params_override='task.model...']
 
+  # A released Mask2Former R50 .pkl (or a `transformers`
+  # Mask2FormerForUniversalSegmentation .safetensors with a ResNet backbone):
+  python tools/convert_pytorch_checkpoint.py \
+      --source=model_final_xxx.pkl --output=/tmp/mask2former/ckpt \
+      --experiment=mask2former_coco_panoptic_r50
+
   # ImageNet weights for the backbone only (detectron2 R-50.pkl or
   # torchvision-named .safetensors):
   python tools/convert_pytorch_checkpoint.py --backbone_only \
       --source=R-50.pkl --output=/tmp/r50/ckpt
 
-The model architecture is `task.model` of the experiment after the config
-files and overrides. Conversion is strict: the tool fails, listing the
-missing, unexpected and mis-shaped names, unless every checkpoint tensor is
-used (or is a known non-weight such as `criterion.empty_weight`) and every
-model variable is assigned. Pickles are read with a restricted unpickler.
+The model is the one the experiment's task builds from `task.model` after
+the config files and overrides: MaskFormer or Mask2Former, by the task
+config's type. The checkpoint must be of the same family (a Mask2Former
+checkpoint into a MaskFormer experiment, or the reverse, is an error).
+Conversion is strict: the tool fails, listing the missing, unexpected and
+mis-shaped names, unless every checkpoint tensor is used (or is a known
+non-weight such as `criterion.empty_weight`) and every model variable is
+assigned. Pickles are read with a restricted unpickler.
 
 The output is a TF checkpoint prefix: `tf.train.Checkpoint(model=model)`
 (set `task.init_checkpoint` to it, or to its folder, with
@@ -59,13 +68,14 @@ from projects.maskformer.checkpoints import model_mapping
 from projects.maskformer.checkpoints import name_mapping
 from projects.maskformer.checkpoints import restricted_pickle
 from projects.maskformer.checkpoints import safetensors
-from projects.maskformer.modeling.maskformer import maskformer_model
+from projects.maskformer.tasks import maskformer_segmentation
 
 _SOURCE = flags.DEFINE_string(
     'source', None, 'PyTorch checkpoint to convert: a detectron2-style .pkl '
-    '(MaskFormer, current or legacy names; or ImageNet R-50/R-101) or a '
-    '.safetensors file (`transformers` MaskFormer, 4.x or 5.x names; or '
-    'torchvision ResNet names).')
+    '(MaskFormer or Mask2Former with a ResNet backbone, current or legacy '
+    'names; or ImageNet R-50/R-101) or a .safetensors file (`transformers` '
+    'MaskFormer, 4.x or 5.x names, or Mask2Former, with a ResNet backbone; '
+    'or torchvision ResNet names). Its family must be the experiment\'s.')
 _OUTPUT = flags.DEFINE_string(
     'output', None, 'TF checkpoint prefix to write, e.g. /tmp/mf/ckpt (files '
     'ckpt.index and ckpt.data-* are created; the directory is created).')
@@ -80,8 +90,9 @@ _EXPERIMENT_FLAGS = experiment_flags.define_experiment_flags(
     default_experiment='maskformer_coco_panoptic_r50')
 
 
-def _convert(model_config):
+def _convert(params):
   naming = None if _NAMING.value == 'auto' else _NAMING.value
+  model_config = params.task.model
   if _BACKBONE_ONLY.value:
     backbone = factory.build_backbone(
         input_specs=tf_keras.layers.InputSpec(
@@ -91,7 +102,7 @@ def _convert(model_config):
     summary = converter.convert_backbone(backbone, _SOURCE.value, naming)
     path = converter.write_backbone_checkpoint(backbone, _OUTPUT.value)
   else:
-    model = maskformer_model.build_maskformer_model(model_config)
+    model = maskformer_segmentation.build_model(params.task)
     summary = converter.convert_model(model, _SOURCE.value, naming)
     path = converter.write_model_checkpoint(model, _OUTPUT.value)
   return summary, path
@@ -101,10 +112,11 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   cli.check_writable(_OUTPUT.value, '--output')
-  model_config = experiment_flags.load_experiment(_EXPERIMENT_FLAGS).task.model
-  summary, path = _convert(model_config)
+  summary, path = _convert(experiment_flags.load_experiment(_EXPERIMENT_FLAGS))
+  family = f' of a {summary.family} model' if summary.family else ''
   print(f'converted {summary.num_tensors} tensors ({summary.naming} names) '
-        f'from {summary.source} into {summary.num_variables} variables')
+        f'from {summary.source} into {summary.num_variables} variables'
+        f'{family}')
   if summary.ignored:
     print(f'ignored (not model weights): {", ".join(summary.ignored)}')
   print(f'wrote {path}')

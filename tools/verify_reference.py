@@ -12,7 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-r"""Checks the TF MaskFormer against a PyTorch reference fixture folder.
+r"""Checks the TF MaskFormer or Mask2Former against a PyTorch fixture folder.
 
 Usage:
   python tools/verify_reference.py FIXTURE_DIR [--json]
@@ -35,6 +35,39 @@ FIXTURE_DIR is any folder in the reference fixtures' format:
     gradients with the reference matchings, the optimizer replay of the
     reference gradients, and the free-running training loop (the task's
     train_step) against the loss trajectory.
+
+Mask2Former folders (fixtures/mask2former_reference/, recognised by their
+manifest.json) are judged by the criteria of that README ("What parity
+should mean"): with bound = max(10 * float32_error[key], 1e-6 * max(1,
+reference_max_abs[key])) from the manifest,
+
+  * a Mask2Former model folder (manifest.json whose config has
+    dec_layers_cfg, weights.pkl, reference.npz): the manifest's
+    architecture is built, the weights converted strictly and the images run
+    in float32; the parameter count; within the bound backbone res2..res5,
+    the encoder inputs and positional encodings, encoder layer 0's output,
+    sampling locations and attention weights, the multi-scale and mask
+    features, every head's class logits and the stored mask logits; the
+    attention masks of decoder layers 0 and 1 identical; with the recorded
+    points, every head's and image's cost matrix within the bound, our
+    matching optimal and the reference's equally optimal, the 30 loss terms
+    and the total within a relative 1e-5 with the reference matchings and
+    1e-4 with ours; at the original size the panoptic segments identical and
+    the map identical where both stored margins exceed 1e-4 (Mask2Former's
+    rule: only pixels whose winning mask probability is >= 0.5 are painted),
+    the semantic scores within 10 * float32_error and the argmax where the
+    margin exceeds 1e-4 (also computed the ADE20K way, sem_late_*), the
+    instance set keyed by (query, class) identical, scores within 1e-5,
+    masks identical except where |mask logit| < 1e-4;
+  * a Mask2Former standalone folder (manifest.json with the sections of
+    msdeformattn.npz, points.npz, matcher_criterion.npz, postprocess.npz):
+    the deformable-attention core cases and module and point_sample within
+    the bound, the uncertainty point sampling identical given the stored
+    draws (as sets at the top-k cut's near-ties), the matcher and criterion
+    as above, and per post-processing case the panoptic, semantic and
+    instance results as above.
+
+They have no exact answers: --precisions=float64 lists them as skipped.
 
 Folders with exact answers (the original run in float64:
 reference_exact.npz or gradients_step0_exact.npz, with float32_error.json)

@@ -15,12 +15,14 @@
 """Strict conversion of PyTorch checkpoints into a built TF MaskFormer.
 
 Reads a detectron2 `.pkl` (through the restricted unpickler) or a
-`.safetensors` file, renames it (`name_mapping`), and assigns it to the
-model's variables (`model_mapping`) only if the match is exact: every source
-tensor is used (or deliberately ignored, e.g. `criterion.empty_weight`),
-every model variable is assigned and every shape agrees. Otherwise nothing
-is assigned and `CheckpointMismatchError` lists the missing, unexpected and
-mis-shaped names.
+`.safetensors` file, renames it (`name_mapping`, reading the names as the
+family of the model converted into: MaskFormer or Mask2Former), and assigns
+it to the model's variables (`model_mapping`, `mask2former_mapping`) only if
+the match is exact: every source tensor is used (or deliberately ignored,
+e.g. `criterion.empty_weight`), every model variable is assigned and every
+shape agrees. Otherwise nothing is assigned and `CheckpointMismatchError`
+lists the missing, unexpected and mis-shaped names (a checkpoint of the
+other family raises `name_mapping.NamingError`).
 
 The TF checkpoints written here are what Model Garden's `init_checkpoint`
 reads: `tf.train.Checkpoint(model=model)` for a whole model (the default of
@@ -95,12 +97,14 @@ class ConversionSummary:
   Attributes:
     source: the checkpoint file.
     naming: the detected naming scheme.
+    family: the model family the names were read as (None for a backbone).
     num_tensors: source tensors assigned.
     num_variables: model variables assigned.
     ignored: source names deliberately not used.
   """
   source: str
   naming: str
+  family: Optional[str]
   num_tensors: int
   num_variables: int
   ignored: List[str]
@@ -190,16 +194,16 @@ def assign_strict(targets: model_mapping.Targets,
 
 def _convert(targets: model_mapping.Targets, variables: Sequence[tf.Variable],
              path: PathLike, naming: Optional[str],
-             whole_model: bool) -> ConversionSummary:
-  state = name_mapping.to_canonical(read_state_dict(path), naming)
+             family: Optional[str]) -> ConversionSummary:
+  """Converts `path` into `targets`; `family` None means backbone only."""
+  state = name_mapping.to_canonical(read_state_dict(path), naming, family)
   hint = ''
-  if whole_model and not any(n.startswith('sem_seg_head.')
-                             for n in state.tensors):
+  if family and not any(n.startswith('sem_seg_head.') for n in state.tensors):
     hint = ('the checkpoint has no head (sem_seg_head) weights: convert '
             'backbone-only checkpoints with the backbone-only mode')
   num_variables = assign_strict(targets, state, variables, str(path), hint)
   return ConversionSummary(
-      source=str(path), naming=state.naming,
+      source=str(path), naming=state.naming, family=state.family,
       num_tensors=sum(len(t.sources) for t in state.tensors.values()),
       num_variables=num_variables, ignored=state.ignored)
 
@@ -207,6 +211,10 @@ def _convert(targets: model_mapping.Targets, variables: Sequence[tf.Variable],
 def convert_model(model: tf_keras.Model, path: PathLike,
                   naming: Optional[str] = None) -> ConversionSummary:
   """Loads a whole PyTorch MaskFormer or Mask2Former checkpoint.
+
+  The checkpoint's names are read as the model's family; for a
+  `Mask2Former`, detectron2 names (current or version 1) and `transformers`
+  `Mask2FormerForUniversalSegmentation` names are accepted.
 
   Args:
     model: a built `MaskFormer` or `Mask2Former` with a 'torch_resnet'
@@ -219,12 +227,16 @@ def convert_model(model: tf_keras.Model, path: PathLike,
 
   Raises:
     CheckpointMismatchError: the checkpoint does not match the model.
+    name_mapping.NamingError: unknown names, a checkpoint of the other family
+      or of a Swin backbone.
   """
   if isinstance(model, mask2former_model.Mask2Former):
     targets = mask2former_mapping.mask2former_targets(model)
+    family = name_mapping.MASK2FORMER
   else:
     targets = model_mapping.maskformer_targets(model)
-  return _convert(targets, model.variables, path, naming, whole_model=True)
+    family = name_mapping.MASKFORMER
+  return _convert(targets, model.variables, path, naming, family)
 
 
 def convert_backbone(backbone: tf_keras.Model, path: PathLike,
@@ -243,7 +255,7 @@ def convert_backbone(backbone: tf_keras.Model, path: PathLike,
     CheckpointMismatchError: the weights do not match the backbone.
   """
   return _convert(model_mapping.torch_resnet_targets(backbone),
-                  backbone.variables, path, naming, whole_model=False)
+                  backbone.variables, path, naming, family=None)
 
 
 def _write(checkpoint: tf.train.Checkpoint, prefix: PathLike) -> str:

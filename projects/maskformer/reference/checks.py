@@ -49,6 +49,11 @@ RELATIVE_TOLERANCE = 1e-4
 # 2e-7 * max(1, max|exact|) (the exact answers are stored rounded to float32,
 # a relative 6e-8).
 FLOAT64_RELATIVE_TOLERANCE = 2e-7
+# The Mask2Former fixtures' float32 rule (their README, "What parity should
+# mean"): ten times PyTorch's own float32 error (float32 vs float64) of the
+# key, at least 1e-6 * max(1, max|reference|).
+PYTORCH_ERROR_MULTIPLE = 10.0
+FLOOR_RELATIVE = 1e-6
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,6 +92,13 @@ def scaled_tolerance(reference: np.ndarray,
   reference = np.asarray(reference, np.float64)
   peak = float(np.max(np.abs(reference))) if reference.size else 0.0
   return relative * max(1.0, peak)
+
+
+def pytorch_error_bound(float32_error: float,
+                        reference_max_abs: float) -> float:
+  """`max(10 * float32_error, 1e-6 * max(1, reference_max_abs))`."""
+  return max(PYTORCH_ERROR_MULTIPLE * float(float32_error),
+             FLOOR_RELATIVE * max(1.0, float(reference_max_abs)))
 
 
 def compare(name: str, actual: Any, reference: Any,

@@ -14,7 +14,7 @@
 
 """Loading of PyTorch reference fixture folders.
 
-Three kinds of folder (`docs/semantics.md`, section 10):
+Three kinds of MaskFormer folder (`docs/semantics.md`, section 10):
 
   * model: `manifest.json` (the architecture under `config`, the losses, the
     panoptic segments), `weights.pkl` (a detectron2-style checkpoint, current
@@ -29,6 +29,16 @@ Model and training folders may also hold the exact answers (the same
 section): the original run in float64, `reference_exact.npz` (model) or
 `gradients_step0_exact.npz` (training), always with `float32_error.json`,
 PyTorch's own float32 distance from them. The two go together.
+
+Two kinds of Mask2Former folder (`fixtures/mask2former_reference/README.md`),
+each with one `manifest.json`:
+
+  * model: `manifest.json` whose `config` has Mask2Former's
+    `dec_layers_cfg` (`MASK_FORMER.DEC_LAYERS`), `weights.pkl` and
+    `reference.npz`;
+  * standalone: `manifest.json` with one section per part present among
+    `msdeformattn`, `points`, `matcher_criterion` and `postprocess`, and the
+    part's `.npz`.
 
 This module checks that a folder is well formed and loads it as it is;
 `fixture_formats` turns the loaded content into the project's formats.
@@ -50,6 +60,8 @@ import numpy as np
 MODEL = 'model'
 STANDALONE = 'standalone'
 TRAINING = 'training'
+MASK2FORMER_MODEL = 'mask2former model'
+MASK2FORMER_STANDALONE = 'mask2former standalone'
 
 MANIFEST = 'manifest.json'
 WEIGHTS = 'weights.pkl'
@@ -65,6 +77,18 @@ TRAINING_FILES = (TRAJECTORY, 'batch.npz', 'weights_initial.pkl',
 # The optimizer settings a trajectory.json must give.
 OPTIMIZER_KEYS = ('lr', 'betas', 'eps', 'weight_decay',
                   'backbone_lr_multiplier', 'full_model_grad_clip_norm')
+
+# The parts of a Mask2Former standalone folder: `<part>.npz` and the
+# manifest section `<part>`.
+MASK2FORMER_PARTS = ('msdeformattn', 'points', MATCHER_CRITERION, POSTPROCESS)
+# The manifest `config` key that marks a Mask2Former model folder.
+MASK2FORMER_CONFIG_KEY = 'dec_layers_cfg'
+
+# What the checks of a Mask2Former model folder read from its manifest.
+_MASK2FORMER_MANIFEST_KEYS = (
+    'config', 'float32_error', 'reference_max_abs', 'num_params',
+    'thing_classes', 'prediction_heads', 'losses_unweighted', 'loss_total',
+    'optimal_assignment_cost', 'panoptic_segments_info')
 
 # Manifest `config` keys every model architecture must have.
 _REQUIRED_CONFIG_KEYS = (
@@ -202,7 +226,46 @@ class TrainingFixture:
     return per_step
 
 
-Fixture = Union[ModelFixture, StandaloneFixture, TrainingFixture]
+@dataclasses.dataclass
+class Mask2FormerModelFixture:
+  """A loaded Mask2Former model fixture.
+
+  Attributes:
+    path: the folder.
+    manifest: the parsed manifest.json (`config`, losses, inference results,
+      `float32_error` and `reference_max_abs` per output key).
+    arrays: reference.npz, as stored (NCHW).
+  """
+  path: pathlib.Path
+  manifest: Dict[str, Any]
+  arrays: Mapping[str, np.ndarray]
+
+  @property
+  def weights_path(self) -> pathlib.Path:
+    return self.path / WEIGHTS
+
+  @property
+  def config(self) -> Dict[str, Any]:
+    return self.manifest['config']
+
+
+@dataclasses.dataclass
+class Mask2FormerStandaloneFixture:
+  """A loaded Mask2Former standalone fixture (at least one part present).
+
+  Attributes:
+    path: the folder.
+    manifest: the parsed manifest.json.
+    parts: for each part present (`MASK2FORMER_PARTS`), its manifest section
+      and npz arrays.
+  """
+  path: pathlib.Path
+  manifest: Dict[str, Any]
+  parts: Dict[str, StandalonePart]
+
+
+Fixture = Union[ModelFixture, StandaloneFixture, TrainingFixture,
+                Mask2FormerModelFixture, Mask2FormerStandaloneFixture]
 
 
 def read_json(path: pathlib.Path) -> Any:
@@ -235,7 +298,8 @@ def require(mapping: Mapping[str, Any], keys: Sequence[str],
 
 
 def fixture_kind(path: pathlib.Path) -> str:
-  """Which kind of fixture a folder holds: MODEL, STANDALONE or TRAINING.
+  """Which kind of fixture a folder holds: MODEL, STANDALONE, TRAINING,
+  MASK2FORMER_MODEL or MASK2FORMER_STANDALONE.
 
   Raises:
     FixtureError: not a folder, or none of the kinds' files are there.
@@ -244,6 +308,9 @@ def fixture_kind(path: pathlib.Path) -> str:
     raise FixtureError(f'{path} is not a directory')
   if (path / TRAJECTORY).exists():
     return TRAINING
+  mask2former = _mask2former_kind(path)
+  if mask2former:
+    return mask2former
   if any((path / f'{part}.npz').exists() or (path / f'{part}.json').exists()
          for part in (MATCHER_CRITERION, POSTPROCESS)):
     return STANDALONE
@@ -254,6 +321,76 @@ def fixture_kind(path: pathlib.Path) -> str:
       f'{WEIGHTS}, {REFERENCE}), a standalone fixture '
       f'({MATCHER_CRITERION}.npz/.json and/or {POSTPROCESS}.npz/.json) or a '
       f'training fixture ({", ".join(TRAINING_FILES)})')
+
+
+def _mask2former_kind(path: pathlib.Path) -> Optional[str]:
+  """MASK2FORMER_MODEL or MASK2FORMER_STANDALONE by the manifest, or None.
+
+  A model folder's manifest config has `MASK2FORMER_CONFIG_KEY`; a
+  standalone folder has a manifest (MaskFormer's standalone folders have
+  none) with a section of a part whose npz is there.
+  """
+  if not (path / MANIFEST).is_file():
+    return None
+  manifest = read_json(path / MANIFEST)
+  if not isinstance(manifest, dict):
+    return None
+  config = manifest.get('config')
+  if isinstance(config, dict) and MASK2FORMER_CONFIG_KEY in config:
+    return MASK2FORMER_MODEL
+  if not (path / WEIGHTS).exists() and any(
+      isinstance(manifest.get(part), dict) and (path / f'{part}.npz').exists()
+      for part in MASK2FORMER_PARTS):
+    return MASK2FORMER_STANDALONE
+  return None
+
+
+def load_mask2former_model_fixture(path) -> Mask2FormerModelFixture:
+  """Loads a Mask2Former model folder.
+
+  Raises:
+    FixtureError: missing files, or a manifest without the per-key float32
+      errors and magnitudes the tolerances come from.
+  """
+  path = pathlib.Path(path)
+  missing = [n for n in (MANIFEST, WEIGHTS, REFERENCE)
+             if not (path / n).is_file()]
+  if missing:
+    raise FixtureError(f'{path} is not a Mask2Former model folder: missing '
+                       f'{", ".join(missing)}')
+  manifest = read_json(path / MANIFEST)
+  require(manifest, _MASK2FORMER_MANIFEST_KEYS, path / MANIFEST)
+  arrays = read_npz(path / REFERENCE)
+  require(arrays, ['padded_normalized_images', 'image_sizes', 'original_sizes',
+                   'pred_logits', 'pred_masks'], path / REFERENCE)
+  return Mask2FormerModelFixture(path=path, manifest=manifest, arrays=arrays)
+
+
+def load_mask2former_standalone_fixture(path) -> Mask2FormerStandaloneFixture:
+  """Loads a Mask2Former standalone folder (any subset of the parts).
+
+  Raises:
+    FixtureError: a part with a manifest section but no npz (or the
+      reverse), or no part at all.
+  """
+  path = pathlib.Path(path)
+  manifest = read_json(path / MANIFEST)
+  parts = {}
+  for part in MASK2FORMER_PARTS:
+    present = [isinstance(manifest.get(part), dict),
+               (path / f'{part}.npz').is_file()]
+    if any(present) and not all(present):
+      raise FixtureError(
+          f'{path}: the part {part!r} needs both its {MANIFEST} section and '
+          f'{part}.npz; only the '
+          f'{"section" if present[0] else "npz"} is there')
+    if all(present):
+      parts[part] = StandalonePart(meta=manifest[part],
+                                   arrays=read_npz(path / f'{part}.npz'))
+  if not parts:
+    raise FixtureError(f'{path} is not a Mask2Former standalone folder')
+  return Mask2FormerStandaloneFixture(path=path, manifest=manifest,
+                                      parts=parts)
 
 
 def _check_config(config: Any, source: pathlib.Path) -> None:
@@ -444,4 +581,8 @@ def load_fixture(path) -> Fixture:
     return load_training_fixture(path)
   if kind == STANDALONE:
     return load_standalone_fixture(path)
+  if kind == MASK2FORMER_MODEL:
+    return load_mask2former_model_fixture(path)
+  if kind == MASK2FORMER_STANDALONE:
+    return load_mask2former_standalone_fixture(path)
   return load_model_fixture(path)

@@ -26,7 +26,15 @@ checks and notes of its kind:
     identity: forward outputs, losses with the stored matchings, semantic
     scores;
   * standalone folders: `standalone_checks.standalone_checks`;
-  * training folders: `training_checks.training_checks`.
+  * training folders: `training_checks.training_checks`;
+  * Mask2Former model folders: the model is built and run once in float32
+    (`m2f_model_checks.run_model`) and judged by the suites of
+    `m2f_model_checks.SUITES` with the fixtures' README criteria;
+  * Mask2Former standalone folders: `m2f_standalone_checks.all_checks`.
+
+Mask2Former folders are judged by the float32 criteria of their README:
+with 'float64' in the precisions they list the float64 identity as skipped
+(also where a folder has exact answers: not implemented for Mask2Former).
 """
 import os
 from typing import Callable
@@ -39,6 +47,8 @@ from projects.maskformer.reference import checks as checks_lib
 from projects.maskformer.reference import fixture as fixture_lib
 from projects.maskformer.reference import inference_checks
 from projects.maskformer.reference import loss_checks
+from projects.maskformer.reference import m2f_model_checks
+from projects.maskformer.reference import m2f_standalone_checks
 from projects.maskformer.reference import model_checks
 from projects.maskformer.reference import standalone_checks
 from projects.maskformer.reference import training_checks
@@ -101,6 +111,34 @@ def _no_exact_answers(fixture_path) -> checks_lib.Skipped:
       f'{fixture_lib.FLOAT32_ERROR}): the float64 identity is not checked')
 
 
+def verify_mask2former_run(run: m2f_model_checks.Mask2FormerRun
+                           ) -> checks_lib.Report:
+  """The report of a Mask2Former model run (`m2f_model_checks.SUITES`)."""
+  report = checks_lib.Report(fixture=str(run.fixture.path))
+  for suite in m2f_model_checks.SUITES:
+    report.add(suite(run))
+  return report
+
+
+def _verify_mask2former(fixture, precisions: Sequence[str]
+                        ) -> checks_lib.Report:
+  """The float32 checks of a Mask2Former folder (module docstring)."""
+  report = checks_lib.Report(fixture=str(fixture.path))
+  if FLOAT32 in precisions:
+    if isinstance(fixture, fixture_lib.Mask2FormerModelFixture):
+      report = verify_mask2former_run(m2f_model_checks.run_model(fixture))
+    else:
+      report.add(m2f_standalone_checks.all_checks(fixture))
+  if FLOAT64 in precisions:
+    has_exact = (fixture.path / fixture_lib.REFERENCE_EXACT).exists()
+    report.add([checks_lib.Skipped('float64', (
+        f'{fixture_lib.REFERENCE_EXACT} is there, but the Mask2Former float64 '
+        'identity is not implemented' if has_exact else
+        'Mask2Former folders have no exact answers') +
+        ': judged by the float32 criteria of their README')])
+  return report
+
+
 def verify_fixture(
     path: Union[str, os.PathLike],
     suites: Sequence[CheckSuite] = MODEL_CHECK_SUITES,
@@ -108,7 +146,8 @@ def verify_fixture(
   """Runs every check that applies to a fixture folder.
 
   Args:
-    path: a model, standalone or training fixture folder.
+    path: a model, standalone or training fixture folder (MaskFormer or
+      Mask2Former).
     suites: the check suites of a model folder's float32 run.
     precisions: which runs to check, of 'float32' and 'float64'; the float64
       run applies only to folders with exact answers (model and training).
@@ -127,6 +166,9 @@ def verify_fixture(
     raise ValueError(f'precisions must be a non-empty subset of {PRECISIONS}, '
                      f'got {tuple(precisions)}')
   fixture = fixture_lib.load_fixture(path)
+  if isinstance(fixture, (fixture_lib.Mask2FormerModelFixture,
+                          fixture_lib.Mask2FormerStandaloneFixture)):
+    return _verify_mask2former(fixture, precisions)
   if isinstance(fixture, fixture_lib.ModelFixture):
     run = (model_checks.run_model(fixture) if FLOAT32 in precisions
            else None)

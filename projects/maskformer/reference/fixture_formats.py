@@ -16,7 +16,10 @@
 
 `fixture` loads a reference folder as it is; this module turns what it
 loaded into what the project's code takes: the manifest's architecture into
-a `configs.model.MaskFormer`, loss weights into a `configs.losses.Losses`,
+a `configs.model.MaskFormer` (a Mask2Former manifest's into a
+`configs.mask2former.Mask2FormerModel`, its criterion settings into a
+`configs.losses.PointSampledLosses`), loss weights into a
+`configs.losses.Losses`,
 NCHW arrays into NHWC, per-image ground truth into padded loss targets,
 stored (query, target) index pairs into [B, T] matchings, and raw images
 into the normalized, zero-padded batch (`docs/semantics.md`, section 10).
@@ -32,6 +35,7 @@ import numpy as np
 import tensorflow as tf
 
 from projects.maskformer.configs import losses as losses_cfg
+from projects.maskformer.configs import mask2former as mask2former_cfg
 from projects.maskformer.configs import model as model_cfg
 from projects.maskformer.dataloaders import maskformer_input
 from projects.maskformer.reference import fixture as fixture_lib
@@ -233,3 +237,74 @@ def model_config(config: Mapping[str, Any]) -> model_cfg.MaskFormer:
           enforce_input_projection=bool(
               config.get('enforce_input_proj', False)),
           deep_supervision=bool(config.get('deep_supervision', True))))
+
+
+def mask2former_model_config(config: Mapping[str, Any]
+                             ) -> mask2former_cfg.Mask2FormerModel:
+  """The `Mask2FormerModel` config of a Mask2Former manifest's architecture.
+
+  Args:
+    config: the manifest's "config" (width, depths, conv_dim, mask_dim,
+      hidden_dim, nheads, dim_feedforward, enc_dim_feedforward, enc_layers,
+      enc_n_points, dec_layers_cfg, num_queries, num_classes, dropout,
+      enforce_input_project).
+
+  Returns:
+    The model config ('torch_resnet' backbone, 32 GroupNorm groups).
+  """
+  dropout = float(config['dropout'])
+  return mask2former_cfg.Mask2FormerModel(
+      num_classes=int(config['num_classes']),
+      backbone=model_cfg.Backbone(
+          type='torch_resnet',
+          torch_resnet=model_cfg.TorchResNet(
+              depths=[int(d) for d in config['depths']],
+              base_width=int(config['width']))),
+      pixel_decoder=mask2former_cfg.MSDeformAttnPixelDecoder(
+          conv_dim=int(config['conv_dim']), mask_dim=int(config['mask_dim']),
+          num_layers=int(config['enc_layers']),
+          num_heads=int(config['nheads']),
+          num_points=int(config['enc_n_points']),
+          dim_feedforward=int(config['enc_dim_feedforward']),
+          dropout_rate=dropout),
+      transformer_decoder=mask2former_cfg.MaskedTransformerDecoder(
+          hidden_dim=int(config['hidden_dim']),
+          num_queries=int(config['num_queries']),
+          num_heads=int(config['nheads']),
+          dim_feedforward=int(config['dim_feedforward']),
+          dec_layers=int(config[fixture_lib.MASK2FORMER_CONFIG_KEY]),
+          enforce_input_projection=bool(
+              config.get('enforce_input_project', False))))
+
+
+def point_sampled_losses_config(spec: Mapping[str, Any]
+                                ) -> losses_cfg.PointSampledLosses:
+  """Mask2Former's criterion settings from a manifest config or section.
+
+  Args:
+    spec: with `train_num_points`, `oversample_ratio`,
+      `importance_sample_ratio` and the weights either as `class_weight`,
+      `mask_weight`, `dice_weight`, `no_object_weight` (the model folder's
+      config) or as `cost_weights` and `eos_coef` (the standalone
+      matcher_criterion section); absent weights take the defaults.
+
+  Returns:
+    The `PointSampledLosses` config (matching costs weighted as the losses
+    unless `cost_weights` says otherwise).
+  """
+  defaults = losses_cfg.PointSampledLosses()
+  cost = spec.get('cost_weights', {})
+  weights = {name: float(spec.get(f'{name}_weight', cost.get(
+      f'cost_{name}', getattr(defaults, f'{name}_weight'))))
+             for name in ('class', 'mask', 'dice')}
+  return losses_cfg.PointSampledLosses(
+      class_weight=weights['class'], mask_weight=weights['mask'],
+      dice_weight=weights['dice'],
+      cost_class_weight=float(cost.get('cost_class', weights['class'])),
+      cost_mask_weight=float(cost.get('cost_mask', weights['mask'])),
+      cost_dice_weight=float(cost.get('cost_dice', weights['dice'])),
+      no_object_weight=float(spec.get('no_object_weight', spec.get(
+          'eos_coef', defaults.no_object_weight))),
+      train_num_points=int(spec['train_num_points']),
+      oversample_ratio=float(spec['oversample_ratio']),
+      importance_sample_ratio=float(spec['importance_sample_ratio']))

@@ -40,7 +40,7 @@ from projects.maskformer.reference import loss_checks
 COST_TOLERANCE = 1e-4  # x max(1, |C|), element-wise
 
 
-def _predictions(arrays) -> dict:
+def stored_predictions(arrays) -> dict:
   """The stored final and auxiliary predictions in the model's format."""
   aux_outputs = []
   while f'aux{len(aux_outputs)}_pred_logits' in arrays:
@@ -63,7 +63,7 @@ def matcher_criterion_checks(part: fixture_lib.StandalonePart
     'matching.final.img<b>.optimal_assignment_cost') and 'loss.*', and notes.
   """
   meta, arrays = part.meta, part.arrays
-  outputs = _predictions(arrays)
+  outputs = stored_predictions(arrays)
   masks = fixture_formats.per_image(arrays, 'tgt_masks')
   classes = fixture_formats.per_image(arrays, 'tgt_classes')
   padded_size = meta.get('target_hw') or [

@@ -147,6 +147,23 @@ def _is_mask2former(params: task_cfg.MaskClassificationTask) -> bool:
   return isinstance(params, m2f_cfg.Mask2FormerTask)
 
 
+def build_model(params: task_cfg.MaskClassificationTask) -> tf_keras.Model:
+  """The model of a task config: Mask2Former or MaskFormer, by its type.
+
+  Weight decay is the optimizer's (decoupled), never an L2 loss, so no
+  regularizer is attached.
+
+  Args:
+    params: a `MaskFormerTask` or `Mask2FormerTask` config.
+
+  Returns:
+    The built model (variables created, randomly initialized).
+  """
+  if _is_mask2former(params):
+    return mask2former_model.build_mask2former_model(params.model)
+  return maskformer_model.build_maskformer_model(params.model)
+
+
 @task_factory.register_task_cls(m2f_cfg.Mask2FormerTask)
 @task_factory.register_task_cls(exp_cfg.MaskFormerTask)
 class MaskFormerSegmentationTask(base_task.Task):
@@ -181,10 +198,7 @@ class MaskFormerSegmentationTask(base_task.Task):
     return self._categories
 
   def build_model(self) -> tf_keras.Model:
-    # Weight decay is the optimizer's (decoupled), never an L2 loss.
-    if _is_mask2former(self.task_config):
-      return mask2former_model.build_mask2former_model(self.task_config.model)
-    return maskformer_model.build_maskformer_model(self.task_config.model)
+    return build_model(self.task_config)
 
   def initialize(self, model: tf_keras.Model) -> None:
     """Restores `init_checkpoint`: all weights, or the backbone only.
