@@ -28,12 +28,17 @@ from projects.maskformer.serving import prediction
 
 TOOL = conftest.REPO_ROOT / 'tools' / 'predict.py'
 STEMS = [os.path.splitext(name)[0] for name in export_test.SAMPLE_IMAGES]
+# Tests that run for both architectures (MaskFormer's otherwise).
+BOTH_ARCHITECTURES = pytest.mark.parametrize(
+    'model_files', [export_test.MASKFORMER, export_test.MASK2FORMER],
+    indirect=True)
 
 
 @pytest.fixture(scope='module')
-def model_files(tmp_path_factory, coco_sample_dir):
+def model_files(request, tmp_path_factory, coco_sample_dir):
   """A random tiny model as a checkpoint and as the export tool's SavedModel."""
-  return export_test.export_with_the_tool(tmp_path_factory, coco_sample_dir)
+  return export_test.export_with_the_tool(tmp_path_factory, coco_sample_dir,
+                                          export_test.experiment_of(request))
 
 
 @pytest.fixture(scope='module')
@@ -66,6 +71,7 @@ def _record(output_dir, stem):
     return json.load(f)
 
 
+@BOTH_ARCHITECTURES
 def test_saved_model_predictions_of_the_sample_images(
     model_files, saved_model_run, coco_sample_dir):
   """Files written per image agree with the model, the map and the image."""
@@ -115,6 +121,7 @@ def test_saved_model_predictions_of_the_sample_images(
       saved_model_run.stdout)
 
 
+@BOTH_ARCHITECTURES
 def test_checkpoint_predictions_equal_saved_model_predictions(
     model_files, saved_model_run, coco_sample_dir, tmp_path):
   predictor = prediction.Predictor.from_checkpoint(
