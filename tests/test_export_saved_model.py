@@ -45,10 +45,6 @@ OUTPUT_CANVAS = [640, 640]
 INSTANCE_TOP_K = 10
 MASKFORMER = 'maskformer_synthetic_cpu'
 MASK2FORMER = 'mask2former_synthetic_cpu'
-# Tests that run for both architectures pass this to `exported` (or
-# test_predict.py's `model_files`) indirectly; the others get MaskFormer's.
-BOTH_ARCHITECTURES = pytest.mark.parametrize(
-    'exported', [MASKFORMER, MASK2FORMER], indirect=True)
 # By experiment: its architecture's name and its panoptic painting rule
 # (docs/mask2former_semantics.md: Mask2Former paints only the pixels where
 # the winning mask is confident, MaskFormer every pixel a query wins).
@@ -71,7 +67,8 @@ _TINY_MODELS = {
                                 'dec_layers': 2},
     },
 }
-# export_with_the_tool's exports, by sample folder and experiment.
+# The exports of export_with_the_tool and export_in_process, by sample
+# folder, experiment and helper.
 _EXPORTS = {}
 
 # Loads the SavedModel in a fresh process with nothing but TensorFlow, PIL
@@ -185,10 +182,40 @@ def export_with_the_tool(tmp_path_factory, coco_sample_dir,
   Cached: this file and test_predict.py share one export per experiment and
   session.
   """
-  key = (coco_sample_dir, experiment)
+  key = (coco_sample_dir, experiment, 'tool')
   if key not in _EXPORTS:
     _EXPORTS[key] = _export(tmp_path_factory.mktemp('export'),
                             coco_sample_dir, experiment)
+  return _EXPORTS[key]
+
+
+def export_in_process(tmp_path_factory, coco_sample_dir, experiment_name):
+  """The tool's export steps run in this process, the SavedModel loaded back.
+
+  The steps of tools/export_saved_model.py without its TensorFlow start:
+  `MaskFormerModule(params)` builds the experiment's model and
+  `export_saved_model` restores the checkpoint into it and writes the
+  SavedModel. Cached as `export_with_the_tool`.
+
+  Returns:
+    `write_experiment`'s namespace plus 'folder', 'saved_model', 'module'
+    (the exported module), 'loaded' (the SavedModel loaded in this process)
+    and 'serve' (its 'serving_default' signature).
+  """
+  key = (coco_sample_dir, experiment_name, 'in_process')
+  if key not in _EXPORTS:
+    folder = tmp_path_factory.mktemp('export')
+    experiment = write_experiment(folder, coco_sample_dir, experiment_name)
+    module = export_module.MaskFormerModule(experiment.params,
+                                            instance_top_k=INSTANCE_TOP_K)
+    saved_model = folder / 'saved_model'
+    export_module.export_saved_model(
+        module, str(saved_model),
+        checkpoint_path=os.path.dirname(experiment.checkpoint))
+    loaded = tf.saved_model.load(str(saved_model))
+    _EXPORTS[key] = types.SimpleNamespace(
+        folder=folder, saved_model=saved_model, module=module, loaded=loaded,
+        serve=loaded.signatures['serving_default'], **vars(experiment))
   return _EXPORTS[key]
 
 
@@ -216,16 +243,10 @@ def in_process_module(experiment, **kwargs):
   return module, serve
 
 
-def experiment_of(request):
-  """The experiment a test asked for (`BOTH_ARCHITECTURES`), else MaskFormer's."""
-  return getattr(request, 'param', MASKFORMER)
-
-
 @pytest.fixture(scope='module')
-def exported(request, tmp_path_factory, coco_sample_dir):
+def exported(tmp_path_factory, coco_sample_dir):
   """The tool's SavedModel and the same model in process."""
-  experiment = export_with_the_tool(tmp_path_factory, coco_sample_dir,
-                                    experiment_of(request))
+  experiment = export_with_the_tool(tmp_path_factory, coco_sample_dir)
   module, serve = in_process_module(experiment)
   return types.SimpleNamespace(module=module, serve=serve,
                                images=read_images(coco_sample_dir),
@@ -236,7 +257,18 @@ def _numpy(outputs):
   return {k: v.numpy() for k, v in outputs.items()}
 
 
-@BOTH_ARCHITECTURES
+@pytest.fixture(scope='module')
+def exported_mask2former(tmp_path_factory, coco_sample_dir):
+  """A tiny Mask2Former's SavedModel; `serve` is the SavedModel's signature.
+
+  One image keeps the test time small.
+  """
+  experiment = export_in_process(tmp_path_factory, coco_sample_dir,
+                                 MASK2FORMER)
+  return types.SimpleNamespace(images=read_images(coco_sample_dir)[:1],
+                               **vars(experiment))
+
+
 def test_reloaded_saved_model_equals_the_in_process_model(exported,
                                                           coco_sample_dir):
   """Both signatures, in a fresh process, on the two real COCO images."""
@@ -268,7 +300,6 @@ def test_reloaded_saved_model_equals_the_in_process_model(exported,
   assert metadata['architecture'] == ARCHITECTURE[exported.experiment]
 
 
-@BOTH_ARCHITECTURES
 def test_outputs_of_the_sample_images_hold_together(exported):
   """Segment table, maps and category metadata agree with each other."""
   with open(exported.params.task.evaluation.category_map_file) as f:
@@ -320,13 +351,17 @@ def _post_processor(exported, outputs, paint_confident_pixels_only):
       paint_confident_pixels_only=paint_confident_pixels_only)
 
 
-@BOTH_ARCHITECTURES
-def test_serving_equals_the_evaluation_path(exported):
+@pytest.mark.parametrize('export', ['exported', 'exported_mask2former'])
+def test_serving_equals_the_evaluation_path(export, request):
   """The input pipeline's evaluation parsing + the model + the inference.
 
   The inference uses the architecture's panoptic rule; the other rule gives
   a different panoptic map on some image, so the check tells them apart.
+  For Mask2Former the served results are the loaded SavedModel's (for
+  MaskFormer the in-process module's, which the reload test compares with
+  its SavedModel).
   """
+  exported = request.getfixturevalue(export)
   parser_config = exported.params.task.validation_data.parser
   parser = segmentation_parser.Parser(
       output_size=parser_config.output_size,
@@ -372,6 +407,18 @@ def test_serving_equals_the_evaluation_path(exported):
     for key, value in expected.items():
       np.testing.assert_array_equal(served[key], value, err_msg=key)
   assert rules_differ
+
+
+def test_mask2former_metadata_and_query_count(exported_mask2former):
+  """The SavedModel records the architecture; Q is the decoder's."""
+  metadata = export_module.read_metadata(exported_mask2former.loaded)
+  assert metadata == exported_mask2former.module.metadata
+  assert metadata['architecture'] == 'mask2former'
+  params = exported_mask2former.params.replace()
+  params.task.model.transformer_decoder.num_queries = 3
+  with pytest.raises(ValueError, match=r'instance_top_k must be in \[1, 399\]'):
+    export_module.MaskFormerModule(params, model=exported_mask2former.model,
+                                   instance_top_k=400)  # 133 x 3 pairs.
 
 
 def test_preprocessing_matches_the_pytorch_reference(exported, reference_dir):
