@@ -106,8 +106,11 @@ def build_model(params: task_cfg.MaskClassificationTask) -> tf_keras.Model:
 
 
 def num_queries(params: task_cfg.MaskClassificationTask) -> int:
-  """The model's number of queries Q (`transformer_decoder.num_queries` for
-  Mask2Former, `transformer_predictor.num_queries` for MaskFormer)."""
+  """The model's number of queries Q.
+
+  `model.transformer_decoder.num_queries` for Mask2Former,
+  `model.transformer_predictor.num_queries` for MaskFormer.
+  """
   if is_mask2former(params):
     return int(params.model.transformer_decoder.num_queries)
   return int(params.model.transformer_predictor.num_queries)

@@ -249,10 +249,9 @@ class MaskFormerModule(export_base.ExportModule):
 
     Keys: 'architecture' ('maskformer' or 'mask2former',
     `inference_setup.architecture`), 'categories' (`serving_categories`),
-    'outputs', 'model_canvas',
-    'output_canvas', 'eval_short_edge', 'eval_max_size',
-    'object_mask_threshold', 'overlap_threshold', 'instance_top_k' and
-    'signatures' (function key -> signature name).
+    'outputs', 'model_canvas', 'output_canvas', 'eval_short_edge',
+    'eval_max_size', 'object_mask_threshold', 'overlap_threshold',
+    'instance_top_k' and 'signatures' (function key -> signature name).
     """
     return json.loads(self._metadata_json)
 
