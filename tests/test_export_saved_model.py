@@ -35,7 +35,6 @@ from projects.maskformer.dataloaders import decoders
 from projects.maskformer.dataloaders import maskformer_input
 from projects.maskformer.dataloaders import segmentation_parser
 from projects.maskformer.modeling import postprocessing
-from projects.maskformer.modeling.maskformer import maskformer_model
 from projects.maskformer.serving import export_module
 
 TOOL = conftest.REPO_ROOT / 'tools' / 'export_saved_model.py'
@@ -44,7 +43,32 @@ MODEL_CANVAS = [64, 64]
 OUTPUT_CANVAS = [640, 640]
 # Fewer instance pairs than the default 100 keep the outputs small.
 INSTANCE_TOP_K = 10
-# export_with_the_tool's exports, by sample folder.
+MASKFORMER = 'maskformer_synthetic_cpu'
+MASK2FORMER = 'mask2former_synthetic_cpu'
+# By experiment: its architecture's name and its panoptic painting rule
+# (docs/mask2former_semantics.md: Mask2Former paints only the pixels where
+# the winning mask is confident, MaskFormer every pixel a query wins).
+ARCHITECTURE = {MASKFORMER: 'maskformer', MASK2FORMER: 'mask2former'}
+PAINTS_CONFIDENT_PIXELS_ONLY = {MASKFORMER: False, MASK2FORMER: True}
+# Tiny decoders of each architecture, 16 queries, 2 heads of width 16.
+_TINY_MODELS = {
+    MASKFORMER: {
+        'pixel_decoder': {'conv_dim': 32, 'mask_dim': 32,
+                          'transformer_encoder': {'num_layers': 1}},
+        'transformer_predictor': {'hidden_dim': 32, 'num_heads': 2,
+                                  'dim_feedforward': 64, 'num_queries': 16,
+                                  'num_decoder_layers': 2},
+    },
+    MASK2FORMER: {
+        'pixel_decoder': {'conv_dim': 32, 'mask_dim': 32, 'num_layers': 1,
+                          'num_heads': 2, 'dim_feedforward': 64},
+        'transformer_decoder': {'hidden_dim': 32, 'num_heads': 2,
+                                'dim_feedforward': 64, 'num_queries': 16,
+                                'dec_layers': 2},
+    },
+}
+# The exports of export_with_the_tool and export_in_process, by sample
+# folder, experiment and helper.
 _EXPORTS = {}
 
 # Loads the SavedModel in a fresh process with nothing but TensorFlow, PIL
@@ -90,7 +114,7 @@ def write_category_map(coco_sample_dir, folder):
   return path
 
 
-def tiny_overrides(category_map_file):
+def tiny_overrides(category_map_file, experiment=MASKFORMER):
   """A tiny 133-class model on a 64 x 64 canvas, results up to 640 x 640.
 
   Its random weights need the object threshold 0 (as the PyTorch fixtures)
@@ -102,11 +126,7 @@ def tiny_overrides(category_map_file):
           'num_classes': 133,
           'input_size': MODEL_CANVAS + [3],
           'backbone': {'torch_resnet': {'base_width': 8}},
-          'pixel_decoder': {'conv_dim': 32, 'mask_dim': 32,
-                            'transformer_encoder': {'num_layers': 1}},
-          'transformer_predictor': {'hidden_dim': 32, 'num_heads': 2,
-                                    'dim_feedforward': 64, 'num_queries': 16,
-                                    'num_decoder_layers': 2},
+          **_TINY_MODELS[experiment],
       },
       'validation_data': {'parser': {
           'output_size': MODEL_CANVAS, 'eval_short_edge': MODEL_CANVAS[0],
@@ -117,33 +137,36 @@ def tiny_overrides(category_map_file):
   }}
 
 
-def tiny_experiment(category_map_file):
-  params = exp_factory.get_exp_config('maskformer_synthetic_cpu')
-  params.override(tiny_overrides(category_map_file), is_strict=True)
+def tiny_experiment(category_map_file, experiment=MASKFORMER):
+  params = exp_factory.get_exp_config(experiment)
+  params.override(tiny_overrides(category_map_file, experiment),
+                  is_strict=True)
   return params
 
 
 def random_model(params):
   """Seeded random weights, mask embedding scaled so that masks differ."""
   tf_keras.utils.set_random_seed(0)
-  model = maskformer_model.build_maskformer_model(params.task.model)
-  for variable in model.transformer_predictor.variables:
+  model = inference_setup.build_model(params.task)
+  for variable in model.variables:
     if 'mask_embed' in variable.name and 'kernel' in variable.name:
       variable.assign(variable * 8.0)
   return model
 
 
-def write_experiment(folder, coco_sample_dir):
+def write_experiment(folder, coco_sample_dir, experiment=MASKFORMER):
   """Category map, tiny experiment YAML, random model and its checkpoint."""
   category_map = write_category_map(coco_sample_dir, folder)
   config_file = folder / 'tiny.yaml'
-  config_file.write_text(yaml.safe_dump(tiny_overrides(category_map)))
-  params = tiny_experiment(category_map)
+  config_file.write_text(yaml.safe_dump(tiny_overrides(category_map,
+                                                       experiment)))
+  params = tiny_experiment(category_map, experiment)
   model = random_model(params)
   checkpoint = converter.write_model_checkpoint(
       model, folder / 'checkpoint' / 'ckpt')
-  return types.SimpleNamespace(params=params, model=model,
-                               config_file=config_file, checkpoint=checkpoint)
+  return types.SimpleNamespace(experiment=experiment, params=params,
+                               model=model, config_file=config_file,
+                               checkpoint=checkpoint)
 
 
 def read_images(coco_sample_dir):
@@ -152,21 +175,54 @@ def read_images(coco_sample_dir):
           for name in SAMPLE_IMAGES]
 
 
-def export_with_the_tool(tmp_path_factory, coco_sample_dir):
+def export_with_the_tool(tmp_path_factory, coco_sample_dir,
+                         experiment=MASKFORMER):
   """A random tiny model, its checkpoint and the tool's SavedModel of it.
 
-  Cached: this file and test_predict.py share one export per session.
+  Cached: this file and test_predict.py share one export per experiment and
+  session.
   """
-  if coco_sample_dir not in _EXPORTS:
-    _EXPORTS[coco_sample_dir] = _export(tmp_path_factory.mktemp('export'),
-                                        coco_sample_dir)
-  return _EXPORTS[coco_sample_dir]
+  key = (coco_sample_dir, experiment, 'tool')
+  if key not in _EXPORTS:
+    _EXPORTS[key] = _export(tmp_path_factory.mktemp('export'),
+                            coco_sample_dir, experiment)
+  return _EXPORTS[key]
 
 
-def _export(folder, coco_sample_dir):
-  experiment = write_experiment(folder, coco_sample_dir)
+def export_in_process(tmp_path_factory, coco_sample_dir, experiment_name):
+  """The tool's export steps run in this process, the SavedModel loaded back.
+
+  The steps of tools/export_saved_model.py without its TensorFlow start:
+  `MaskFormerModule(params)` builds the experiment's model and
+  `export_saved_model` restores the checkpoint into it and writes the
+  SavedModel. Cached as `export_with_the_tool`.
+
+  Returns:
+    `write_experiment`'s namespace plus 'folder', 'saved_model', 'module'
+    (the exported module), 'loaded' (the SavedModel loaded in this process)
+    and 'serve' (its 'serving_default' signature).
+  """
+  key = (coco_sample_dir, experiment_name, 'in_process')
+  if key not in _EXPORTS:
+    folder = tmp_path_factory.mktemp('export')
+    experiment = write_experiment(folder, coco_sample_dir, experiment_name)
+    module = export_module.MaskFormerModule(experiment.params,
+                                            instance_top_k=INSTANCE_TOP_K)
+    saved_model = folder / 'saved_model'
+    export_module.export_saved_model(
+        module, str(saved_model),
+        checkpoint_path=os.path.dirname(experiment.checkpoint))
+    loaded = tf.saved_model.load(str(saved_model))
+    _EXPORTS[key] = types.SimpleNamespace(
+        folder=folder, saved_model=saved_model, module=module, loaded=loaded,
+        serve=loaded.signatures['serving_default'], **vars(experiment))
+  return _EXPORTS[key]
+
+
+def _export(folder, coco_sample_dir, experiment_name):
+  experiment = write_experiment(folder, coco_sample_dir, experiment_name)
   saved_model = folder / 'saved_model'
-  result = run_tool(TOOL, '--experiment=maskformer_synthetic_cpu',
+  result = run_tool(TOOL, f'--experiment={experiment_name}',
                     f'--config_file={experiment.config_file}',
                     f'--checkpoint={os.path.dirname(experiment.checkpoint)}',
                     f'--export_dir={saved_model}',
@@ -201,6 +257,18 @@ def _numpy(outputs):
   return {k: v.numpy() for k, v in outputs.items()}
 
 
+@pytest.fixture(scope='module')
+def exported_mask2former(tmp_path_factory, coco_sample_dir):
+  """A tiny Mask2Former's SavedModel; `serve` is the SavedModel's signature.
+
+  One image keeps the test time small.
+  """
+  experiment = export_in_process(tmp_path_factory, coco_sample_dir,
+                                 MASK2FORMER)
+  return types.SimpleNamespace(images=read_images(coco_sample_dir)[:1],
+                               **vars(experiment))
+
+
 def test_reloaded_saved_model_equals_the_in_process_model(exported,
                                                           coco_sample_dir):
   """Both signatures, in a fresh process, on the two real COCO images."""
@@ -227,7 +295,9 @@ def test_reloaded_saved_model_equals_the_in_process_model(exported,
         np.testing.assert_array_equal(reloaded[prefix + key], value,
                                       err_msg=f'{prefix}{key}')
   with open(str(reloaded['metadata_path'])) as f:
-    assert json.load(f) == exported.module.metadata
+    metadata = json.load(f)
+  assert metadata == exported.module.metadata
+  assert metadata['architecture'] == ARCHITECTURE[exported.experiment]
 
 
 def test_outputs_of_the_sample_images_hold_together(exported):
@@ -268,30 +338,49 @@ def test_outputs_of_the_sample_images_hold_together(exported):
   assert kinds == {True, False}
 
 
-def test_serving_equals_the_evaluation_path(exported):
-  """The input pipeline's evaluation parsing + the evaluation's inference."""
+def _post_processor(exported, outputs, paint_confident_pixels_only):
+  """The evaluation's inference of the exported model, built by hand."""
+  evaluation = exported.params.task.evaluation
+  return postprocessing.MaskFormerPostProcessor(
+      thing_classes=[c['contiguous_id'] for c in exported.module.metadata[
+          'categories'] if c['isthing']],
+      canvas_size=OUTPUT_CANVAS, outputs=outputs,
+      object_mask_threshold=evaluation.object_mask_threshold,
+      overlap_threshold=evaluation.overlap_threshold,
+      instance_top_k=INSTANCE_TOP_K,
+      paint_confident_pixels_only=paint_confident_pixels_only)
+
+
+@pytest.mark.parametrize('export', ['exported', 'exported_mask2former'])
+def test_serving_equals_the_evaluation_path(export, request):
+  """The input pipeline's evaluation parsing + the model + the inference.
+
+  The inference uses the architecture's panoptic rule; the other rule gives
+  a different panoptic map on some image, so the check tells them apart.
+  For Mask2Former the served results are the loaded SavedModel's (for
+  MaskFormer the in-process module's, which the reload test compares with
+  its SavedModel).
+  """
+  exported = request.getfixturevalue(export)
   parser_config = exported.params.task.validation_data.parser
   parser = segmentation_parser.Parser(
       output_size=parser_config.output_size,
       eval_short_edge=parser_config.eval_short_edge,
       eval_max_size=parser_config.eval_max_size,
       groundtruth_padded_size=parser_config.groundtruth_padded_size)
-  evaluation = exported.params.task.evaluation
-  post_processor = postprocessing.MaskFormerPostProcessor(
-      thing_classes=[c['contiguous_id'] for c in exported.module.metadata[
-          'categories'] if c['isthing']],
-      canvas_size=OUTPUT_CANVAS, outputs=postprocessing.OUTPUT_KINDS,
-      object_mask_threshold=evaluation.object_mask_threshold,
-      overlap_threshold=evaluation.overlap_threshold,
-      instance_top_k=INSTANCE_TOP_K)
+  rule = PAINTS_CONFIDENT_PIXELS_ONLY[exported.experiment]
+  post_processor = _post_processor(exported, postprocessing.OUTPUT_KINDS, rule)
+  other_rule = _post_processor(exported, ['panoptic'], not rule)
 
   @tf.function
   def evaluate(canvas_images, info):
     outputs = exported.model(canvas_images, training=False)
-    return post_processor(outputs, MODEL_CANVAS,
-                          tf.cast(tf.round(info[1:2]), tf.int32),
-                          tf.cast(tf.round(info[0:1]), tf.int32))
+    arguments = (outputs, MODEL_CANVAS,
+                 tf.cast(tf.round(info[1:2]), tf.int32),
+                 tf.cast(tf.round(info[0:1]), tf.int32))
+    return post_processor(*arguments), other_rule(*arguments)['panoptic']
 
+  rules_differ = False
   for image in exported.images:
     height, width = image.shape[:2]
     canvas_image, labels = parser.parse_fn(is_training=False)({
@@ -306,8 +395,10 @@ def test_serving_equals_the_evaluation_path(exported):
     info = labels[maskformer_input.IMAGE_INFO].numpy()
     np.testing.assert_array_equal(image_sizes[0], info[1])
     np.testing.assert_array_equal(output_sizes[0], info[0])
-    expected = _numpy(evaluate(canvas_image[tf.newaxis],
-                               labels[maskformer_input.IMAGE_INFO]))
+    expected, other_panoptic = evaluate(canvas_image[tf.newaxis],
+                                        labels[maskformer_input.IMAGE_INFO])
+    expected = _numpy(expected)
+    rules_differ |= not np.array_equal(other_panoptic, expected['panoptic'])
     served = _numpy(exported.serve(inputs=image[np.newaxis]))
     semantic = expected.pop('semantic')
     np.testing.assert_array_equal(
@@ -315,6 +406,19 @@ def test_serving_equals_the_evaluation_path(exported):
         np.where(expected['valid_mask'], semantic.argmax(-1), -1))
     for key, value in expected.items():
       np.testing.assert_array_equal(served[key], value, err_msg=key)
+  assert rules_differ
+
+
+def test_mask2former_metadata_and_query_count(exported_mask2former):
+  """The SavedModel records the architecture; Q is the decoder's."""
+  metadata = export_module.read_metadata(exported_mask2former.loaded)
+  assert metadata == exported_mask2former.module.metadata
+  assert metadata['architecture'] == 'mask2former'
+  params = exported_mask2former.params.replace()
+  params.task.model.transformer_decoder.num_queries = 3
+  with pytest.raises(ValueError, match=r'instance_top_k must be in \[1, 399\]'):
+    export_module.MaskFormerModule(params, model=exported_mask2former.model,
+                                   instance_top_k=400)  # 133 x 3 pairs.
 
 
 def test_preprocessing_matches_the_pytorch_reference(exported, reference_dir):

@@ -66,53 +66,91 @@ def _record(output_dir, stem):
     return json.load(f)
 
 
+def _category_names(coco_sample_dir):
+  with open(coco_sample_dir / 'panoptic_coco_categories.json') as f:
+    return {c['id']: c['name'] for c in json.load(f)}
+
+
+def _check_written_files(output_dir, stem, image, outputs, names):
+  """The files written for one image agree with the model and the image.
+
+  Args:
+    output_dir: the tool's --output_dir.
+    stem: the image file's name stem.
+    image: the uint8 [H, W, 3] image.
+    outputs: the serving outputs of the image (numpy).
+    names: category id -> name (the COCO categories).
+  """
+  record = _record(output_dir, stem)
+  height, width = image.shape[:2]
+  assert (record['height'], record['width']) == (height, width)
+  assert record['results_size'] == [height, width]
+  count = outputs['num_segments'][0]
+  expected = [(int(outputs['segment_id'][0, s]),
+               int(outputs['segment_category'][0, s]),
+               int(outputs['segment_category_id'][0, s]),
+               bool(outputs['segment_isthing'][0, s]),
+               float(outputs['segment_score'][0, s])) for s in range(count)]
+  segments = record['segments']
+  assert [(s['id'], s['class'], s['category_id'], s['isthing'], s['score'])
+          for s in segments] == expected
+  assert [s['name'] for s in segments] == [
+      names[s['category_id']] for s in segments]
+  ids = panoptic_io.read_panoptic_png(str(output_dir / record['panoptic_png']))
+  np.testing.assert_array_equal(ids, outputs['panoptic'][0, :height, :width])
+  counts = np.bincount(ids.ravel(), minlength=count + 1)
+  assert [s['area'] for s in segments] == counts[1:count + 1].tolist()
+  overlay = np.array(Image.open(output_dir / record['overlay_png']))
+  scale = max(1, int(np.ceil(384 / min(height, width))))
+  assert overlay.shape == (height * scale, width * scale, 3)
+  big_ids = np.repeat(np.repeat(ids, scale, 0), scale, 1)
+  big_image = np.repeat(np.repeat(image, scale, 0), scale, 1)
+  # Segment colours cover the segments; void stays the image (its outlines
+  # and labels aside).
+  inside = big_ids > 0
+  changed = np.any(overlay != big_image, axis=-1)
+  assert changed[inside].mean() > 0.9
+  if not inside.all():
+    assert changed[~inside].mean() < 0.2
+
+
+def _numpy(outputs):
+  return {k: v.numpy() for k, v in outputs.items()}
+
+
 def test_saved_model_predictions_of_the_sample_images(
     model_files, saved_model_run, coco_sample_dir):
   """Files written per image agree with the model, the map and the image."""
-  with open(coco_sample_dir / 'panoptic_coco_categories.json') as f:
-    names = {c['id']: c['name'] for c in json.load(f)}
+  names = _category_names(coco_sample_dir)
   images = export_test.read_images(coco_sample_dir)
   _, serve = export_test.in_process_module(model_files)
   output_dir = saved_model_run.output_dir
   for stem, image in zip(STEMS, images):
-    record = _record(output_dir, stem)
-    height, width = image.shape[:2]
-    assert (record['height'], record['width']) == (height, width)
-    assert record['results_size'] == [height, width]
-    outputs = {k: v.numpy() for k, v in serve(
-        inputs=image[np.newaxis]).items()}
-    count = outputs['num_segments'][0]
-    expected = [(int(outputs['segment_id'][0, s]),
-                 int(outputs['segment_category'][0, s]),
-                 int(outputs['segment_category_id'][0, s]),
-                 bool(outputs['segment_isthing'][0, s]),
-                 float(outputs['segment_score'][0, s])) for s in range(count)]
-    segments = record['segments']
-    assert [(s['id'], s['class'], s['category_id'], s['isthing'], s['score'])
-            for s in segments] == expected
-    assert [s['name'] for s in segments] == [
-        names[s['category_id']] for s in segments]
-    ids = panoptic_io.read_panoptic_png(str(output_dir /
-                                            record['panoptic_png']))
-    np.testing.assert_array_equal(ids, outputs['panoptic'][0, :height, :width])
-    counts = np.bincount(ids.ravel(), minlength=count + 1)
-    assert [s['area'] for s in segments] == counts[1:count + 1].tolist()
-    overlay = np.array(Image.open(output_dir / record['overlay_png']))
-    scale = max(1, int(np.ceil(384 / min(height, width))))
-    assert overlay.shape == (height * scale, width * scale, 3)
-    big_ids = np.repeat(np.repeat(ids, scale, 0), scale, 1)
-    big_image = np.repeat(np.repeat(image, scale, 0), scale, 1)
-    # Segment colours cover the segments; void stays the image (its
-    # outlines and labels aside).
-    inside = big_ids > 0
-    changed = np.any(overlay != big_image, axis=-1)
-    assert changed[inside].mean() > 0.9
-    if not inside.all():
-      assert changed[~inside].mean() < 0.2
+    _check_written_files(output_dir, stem, image,
+                         _numpy(serve(inputs=image[np.newaxis])), names)
   assert f'{coco_sample_dir / "images" / export_test.SAMPLE_IMAGES[0]}: ' in (
       saved_model_run.stdout)
   assert f'wrote predictions of 2 images to {output_dir}' in (
       saved_model_run.stdout)
+
+
+def test_mask2former_saved_model_predictions(tmp_path_factory,
+                                             coco_sample_dir, tmp_path):
+  """tools/predict.py with a tiny Mask2Former's SavedModel on one image."""
+  model_files = export_test.export_in_process(
+      tmp_path_factory, coco_sample_dir, export_test.MASK2FORMER)
+  path = coco_sample_dir / 'images' / export_test.SAMPLE_IMAGES[0]
+  result = export_test.run_tool(
+      TOOL, f'--saved_model={model_files.saved_model}', f'--input={path}',
+      f'--output_dir={tmp_path}')
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert f'wrote predictions of 1 images to {tmp_path}' in result.stdout
+  image = export_test.read_images(coco_sample_dir)[0]
+  outputs = _numpy(model_files.serve(inputs=image[np.newaxis]))
+  # The random model's results are not trivial: several segments.
+  assert outputs['num_segments'][0] >= 2
+  _check_written_files(tmp_path, STEMS[0], image, outputs,
+                       _category_names(coco_sample_dir))
 
 
 def test_checkpoint_predictions_equal_saved_model_predictions(

@@ -63,12 +63,12 @@ import tensorflow as tf
 import tf_keras
 
 import experiment_flags
+from projects.maskformer import inference_setup
 from projects.maskformer.checkpoints import converter
 from projects.maskformer.checkpoints import model_mapping
 from projects.maskformer.checkpoints import name_mapping
 from projects.maskformer.checkpoints import restricted_pickle
 from projects.maskformer.checkpoints import safetensors
-from projects.maskformer.tasks import maskformer_segmentation
 
 _SOURCE = flags.DEFINE_string(
     'source', None, 'PyTorch checkpoint to convert: a detectron2-style .pkl '
@@ -102,7 +102,7 @@ def _convert(params):
     summary = converter.convert_backbone(backbone, _SOURCE.value, naming)
     path = converter.write_backbone_checkpoint(backbone, _OUTPUT.value)
   else:
-    model = maskformer_segmentation.build_model(params.task)
+    model = inference_setup.build_model(params.task)
     summary = converter.convert_model(model, _SOURCE.value, naming)
     path = converter.write_model_checkpoint(model, _OUTPUT.value)
   return summary, path

@@ -12,7 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-r"""Exports a trained MaskFormer as a SavedModel with post-processing inside.
+r"""Exports MaskFormer or Mask2Former as a SavedModel with post-processing.
 
 The SavedModel's signatures take one image of any size, a uint8 [1, H, W, 3]
 tensor ('serving_default') or a JPEG/PNG file's bytes in a string [1] tensor
@@ -20,10 +20,12 @@ tensor ('serving_default') or a JPEG/PNG file's bytes in a string [1] tensor
 original size: the panoptic map with its segment table (ids, classes, dataset
 category ids, thing flags, scores), the semantic map and the instance masks
 with their scores (see `projects/maskformer/serving/export_module.py` for
-every output). The category names, thing flags and colours are stored in
-the SavedModel as `assets/serving_metadata.json`.
+every output). The category names, thing flags and colours and the
+architecture are stored in the SavedModel as `assets/serving_metadata.json`.
 
-The experiment (after --config_file and --params_override) fixes the model
+The experiment (after --config_file and --params_override) fixes the
+architecture (a maskformer_* or mask2former_* experiment; its panoptic rule
+too: Mask2Former paints only a segment's confident pixels), the model
 (`task.model`), the resize (`task.validation_data.parser.eval_short_edge` /
 `eval_max_size`), the model canvas (`...parser.output_size`), the output
 canvas (`...parser.groundtruth_padded_size`: images up to that size get
@@ -34,6 +36,9 @@ Usage:
   python tools/export_saved_model.py --experiment=maskformer_synthetic_cpu \
       --params_override="task.evaluation.category_map_file=work_dirs/demo/tfrecords/categories_val.json" \
       --checkpoint=work_dirs/demo/model --export_dir=/tmp/maskformer_saved_model
+
+  (likewise --experiment=mask2former_synthetic_cpu with a Mask2Former
+  checkpoint.)
 
 Exits with status 1 and a message on a missing checkpoint, a checkpoint that
 does not match the model, or an unusable configuration.

@@ -14,6 +14,8 @@
 
 r"""Predicts panoptic segments of images with a SavedModel or a checkpoint.
 
+The model is a MaskFormer or a Mask2Former (each with its own panoptic rule).
+
 For every input image (JPEG or PNG; folders contribute their .jpg, .jpeg
 and .png files) the tool writes into --output_dir:
   * `<stem>_overlay.png`: the image with segment colours, white outlines and
@@ -27,9 +29,10 @@ and prints one line per image. A model exported with semantic results only
 (ADE20K-150) yields one segment per class present, without scores.
 
 The model comes from a SavedModel of tools/export_saved_model.py
-(--saved_model), or from a checkpoint (--checkpoint with --experiment and
-optionally --config_file / --params_override, resolved as in
-tools/export_saved_model.py); both run the same inference.
+(--saved_model), or from a checkpoint (--checkpoint with --experiment, a
+maskformer_* or mask2former_* experiment, and optionally --config_file /
+--params_override, resolved as in tools/export_saved_model.py); both run the
+same inference.
 
 Usage:
   python tools/predict.py --saved_model=/tmp/maskformer_saved_model \

@@ -18,6 +18,9 @@
     (`categories_<split>.json`): thing/stuff flags and dataset ids by
     contiguous class id;
   * `resolve_checkpoint`: a checkpoint prefix, or a folder's latest one;
+  * `architecture`, `build_model`, `num_queries`: the meta-architecture of a
+    task config (MaskFormer or Mask2Former, by the config's type), its model
+    and its number of queries;
   * `build_post_processor`: the original's inference
     (`modeling.postprocessing.MaskFormerPostProcessor`) for an experiment's
     evaluation data and thresholds, its thing classes from the category map.
@@ -34,10 +37,18 @@ from typing import Optional
 from typing import Sequence
 
 import tensorflow as tf
+import tf_keras
 
 from projects.maskformer.configs import dataloader as data_cfg
+from projects.maskformer.configs import mask2former as m2f_cfg
 from projects.maskformer.configs import task as task_cfg
 from projects.maskformer.modeling import postprocessing
+from projects.maskformer.modeling.mask2former import mask2former_model
+from projects.maskformer.modeling.maskformer import maskformer_model
+
+# The meta-architectures, as `architecture` names them.
+MASKFORMER = 'maskformer'
+MASK2FORMER = 'mask2former'
 
 
 def read_category_map(path: str) -> List[Dict[str, Any]]:
@@ -63,6 +74,46 @@ def read_category_map(path: str) -> List[Dict[str, Any]]:
   if [c['contiguous_id'] for c in categories] != list(range(len(categories))):
     raise ValueError(f'{path}: contiguous ids are not 0..{len(categories) - 1}')
   return categories
+
+
+def architecture(params: task_cfg.MaskClassificationTask) -> str:
+  """`MASK2FORMER` for a `Mask2FormerTask` config, else `MASKFORMER`."""
+  if isinstance(params, m2f_cfg.Mask2FormerTask):
+    return MASK2FORMER
+  return MASKFORMER
+
+
+def is_mask2former(params: task_cfg.MaskClassificationTask) -> bool:
+  """Whether the task config is Mask2Former's (its losses, panoptic rule)."""
+  return architecture(params) == MASK2FORMER
+
+
+def build_model(params: task_cfg.MaskClassificationTask) -> tf_keras.Model:
+  """The model of a task config: Mask2Former or MaskFormer, by its type.
+
+  Weight decay is the optimizer's (decoupled), never an L2 loss, so no
+  regularizer is attached.
+
+  Args:
+    params: a `MaskFormerTask` or `Mask2FormerTask` config.
+
+  Returns:
+    The built model (variables created, randomly initialized).
+  """
+  if is_mask2former(params):
+    return mask2former_model.build_mask2former_model(params.model)
+  return maskformer_model.build_maskformer_model(params.model)
+
+
+def num_queries(params: task_cfg.MaskClassificationTask) -> int:
+  """The model's number of queries Q.
+
+  `model.transformer_decoder.num_queries` for Mask2Former,
+  `model.transformer_predictor.num_queries` for MaskFormer.
+  """
+  if is_mask2former(params):
+    return int(params.model.transformer_decoder.num_queries)
+  return int(params.model.transformer_predictor.num_queries)
 
 
 def resolve_checkpoint(path: str) -> str:

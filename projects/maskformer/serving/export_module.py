@@ -12,10 +12,12 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""SavedModel export of MaskFormer: images in, post-processed results out.
+"""SavedModel export of MaskFormer or Mask2Former: images in, results out.
 
-`MaskFormerModule` is a Model Garden vision `ExportModule`. Its two serving
-signatures take one image of any size:
+`MaskFormerModule` is a Model Garden vision `ExportModule` for either
+meta-architecture, chosen by the type of the experiment's task config
+(`inference_setup.build_model`). Its two serving signatures take one image of
+any size:
 
   * 'serving_default': `inputs`, a uint8 [1, H, W, 3] RGB tensor;
   * 'serve_image_bytes': `inputs`, a string [1] tensor holding a JPEG or PNG
@@ -28,7 +30,9 @@ ResizeShortestEdge (`eval_short_edge` / `eval_max_size`, scaled down further if
 needed to fit the model canvas), the PIL-like bilinear resize, normalization,
 zero padding bottom/right onto the static **model canvas** (`parser.output_size`;
 batch 1). The model then runs at that static size and `MaskFormerPostProcessor`
-produces the original's inference at the image's original size.
+produces the original's inference at the image's original size, with the
+architecture's panoptic rule (Mask2Former paints only the confident pixels of
+a segment, MaskFormer all the pixels it wins; `inference.panoptic_inference`).
 
 Outputs live on a static **output canvas** (`parser.groundtruth_padded_size`,
 the evaluation's canvas), with the image's result in the top-left
@@ -57,8 +61,8 @@ queries, k = instance pairs):
     (dataset ids), 'instance_valid' (False for stuff classes), sorted by class
     probability (Mask2Former's rule; the original MaskFormer has none).
 
-The category metadata (names, thing flags, dataset ids, colours) and the
-serving settings travel inside the SavedModel as the asset
+The category metadata (names, thing flags, dataset ids, colours), the
+architecture and the serving settings travel inside the SavedModel as the asset
 `assets/serving_metadata.json` (`read_metadata`). The export runs in float32
 whatever the experiment's mixed-precision setting.
 
@@ -90,13 +94,13 @@ from projects.maskformer.dataloaders import augmentation
 from projects.maskformer.dataloaders import decoders
 from projects.maskformer.dataloaders import maskformer_input
 from projects.maskformer.modeling import postprocessing
-from projects.maskformer.modeling.maskformer import maskformer_model
 
 METADATA_FILE = 'serving_metadata.json'
 # Function keys of `get_inference_signatures` and their signature names.
 SIGNATURES = {'image_tensor': 'serving_default',
               'image_bytes': 'serve_image_bytes'}
-# Mask2Former's number of (query, class) pairs per image.
+# Mask2Former's number of (query, class) pairs per image (both
+# architectures' default).
 DEFAULT_INSTANCE_TOP_K = 100
 
 
@@ -159,12 +163,14 @@ class MaskFormerModule(export_base.ExportModule):
     """Initializes the module.
 
     Args:
-      params: The experiment. Used: `task.model`, `task.validation_data`
+      params: The experiment, MaskFormer's or Mask2Former's (by the type of
+        `task`). Used: `task.model`, `task.validation_data`
         (its parser's `output_size` is the model canvas, `eval_short_edge` /
         `eval_max_size` the resize, `groundtruth_padded_size` the output
         canvas) and `task.evaluation` (thresholds, `category_map_file`).
       model: The model, taking inputs of the model canvas size; built from
-        `task.model` (random weights) if None.
+        `task.model` (random weights; `inference_setup.build_model`) if
+        None.
       categories: The category map (`inference_setup.read_category_map`'s
         list); read from
         `task.evaluation.category_map_file` if None and that is set.
@@ -194,8 +200,8 @@ class MaskFormerModule(export_base.ExportModule):
     if categories is None and evaluation.category_map_file:
       categories = inference_setup.read_category_map(
           evaluation.category_map_file)
-    num_pairs = (model_config.num_classes *
-                 model_config.transformer_predictor.num_queries)
+    num_pairs = model_config.num_classes * inference_setup.num_queries(
+        params.task)
     if instance_top_k is None:
       instance_top_k = min(DEFAULT_INSTANCE_TOP_K, num_pairs)
     if not 0 < instance_top_k <= num_pairs:
@@ -203,11 +209,13 @@ class MaskFormerModule(export_base.ExportModule):
                        f'classes), got {instance_top_k}')
     post_processor = inference_setup.build_post_processor(
         categories, params.task.validation_data, evaluation, outputs,
-        paint_confident_pixels_only=False,  # MaskFormer's rule.
+        paint_confident_pixels_only=inference_setup.is_mask2former(
+            params.task),
         instance_top_k=instance_top_k)
     categories = serving_categories(categories, model_config.num_classes)
     # Kept as JSON text: plain values, exactly what the export writes.
     self._metadata_json = json.dumps({
+        'architecture': inference_setup.architecture(params.task),
         'categories': categories,
         'outputs': list(outputs),
         'model_canvas': list(self._model_canvas),
@@ -225,11 +233,11 @@ class MaskFormerModule(export_base.ExportModule):
     self._category_ids = tf.constant([c['category_id'] for c in categories],
                                      tf.int32)
 
-  def _build_model(self) -> maskformer_model.MaskFormer:
-    """`task.model` with its input size set to the model canvas."""
-    config = self.params.task.model.replace(
-        input_size=list(self._model_canvas) + [3])
-    return maskformer_model.build_maskformer_model(config)
+  def _build_model(self) -> tf_keras.Model:
+    """The task's model with its input size set to the model canvas."""
+    task = self.params.task.replace(
+        model={'input_size': list(self._model_canvas) + [3]})
+    return inference_setup.build_model(task)
 
   def _decode_image(self, encoded_image_bytes: tf.Tensor) -> tf.Tensor:
     """Decodes a JPEG or PNG as the input pipeline does (uint8 [H, W, 3])."""
@@ -239,10 +247,11 @@ class MaskFormerModule(export_base.ExportModule):
   def metadata(self) -> Dict[str, Any]:
     """What a client needs besides the signatures (see `read_metadata`).
 
-    Keys: 'categories' (`serving_categories`), 'outputs', 'model_canvas',
-    'output_canvas', 'eval_short_edge', 'eval_max_size',
-    'object_mask_threshold', 'overlap_threshold', 'instance_top_k' and
-    'signatures' (function key -> signature name).
+    Keys: 'architecture' ('maskformer' or 'mask2former',
+    `inference_setup.architecture`), 'categories' (`serving_categories`),
+    'outputs', 'model_canvas', 'output_canvas', 'eval_short_edge',
+    'eval_max_size', 'object_mask_threshold', 'overlap_threshold',
+    'instance_top_k' and 'signatures' (function key -> signature name).
     """
     return json.loads(self._metadata_json)
 

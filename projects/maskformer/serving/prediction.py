@@ -170,7 +170,7 @@ def image_segments(outputs: Mapping[str, np.ndarray],
 
 
 class Predictor:
-  """Runs a MaskFormer serving function on images and writes the results."""
+  """Runs a serving function (either architecture) on images, writes results."""
 
   def __init__(self, serve: Callable[..., Mapping[str, tf.Tensor]],
                metadata: Mapping[str, Any]):

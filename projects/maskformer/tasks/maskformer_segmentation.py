@@ -58,8 +58,6 @@ from projects.maskformer.losses import criterion as criterion_lib
 from projects.maskformer.losses import mask2former_criterion
 from projects.maskformer.modeling import layers
 from projects.maskformer.modeling import postprocessing
-from projects.maskformer.modeling.mask2former import mask2former_model
-from projects.maskformer.modeling.maskformer import maskformer_model
 from projects.maskformer.ops import precision
 
 FIRST_NONFINITE_STEP = 'first_nonfinite_step'
@@ -143,27 +141,6 @@ def compiles_criterion(xla_compile: str) -> bool:
   return xla_compile == task_cfg.XLA_COMPILE_CRITERION
 
 
-def _is_mask2former(params: task_cfg.MaskClassificationTask) -> bool:
-  return isinstance(params, m2f_cfg.Mask2FormerTask)
-
-
-def build_model(params: task_cfg.MaskClassificationTask) -> tf_keras.Model:
-  """The model of a task config: Mask2Former or MaskFormer, by its type.
-
-  Weight decay is the optimizer's (decoupled), never an L2 loss, so no
-  regularizer is attached.
-
-  Args:
-    params: a `MaskFormerTask` or `Mask2FormerTask` config.
-
-  Returns:
-    The built model (variables created, randomly initialized).
-  """
-  if _is_mask2former(params):
-    return mask2former_model.build_mask2former_model(params.model)
-  return maskformer_model.build_maskformer_model(params.model)
-
-
 @task_factory.register_task_cls(m2f_cfg.Mask2FormerTask)
 @task_factory.register_task_cls(exp_cfg.MaskFormerTask)
 class MaskFormerSegmentationTask(base_task.Task):
@@ -176,7 +153,7 @@ class MaskFormerSegmentationTask(base_task.Task):
       raise ValueError("task.init_checkpoint_modules must be 'all' or "
                        f"'backbone', got {params.init_checkpoint_modules!r}")
     criterion_class = (mask2former_criterion.Mask2FormerCriterion
-                       if _is_mask2former(params)
+                       if inference_setup.is_mask2former(params)
                        else criterion_lib.MaskFormerCriterion)
     self._criterion = criterion_class(
         params.losses, jit_compile=compiles_criterion(params.xla_compile))
@@ -198,7 +175,7 @@ class MaskFormerSegmentationTask(base_task.Task):
     return self._categories
 
   def build_model(self) -> tf_keras.Model:
-    return build_model(self.task_config)
+    return inference_setup.build_model(self.task_config)
 
   def initialize(self, model: tf_keras.Model) -> None:
     """Restores `init_checkpoint`: all weights, or the backbone only.
@@ -255,7 +232,7 @@ class MaskFormerSegmentationTask(base_task.Task):
   def build_metrics(self, training: bool = True) -> List[tf_keras.metrics.Metric]:
     if not training:
       return []
-    if _is_mask2former(self.task_config):
+    if inference_setup.is_mask2former(self.task_config):
       decoder = self.task_config.model.transformer_decoder
       num_layers = decoder.dec_layers
     else:
@@ -281,7 +258,7 @@ class MaskFormerSegmentationTask(base_task.Task):
     # bfloat16 endpoints widen to float32; float64 (the exact mode) stays.
     outputs = tf.nest.map_structure(precision.widen, outputs)
     targets = maskformer_input.loss_targets(labels)
-    if _is_mask2former(self.task_config):
+    if inference_setup.is_mask2former(self.task_config):
       targets = mask2former_criterion.with_point_sampling(
           targets, seed=tf.stack([
               tf.constant(self.task_config.point_sampling_seed, tf.int64),
@@ -355,17 +332,18 @@ class MaskFormerSegmentationTask(base_task.Task):
     Raises:
       ValueError: instance results asked for on semantic data.
     """
+    paint_rule = inference_setup.is_mask2former(self.task_config)
     if self._label_type == data_cfg.PANOPTIC:
       return inference_setup.build_post_processor(
           self._categories, params, self.task_config.evaluation,
           outputs=('panoptic', 'instance') if instances else ('panoptic',),
-          paint_confident_pixels_only=_is_mask2former(self.task_config))
+          paint_confident_pixels_only=paint_rule)
     if instances:
       raise ValueError('instance results need panoptic data (the thing '
                        'classes of its category map)')
     return inference_setup.build_post_processor(
         None, params, self.task_config.evaluation, outputs=('semantic',),
-        paint_confident_pixels_only=_is_mask2former(self.task_config))
+        paint_confident_pixels_only=paint_rule)
 
   def post_process(self, outputs: Dict[str, Any], images: tf.Tensor,
                    labels: Dict[str, tf.Tensor],
