@@ -18,11 +18,8 @@
 detectron2's `build_resnet_backbone` computes it for MaskFormer: the stride
 is on the 3x3 conv (ResNet v1.5, `STRIDE_IN_1X1=False`), every norm is a
 FrozenBatchNorm with eps 1e-5, and every padding is PyTorch's symmetric
-zero padding, so any input size gives PyTorch's output sizes
-floor((n + 2p - k) / s) + 1: 'same' for stride 1 (symmetric there, and no
-padded copy of the input is kept for the backward pass), explicit
-`ZeroPadding2D` + 'valid' for stride 2 (where 'same' would pad bottom/right
-only).
+zero padding (explicit `ZeroPadding2D` + 'valid'), so any input size gives
+PyTorch's output sizes floor((n + 2p - k) / s) + 1.
 
 Registered with Model Garden's backbone factory as 'torch_resnet'. The
 endpoints are Model Garden's dict {'2': res2, ..., '5': res5}.
@@ -119,19 +116,13 @@ class TorchResNet(tf_keras.Model):
 
   def _conv_norm(self, x: tf.Tensor, filters: int, kernel_size: int,
                  stride: int, path: str) -> tf.Tensor:
-    """Conv (no bias, symmetric pad (k-1)/2) followed by FrozenBN.
-
-    Stride 1 pads inside the convolution ('same'); saving the padded input
-    for the gradient would cost about 45 MiB in the R50 train step at 512^2,
-    batch 2 (docs/memory.md).
-    """
+    """Conv (no bias, symmetric pad (k-1)/2) followed by FrozenBN."""
     padding = (kernel_size - 1) // 2
-    if padding and stride > 1:
+    if padding:
       x = tf_keras.layers.ZeroPadding2D(
           padding, name=f'{NAME_PREFIX}/{path}/pad')(x)
     x = tf_keras.layers.Conv2D(
-        filters, kernel_size, stride,
-        padding='valid' if stride > 1 else 'same', use_bias=False,
+        filters, kernel_size, stride, padding='valid', use_bias=False,
         kernel_initializer=_msra_initializer(),
         kernel_regularizer=self._kernel_regularizer,
         name=f'{NAME_PREFIX}/{path}')(x)
