@@ -23,7 +23,7 @@ lint: venv
 	$(VENV)/bin/ruff check .
 
 test: lint
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=25
 
 # The demo: a synthetic COCO-panoptic dataset (64 train / 32 val images),
 # converted to TFRecords, a small model trained on 2 CPU cores, PQ of the

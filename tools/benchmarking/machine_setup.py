@@ -113,13 +113,25 @@ def machine_facts(env) -> Dict[str, Any]:
   return machine
 
 
+def _onednn_setting() -> str:
+  """TF_ENABLE_ONEDNN_OPTS, or TF's choice for this CPU when it is unset.
+
+  TF turns oneDNN on by default only on some CPUs (off on the project's AMD
+  EPYC machine), so 'default' alone does not say which.
+  """
+  if 'TF_ENABLE_ONEDNN_OPTS' in os.environ:
+    return os.environ['TF_ENABLE_ONEDNN_OPTS']
+  from tensorflow.python.util import _pywrap_util_port  # pylint: disable=g-import-not-at-top
+  return 'default (on)' if _pywrap_util_port.IsMklEnabled() else 'default (off)'
+
+
 def thread_settings(env) -> Dict[str, Any]:
   """TF's, oneDNN's and torch's thread settings."""
   threads = {
       'tf_intra_op': tf.config.threading.get_intra_op_parallelism_threads(),
       'tf_inter_op': (tf.config.threading.get_inter_op_parallelism_threads()
                       or 'default'),
-      'onednn': os.environ.get('TF_ENABLE_ONEDNN_OPTS', 'default (on)'),
+      'onednn': _onednn_setting(),
   }
   if env.fw.available:
     threads['torch'] = env.fw.torch.get_num_threads()
