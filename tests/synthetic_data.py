@@ -57,6 +57,20 @@ TINY_MODEL: Dict[str, Any] = {
     },
 }
 
+MASK2FORMER_EXPERIMENT = 'mask2former_synthetic_cpu'
+MASK2FORMER_HEADS = 3  # 2 masked-attention layers, 3 supervised heads.
+TINY_MASK2FORMER: Dict[str, Any] = {
+    'input_size': [CANVAS, CANVAS, 3],
+    'backbone': {'torch_resnet': {'depths': [1, 1, 1, 1], 'base_width': 8}},
+    'pixel_decoder': {'conv_dim': 32, 'mask_dim': 32, 'num_groups': 8,
+                      'num_layers': 1, 'num_heads': 2, 'num_points': 2,
+                      'dim_feedforward': 64},
+    'transformer_decoder': {'hidden_dim': 32, 'num_queries': NUM_QUERIES,
+                            'num_heads': 2, 'dim_feedforward': 64,
+                            'dec_layers': MASK2FORMER_HEADS},
+}
+# Fewer points than the recipe's 12,544, for speed.
+TINY_MASK2FORMER_LOSSES: Dict[str, Any] = {'train_num_points': 64}
 
 @dataclasses.dataclass(frozen=True)
 class SyntheticRecords:

@@ -29,7 +29,8 @@ asserts that all 15 do (the original's own float64 run gives the same ones
 too), then compares the losses; a differing matching would have to be
 compared with freshly drawn points instead, statistically.
 
-The terms and gradients of 2 replicas against 1 (recorded points) run under
+The terms and gradients of 2 replicas against 1 (recorded points and
+reference matchings, or drawn points and our own matchings) run under
 MirroredStrategy with 2 logical CPUs in a fresh interpreter (this module as
 a script), as in `test_criterion_distributed.py`.
 """
@@ -312,6 +313,8 @@ def test_batch_without_targets_and_bfloat16_predictions():
 
 
 def test_two_replicas_equal_one(shared_dir):
+  """With the recorded points and reference matchings, and with drawn points
+  and our own matchings (the draws are keyed by global image index)."""
   del shared_dir  # Skips the test without the fixtures.
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3',
              PYTHONPATH=os.pathsep.join(
@@ -321,60 +324,62 @@ def test_two_replicas_equal_one(shared_dir):
                           capture_output=True, text=True, timeout=600,
                           check=False)
   assert result.returncode == 0, result.stderr[-4000:]
-  report = json.loads(result.stdout.strip().splitlines()[-1])
-  assert report['num_replicas'] == NUM_REPLICAS
-  assert len(set(report['replica_totals'])) == NUM_REPLICAS
-  assert len(report['single_terms']) == 9
-  for name, single in report['single_terms'].items():
-    summed = report['summed_terms'][name]
-    assert abs(summed - single) <= REL_TOL_REPLICAS * abs(single), name
-  assert abs(report['summed_total'] - report['single_total']) <= (
-      REL_TOL_REPLICAS * abs(report['single_total']))
-  assert report['max_gradient_difference'] <= (
-      REL_TOL_REPLICAS * report['max_gradient'])
+  reports = json.loads(result.stdout.strip().splitlines()[-1])
+  assert sorted(reports) == ['drawn', 'recorded']
+  for report in reports.values():
+    assert report['num_replicas'] == NUM_REPLICAS
+    assert len(set(report['replica_totals'])) == NUM_REPLICAS
+    assert len(report['single_terms']) == 9
+    for name, single in report['single_terms'].items():
+      summed = report['summed_terms'][name]
+      assert abs(summed - single) <= REL_TOL_REPLICAS * abs(single), name
+    assert abs(report['summed_total'] - report['single_total']) <= (
+        REL_TOL_REPLICAS * abs(report['single_total']))
+    assert report['max_gradient_difference'] <= (
+        REL_TOL_REPLICAS * report['max_gradient'])
+  # Other points, hence other (nonzero) mask terms than the recorded ones.
+  assert (reports['drawn']['single_terms']['loss_mask'] !=
+          reports['recorded']['single_terms']['loss_mask'])
 
 
-def _compare_replicas_with_single():
-  """Terms and gradients of images 1..4 (1, 5, 20, 50 targets), 2 per
-  replica, with the recorded points and the reference matchings."""
-  cpu = tf.config.list_physical_devices('CPU')[0]
-  tf.config.set_logical_device_configuration(
-      cpu, [tf.config.LogicalDeviceConfiguration()] * NUM_REPLICAS)
-  fixture = load_fixture(conftest.shared_dir_path().joinpath(*FIXTURE))
-  images = slice(1, 5)
-  outputs = tf.nest.map_structure(lambda x: tf.constant(x[images]),
-                                  fixture['outputs'])
-  targets = m2f.with_point_sampling(
-      {k: tf.constant(v[images]) for k, v in fixture['targets'].items()},
-      matcher_points=tf.constant(fixture['matcher_points'][:, images]),
-      loss_points=tf.constant(fixture['loss_points'][:, images]))
-  matching = tf.constant(fixture['matching'][:, images])
-  criterion = m2f.Mask2FormerCriterion(_params(fixture['info']))
+def _replicas_and_single(outputs, targets, matching, criterion):
+  """Terms and gradients of the 4 images on 1 replica and 2 per replica.
 
-  def step(outputs, targets, matching):
+  Args:
+    outputs: The criterion's predictions of the 4 images.
+    targets: Their targets (recorded points: [L, B, ...], split on axis 1).
+    matching: The [L, B, Q] matchings to use, or None for our own.
+    criterion: A `Mask2FormerCriterion`.
+
+  Returns:
+    A JSON-able report.
+  """
+  def step(outputs, targets, matching=None):
     with tf.GradientTape() as tape:
       tape.watch(tf.nest.flatten(outputs))
       total, terms = criterion(outputs, targets, matching)
     return total, terms, tape.gradient(total, tf.nest.flatten(outputs))
 
-  single_total, single_terms, single_gradients = tf.function(step)(
-      outputs, targets, matching)
+  inputs = (outputs, targets) if matching is None else (outputs, targets,
+                                                        matching)
+  single_total, single_terms, single_gradients = tf.function(step)(*inputs)
   strategy = tf.distribute.MirroredStrategy(
       [f'/cpu:{i}' for i in range(NUM_REPLICAS)])
   per_replica = 2
+  by_layer = (m2f.MATCHER_POINTS, m2f.LOSS_POINTS)
 
   def shard(context):
     part = slice(context.replica_id_in_sync_group * per_replica,
                  (context.replica_id_in_sync_group + 1) * per_replica)
-    points = (m2f.MATCHER_POINTS, m2f.LOSS_POINTS)
-    return (tf.nest.map_structure(lambda x: x[part], outputs),
-            {k: v[:, part] if k in points else v[part]
-             for k, v in targets.items()},
-            matching[:, part])
+    local = (tf.nest.map_structure(lambda x: x[part], outputs),
+             {k: v if k == m2f.POINT_SEED else
+                 (v[:, part] if k in by_layer else v[part])
+              for k, v in targets.items()})
+    return local if matching is None else local + (matching[:, part],)
 
-  inputs = strategy.experimental_distribute_values_from_function(shard)
+  distributed = strategy.experimental_distribute_values_from_function(shard)
   total, terms, gradients = tf.function(
-      lambda inputs: strategy.run(step, args=inputs))(inputs)
+      lambda inputs: strategy.run(step, args=inputs))(distributed)
   return {
       'num_replicas': strategy.num_replicas_in_sync,
       'single_total': float(single_total),
@@ -391,6 +396,33 @@ def _compare_replicas_with_single():
           for dist, single in zip(gradients, single_gradients)),
       'max_gradient': max(float(np.abs(g.numpy()).max())
                           for g in single_gradients),
+  }
+
+
+def _compare_replicas_with_single():
+  """Images 1..4 (1, 5, 20, 50 targets), 2 per replica, with the recorded
+  points and the reference matchings, and with drawn points and our own
+  matchings."""
+  cpu = tf.config.list_physical_devices('CPU')[0]
+  tf.config.set_logical_device_configuration(
+      cpu, [tf.config.LogicalDeviceConfiguration()] * NUM_REPLICAS)
+  fixture = load_fixture(conftest.shared_dir_path().joinpath(*FIXTURE))
+  images = slice(1, 5)
+  outputs = tf.nest.map_structure(lambda x: tf.constant(x[images]),
+                                  fixture['outputs'])
+  targets = {k: tf.constant(v[images]) for k, v in fixture['targets'].items()}
+  criterion = m2f.Mask2FormerCriterion(_params(fixture['info']))
+  recorded = m2f.with_point_sampling(
+      targets,
+      matcher_points=tf.constant(fixture['matcher_points'][:, images]),
+      loss_points=tf.constant(fixture['loss_points'][:, images]))
+  drawn = m2f.with_point_sampling(targets,
+                                  seed=tf.constant([11, 3], tf.int64))
+  return {
+      'recorded': _replicas_and_single(
+          outputs, recorded, tf.constant(fixture['matching'][:, images]),
+          criterion),
+      'drawn': _replicas_and_single(outputs, drawn, None, criterion),
   }
 
 

@@ -18,8 +18,8 @@ The uncertainty sampling is compared with the fixture's `uncertain{c}_*`
 cases given the recorded draws: identical coordinates, except in case 1
 (3000 candidates on a 17 x 23 map), whose top-k cut has near-ties: there the
 importance-sampled points are compared as sets, allowing the few swaps the
-README measured between PyTorch's float32 and float64 runs. The per-replica
-draws run under MirroredStrategy with 2 logical CPUs in a fresh interpreter
+README measured between PyTorch's float32 and float64 runs. The draws of
+replicas run under MirroredStrategy with 2 logical CPUs in a fresh interpreter
 (this module as a script), as in `test_criterion_distributed.py`.
 """
 import json
@@ -30,6 +30,7 @@ import sys
 
 import numpy as np
 import pytest
+from scipy import stats
 import tensorflow as tf
 
 from projects.maskformer.dataloaders import maskformer_input
@@ -158,26 +159,49 @@ def test_target_masks_from_segment_map_equal_masks():
 
 def test_uniform_points_reproducible_and_distinct_per_step_and_stream():
   seed = tf.constant([7, 100], tf.int64)
-  draw = point_sampling.uniform_points(seed, [3, 50], (0, 1))
+  keys = tf.constant([0, 1, 2])
+  draw = point_sampling.uniform_points(seed, keys, 50, (0, 1))
   assert draw.shape == (3, 50, 2) and draw.dtype == tf.float32
   values = draw.numpy()
   assert values.min() >= 0.0 and values.max() < 1.0
   np.testing.assert_array_equal(
-      values, point_sampling.uniform_points(seed, [3, 50], (0, 1)).numpy())
-  # XLA's generator is not TensorFlow's kernel, but as reproducible.
+      values, point_sampling.uniform_points(seed, keys, 50, (0, 1)).numpy())
+  # The same bits under XLA: integer arithmetic, no device generator.
   compiled = tf.function(point_sampling.uniform_points, jit_compile=True)
-  np.testing.assert_array_equal(compiled(seed, [3, 50], (0, 1)).numpy(),
-                                compiled(seed, [3, 50], (0, 1)).numpy())
+  np.testing.assert_array_equal(compiled(seed, keys, 50, (0, 1)).numpy(),
+                                values)
+  # A row depends on its key only, not on the rows drawn with it.
+  np.testing.assert_array_equal(
+      point_sampling.uniform_points(seed, tf.constant([2, 0]), 50,
+                                    (0, 1)).numpy(), values[[2, 0]])
   next_step = point_sampling.uniform_points(tf.constant([7, 101], tf.int64),
-                                            [3, 50], (0, 1)).numpy()
-  other_stream = point_sampling.uniform_points(seed, [3, 50], (0, 2)).numpy()
-  for other in (next_step, other_stream):
+                                            keys, 50, (0, 1)).numpy()
+  other_stream = point_sampling.uniform_points(seed, keys, 50, (0, 2)).numpy()
+  other_run = point_sampling.uniform_points(
+      tf.constant([7 + (1 << 32), 100], tf.int64), keys, 50, (0, 1)).numpy()
+  for other in (next_step, other_stream, other_run, values[[1, 2, 0]]):
     assert not np.any(np.isclose(values, other, rtol=0, atol=1e-7))
-  wide = point_sampling.uniform_points(seed, [2, 10], (3,), tf.float64)
+  wide = point_sampling.uniform_points(seed, keys[:2], 10, (3,), tf.float64)
   assert wide.dtype == tf.float64
 
 
-def test_uniform_points_distinct_per_replica():
+def test_uniform_points_are_uniform_and_independent():
+  """Kolmogorov-Smirnov against U(0, 1), and no correlation between
+  coordinates, neighbouring points or neighbouring rows."""
+  values = point_sampling.uniform_points(
+      tf.constant([0, 1], tf.int64), tf.range(64), 1000, (2, 0)).numpy()
+  flat = values.reshape(-1)
+  # 128,000 values: a sound generator gives p < 1e-4 once in 10,000 seeds.
+  assert stats.kstest(flat, 'uniform').pvalue > 1e-4
+  bound = 5.0 / np.sqrt(flat.size / 2)  # 5 standard errors.
+  for first, second in ((values[..., 0], values[..., 1]),
+                        (values[:, :-1], values[:, 1:]),
+                        (values[:-1], values[1:])):
+    correlation = np.corrcoef(first.reshape(-1), second.reshape(-1))[0, 1]
+    assert abs(correlation) < bound
+
+
+def test_uniform_points_of_global_images_on_replicas_equal_one_replica():
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3',
              PYTHONPATH=os.pathsep.join(
                  [str(REPO_ROOT)] + os.environ.get('PYTHONPATH', '').split(
@@ -187,17 +211,16 @@ def test_uniform_points_distinct_per_replica():
                           check=False)
   assert result.returncode == 0, result.stderr[-4000:]
   report = json.loads(result.stdout.strip().splitlines()[-1])
-  replicas = [np.array(r) for r in report['replicas']]
-  assert len(replicas) == NUM_REPLICAS
-  # Replica 0 draws what a single replica draws; replica 1 other points.
-  np.testing.assert_array_equal(replicas[0], np.array(report['single']))
-  assert not np.any(np.isclose(replicas[0], replicas[1], rtol=0, atol=1e-7))
-  for values in replicas:
-    assert values.min() >= 0.0 and values.max() < 1.0
+  assert report['indices'] == [[0, 1], [2, 3]]
+  assert report['single_indices'] == [0, 1, 2, 3]
+  # Each replica draws the single replica's rows of its images.
+  np.testing.assert_array_equal(np.concatenate(report['replicas']),
+                                np.array(report['single']))
 
 
 def _draw_on_replicas():
-  """The same seed's draws on 2 MirroredStrategy replicas and on none."""
+  """Draws keyed by global image index on 2 MirroredStrategy replicas (2
+  images each) and on none (all 4)."""
   cpu = tf.config.list_physical_devices('CPU')[0]
   tf.config.set_logical_device_configuration(
       cpu, [tf.config.LogicalDeviceConfiguration()] * NUM_REPLICAS)
@@ -205,16 +228,19 @@ def _draw_on_replicas():
   strategy = tf.distribute.MirroredStrategy(
       [f'/cpu:{i}' for i in range(NUM_REPLICAS)])
 
-  @tf.function
-  def draw():
-    return strategy.run(
-        lambda: point_sampling.uniform_points(seed, [2, 20], (4,)))
+  def draw(batch_size):
+    images = point_sampling.global_image_index(batch_size)
+    return images, point_sampling.uniform_points(seed, images, 20, (4,))
 
+  indices, points = tf.function(lambda: strategy.run(draw, args=(2,)))()
+  single_indices, single = draw(4)
   return {
+      'indices': [r.numpy().tolist()
+                  for r in strategy.experimental_local_results(indices)],
       'replicas': [r.numpy().tolist()
-                   for r in strategy.experimental_local_results(draw())],
-      'single': point_sampling.uniform_points(seed, [2, 20], (4,))
-                .numpy().tolist(),
+                   for r in strategy.experimental_local_results(points)],
+      'single_indices': single_indices.numpy().tolist(),
+      'single': single.numpy().tolist(),
   }
 
 

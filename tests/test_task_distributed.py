@@ -18,7 +18,9 @@ Two logical CPU devices must be configured before TensorFlow runs any op,
 which other test modules of the same pytest process will have done, so the
 comparison runs this file as a script in a fresh interpreter and the test
 checks what it prints. The global batch of the first step gives replica 1
-only images without any target.
+only images without any target. Both architectures: Mask2Former's random
+points are keyed by each image's index in the global batch, so its replicas
+draw what the single replica draws for their images.
 """
 import json
 import subprocess
@@ -26,6 +28,7 @@ import sys
 
 import numpy as np
 from official.core import exp_factory
+import pytest
 import synthetic_data
 import tensorflow as tf
 
@@ -88,15 +91,24 @@ def _relative_difference(value, reference):
   return abs(value - reference) / max(abs(reference), 1e-6)
 
 
-def _compare_replicas_with_single():
+# Experiment: (tiny task overrides, supervised heads).
+ARCHITECTURES = {
+    synthetic_data.EXPERIMENT: ({'model': synthetic_data.TINY_MODEL}, 2),
+    synthetic_data.MASK2FORMER_EXPERIMENT: (
+        {'model': synthetic_data.TINY_MASK2FORMER,
+         'losses': synthetic_data.TINY_MASK2FORMER_LOSSES},
+        synthetic_data.MASK2FORMER_HEADS),
+}
+
+
+def _compare_replicas_with_single(experiment):
   """Runs both set-ups for two steps; returns a JSON-able report."""
   # Before any TF op (importing the project runs none).
   cpu = tf.config.list_physical_devices('CPU')[0]
   tf.config.set_logical_device_configuration(
       cpu, [tf.config.LogicalDeviceConfiguration()] * NUM_REPLICAS)
-  params = exp_factory.get_exp_config(synthetic_data.EXPERIMENT)
-  params.override({'task': {'model': synthetic_data.TINY_MODEL}},
-                  is_strict=True)
+  params = exp_factory.get_exp_config(experiment)
+  params.override({'task': ARCHITECTURES[experiment][0]}, is_strict=True)
   task = maskformer_segmentation.MaskFormerSegmentationTask(params.task)
 
   def build(strategy):
@@ -176,8 +188,9 @@ def _compare_replicas_with_single():
   return report
 
 
-def test_two_mirrored_replicas_equal_one_replica():
-  result = subprocess.run([sys.executable, __file__],
+@pytest.mark.parametrize('experiment', sorted(ARCHITECTURES))
+def test_two_mirrored_replicas_equal_one_replica(experiment):
+  result = subprocess.run([sys.executable, __file__, experiment],
                           cwd=synthetic_data.REPO_ROOT,
                           env=synthetic_data.subprocess_env(),
                           capture_output=True, text=True, timeout=900,
@@ -189,7 +202,7 @@ def test_two_mirrored_replicas_equal_one_replica():
   assert report['first_nonfinite_step'] == [-1.0]
   for step, values in enumerate(report['steps'], start=1):
     assert values['iterations'] == [step, step]
-    assert values['num_terms'] == 1 + 1 + 3 * 2
+    assert values['num_terms'] == 1 + 1 + 3 * ARCHITECTURES[experiment][1]
     assert np.isfinite(values['total_loss'])
     # Every replica reports the global loss, not its share.
     assert len(values['replica_total_losses']) == NUM_REPLICAS
@@ -206,4 +219,4 @@ def test_two_mirrored_replicas_equal_one_replica():
 
 
 if __name__ == '__main__':
-  print(json.dumps(_compare_replicas_with_single()))
+  print(json.dumps(_compare_replicas_with_single(sys.argv[1])))

@@ -31,19 +31,8 @@ from projects.maskformer.configs import task as task_cfg
 from projects.maskformer.modeling.mask2former import mask2former_model
 from projects.maskformer.tasks import maskformer_segmentation
 
-EXPERIMENT = 'mask2former_synthetic_cpu'
-DEC_LAYERS = 3  # 2 masked-attention layers, 3 supervised heads.
-TINY_MASK2FORMER = {
-    'input_size': [synthetic_data.CANVAS, synthetic_data.CANVAS, 3],
-    'backbone': {'torch_resnet': {'depths': [1, 1, 1, 1], 'base_width': 8}},
-    'pixel_decoder': {'conv_dim': 32, 'mask_dim': 32, 'num_groups': 8,
-                      'num_layers': 1, 'num_heads': 2, 'num_points': 2,
-                      'dim_feedforward': 64},
-    'transformer_decoder': {'hidden_dim': 32,
-                            'num_queries': synthetic_data.NUM_QUERIES,
-                            'num_heads': 2, 'dim_feedforward': 64,
-                            'dec_layers': DEC_LAYERS},
-}
+EXPERIMENT = synthetic_data.MASK2FORMER_EXPERIMENT
+DEC_LAYERS = synthetic_data.MASK2FORMER_HEADS
 
 
 @pytest.fixture(scope='module')
@@ -52,8 +41,8 @@ def tiny(tmp_path_factory):
       tmp_path_factory.mktemp('synthetic'), num_train=4, num_val=2)
   params = exp_factory.get_exp_config(EXPERIMENT)
   overrides = synthetic_data.tiny_overrides(records)
-  overrides['task']['model'] = TINY_MASK2FORMER
-  overrides['task']['losses'] = {'train_num_points': 64}
+  overrides['task']['model'] = synthetic_data.TINY_MASK2FORMER
+  overrides['task']['losses'] = synthetic_data.TINY_MASK2FORMER_LOSSES
   params.override(overrides, is_strict=True)
   params.trainer.optimizer_config.learning_rate.override(
       {'type': 'constant', 'constant': {'learning_rate': 3e-4}})

@@ -135,7 +135,8 @@ class Mask2FormerTask(task_cfg.MaskClassificationTask):
     losses: the point-sampled losses and matching costs.
     point_sampling_seed: the seed of the criterion's random points; each
       train step draws from (this seed, its step index), validation steps
-      from (this seed, -1), and each replica folds in its replica id.
+      from (this seed, -1); each image's points are keyed by its index in
+      the global batch, so they do not depend on the number of replicas.
   """
   model: Mask2FormerModel = dataclasses.field(
       default_factory=Mask2FormerModel)

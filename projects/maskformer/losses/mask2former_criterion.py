@@ -45,8 +45,11 @@ Everything is a TensorFlow computation of the train step (XLA-compilable;
 the batch size must be static).
 
 Points: the random points come from `point_sampling.uniform_points` with
-the per-step seed `targets[POINT_SEED]` (e.g. `[run seed, step]`; each
-replica, layer, purpose and chunk folds in its own stream). Recorded points
+the per-step seed `targets[POINT_SEED]` (e.g. `[run seed, step]`), the layer
+and purpose as streams, and as row keys the image's index in the global
+batch (the matcher's) or that and the pair's rank in its image (the
+losses'): each image and pair gets the same points whichever replica and
+chunk hold it, so 2 replicas compute what 1 computes. Recorded points
 (`MATCHER_POINTS`, `LOSS_POINTS`), e.g. those of a reference run, replace
 the draws; `with_point_sampling` adds either to the targets.
 """
@@ -91,7 +94,7 @@ def with_point_sampling(targets: Mapping[str, tf.Tensor],
   Args:
     targets: The loss targets (`criterion.MaskClassificationCriterion`).
     seed: An int32 or int64 [2] tensor, the per-step seed of the draws (the
-      same on every replica; each folds in its replica id).
+      same on every replica).
     matcher_points: A float [L, B, P, 2] tensor: for each layer (final
       first) and image the (x, y) points of the matching cost.
     loss_points: A float [L, B, T, P, 2] tensor: for each layer and image the
@@ -166,16 +169,15 @@ class PointSampledMatcher(matcher_lib.HungarianMatcher):
     Returns:
       A float32 [L, B, Q, T] tensor.
     """
-    batch_size = tf.shape(targets['valid'])[0]
+    images = point_sampling.global_image_index(tf.shape(targets['valid'])[0])
     costs = []
     for layer, (pred_logits, pred_masks) in enumerate(layers):
       if MATCHER_POINTS in targets:
         points = targets[MATCHER_POINTS][layer]
       else:
         points = point_sampling.uniform_points(
-            _seed(targets, MATCHER_POINTS),
-            [batch_size, self._params.train_num_points],
-            (_MATCHER_STREAM, layer))
+            _seed(targets, MATCHER_POINTS), images,
+            self._params.train_num_points, (_MATCHER_STREAM, layer))
       costs.append(point_matching_cost(pred_logits, pred_masks, targets,
                                        points, self._params))
     return tf.stack(costs)
@@ -242,15 +244,17 @@ class Mask2FormerCriterion(criterion_lib.MaskClassificationCriterion):
     super().__init__(params, PointSampledMatcher(params), jit_compile)
 
   def loss_points(self, logits: tf.Tensor, targets: Mapping[str, tf.Tensor],
-                  pairs: tf.Tensor, layer: int, chunk: tf.Tensor) -> tf.Tensor:
+                  pairs: tf.Tensor, layer: int) -> tf.Tensor:
     """The points of a chunk of matched pairs: recorded, or drawn.
+
+    Drawn points are keyed by the pair's image in the global batch and its
+    rank among the image's pairs (`point_sampling.uniform_points`).
 
     Args:
       logits: A float [C, h, w] tensor, the pairs' mask logits.
       targets: The loss targets, with `POINT_SEED` or `LOSS_POINTS`.
       pairs: An int32 [C, 4] tensor of `matched_pairs` rows.
       layer: The layer's index (0 for the final layer).
-      chunk: An int32 scalar, the chunk's index (a stream of the draws).
 
     Returns:
       A [C, P, 2] tensor of (x, y) points of the logits' dtype.
@@ -262,14 +266,17 @@ class Mask2FormerCriterion(criterion_lib.MaskClassificationCriterion):
     params = self._params
     num_points = params.train_num_points
     seed = _seed(targets, LOSS_POINTS)
-    size = logits.shape[0]
+    valid = targets['valid']
+    images = tf.gather(point_sampling.global_image_index(tf.shape(valid)[0]),
+                       pairs[:, 0])
+    row_keys = images * valid.shape[1] + pairs[:, 3]
     candidates = point_sampling.uniform_points(
-        seed, [size, int(num_points * params.oversample_ratio)],
-        (_CANDIDATE_STREAM, layer, chunk), logits.dtype)
+        seed, row_keys, int(num_points * params.oversample_ratio),
+        (_CANDIDATE_STREAM, layer), logits.dtype)
     random_rest = point_sampling.uniform_points(
-        seed,
-        [size, num_points - int(params.importance_sample_ratio * num_points)],
-        (_RANDOM_STREAM, layer, chunk), logits.dtype)
+        seed, row_keys,
+        num_points - int(params.importance_sample_ratio * num_points),
+        (_RANDOM_STREAM, layer), logits.dtype)
     return point_sampling.uncertain_point_coords(
         logits, num_points, params.oversample_ratio,
         params.importance_sample_ratio, candidates, random_rest)
@@ -303,8 +310,8 @@ class Mask2FormerCriterion(criterion_lib.MaskClassificationCriterion):
       weights = tf.cast(start + tf.range(chunk_size) < num_pairs, dtype)
       logits = tf.gather_nd(pred_masks, tf.stack([rows[:, 0], rows[:, 2]],
                                                  axis=1))
-      points = tf.stop_gradient(self.loss_points(logits, targets, rows, layer,
-                                                 chunk))
+      points = tf.stop_gradient(self.loss_points(logits, targets, rows,
+                                                 layer))
       labels = point_sampling.sample_target_masks(targets, rows[:, 0],
                                                   rows[:, 1:2], points)
       half_bce, dice = mask_loss.pair_losses(

@@ -26,11 +26,14 @@ masks (`mask2former_semantics.md`, sections 4 and 5):
 * `uncertain_point_coords`: PointRend's importance sampling (the candidates
   where the class-agnostic logit is closest to 0, most uncertain first, then
   uniform points);
-* `uniform_points`: the random draws, from a stateless per-step seed with the
-  replica id folded in, so that they are reproducible, differ between steps,
-  between replicas and between uses, and need no random state. A caller that
-  wants other points (e.g. the points a reference run recorded) passes those
-  instead of drawing.
+* `uniform_points`: the random draws, from a counter-based generator: a
+  row's points are a hash of the per-step seed, the use (stream) and the
+  row's key (e.g. its image's index in the global batch), so that they are
+  reproducible on any device, with or without XLA, differ between steps,
+  uses and rows, need no random state, and do not depend on how the global
+  batch is split over replicas or on which other rows are drawn with them.
+  A caller that wants other points (e.g. the points a reference run
+  recorded) passes those instead of drawing.
 """
 from typing import Mapping
 from typing import Sequence
@@ -151,37 +154,89 @@ def uncertain_point_coords(logits: tf.Tensor, num_points: int,
   return tf.concat([chosen, tf.cast(random_rest, chosen.dtype)], axis=1)
 
 
-def replica_id() -> tf.Tensor:
-  """This replica's id in its sync group (0 outside a replica context)."""
+def global_image_index(batch_size: Union[int, tf.Tensor]) -> tf.Tensor:
+  """The index of each of this replica's images in the global batch.
+
+  Assumes the global batch is split over the replicas in order (replica r
+  holds images [r * batch_size, (r + 1) * batch_size)), as
+  `tf.distribute.Strategy.experimental_distribute_dataset` splits it.
+
+  Args:
+    batch_size: The per-replica batch size (an int or int32 scalar).
+
+  Returns:
+    An int32 [batch_size] tensor.
+  """
   context = tf.distribute.get_replica_context()
-  if context is None:
-    return tf.constant(0, tf.int32)
-  return tf.cast(context.replica_id_in_sync_group, tf.int32)
+  first = 0
+  if context is not None:
+    first = tf.cast(context.replica_id_in_sync_group, tf.int32) * batch_size
+  return first + tf.range(batch_size)
 
 
-def uniform_points(seed: tf.Tensor, shape: Sequence[Union[int, tf.Tensor]],
+def _mix(value: tf.Tensor) -> tf.Tensor:
+  """A bijective avalanche mix of uint32 values (the 'lowbias32' finaliser).
+
+  Each input bit flips about half of the output bits, so consecutive
+  counters give unrelated values.
+  """
+  for shift, multiplier in ((16, 0x7feb352d), (15, 0x846ca68b)):
+    value = tf.bitwise.bitwise_xor(
+        value, tf.bitwise.right_shift(value, tf.constant(shift, tf.uint32)))
+    value = value * tf.constant(multiplier, tf.uint32)
+  return tf.bitwise.bitwise_xor(
+      value, tf.bitwise.right_shift(value, tf.constant(16, tf.uint32)))
+
+
+def _absorb(state: tf.Tensor, value: tf.Tensor) -> tf.Tensor:
+  """The hash state after absorbing a uint32 value (broadcasting)."""
+  return _mix(tf.bitwise.bitwise_xor(state, _mix(value)))
+
+
+def _as_uint32_words(value: tf.Tensor) -> tf.Tensor:
+  """The 32-bit words of integers: int64 values give (low, high) each."""
+  value = tf.reshape(tf.convert_to_tensor(value), [-1])
+  if value.dtype == tf.int64:
+    high = tf.bitwise.right_shift(value, tf.constant(32, tf.int64))
+    value = tf.reshape(tf.stack([value, high], axis=1), [-1])
+  return tf.cast(value, tf.uint32)
+
+
+def uniform_points(seed: tf.Tensor, row_keys: tf.Tensor, num_points: int,
                    streams: Sequence[Union[int, tf.Tensor]],
                    dtype: tf.DType = tf.float32) -> tf.Tensor:
-  """Uniform (x, y) points in [0, 1)^2 from a stateless seed.
+  """Uniform (x, y) points in [0, 1)^2, P per row, from a stateless seed.
 
-  The replica id, then every stream id, is folded into the seed
-  (`tf.random.experimental.stateless_fold_in`): the same seed gives the same
-  points on the same replica, and independent points on another replica or
-  for other streams. (The same points on the same kind of device and
-  compilation: XLA's generator differs from TensorFlow's kernels.)
+  A counter-based generator: each coordinate is a 32-bit hash of the seed,
+  the streams, the row's key and the coordinate's index in its row, of
+  which the top 24 bits give the value. Row n's points therefore depend on
+  `row_keys[n]` and not on the other rows, the replica or the compiler:
+  the same seed, streams and key give the same points on any device, with
+  or without XLA, and the rows of a global batch get the same points
+  however it is split over replicas.
 
   Args:
     seed: An int32 or int64 [2] tensor, the per-step seed (e.g. a run seed
       and the step number).
-    shape: The leading dimensions [N, P].
+    row_keys: An int32 [N] tensor naming each row (e.g. its image's index in
+      the global batch); rows with one key get the same points.
+    num_points: P.
     streams: ints or int32 scalars naming the use of the draw (e.g. the
       decoder layer and the purpose).
     dtype: The float dtype of the points.
 
   Returns:
-    A [*shape, 2] tensor of `dtype`.
+    A [N, P, 2] tensor of `dtype`.
   """
-  seed = tf.random.experimental.stateless_fold_in(seed, replica_id())
+  state = tf.constant(0x9e3779b9, tf.uint32)
+  for word in tf.unstack(_as_uint32_words(seed)):
+    state = _absorb(state, word)
   for stream in streams:
-    seed = tf.random.experimental.stateless_fold_in(seed, stream)
-  return tf.random.stateless_uniform(list(shape) + [2], seed, dtype=dtype)
+    state = _absorb(state, tf.cast(stream, tf.uint32))
+  rows = _absorb(state, tf.cast(row_keys, tf.uint32))
+  counters = tf.cast(tf.reshape(tf.range(2 * num_points), [1, num_points, 2]),
+                     tf.uint32)
+  bits = _absorb(rows[:, tf.newaxis, tf.newaxis], counters)
+  values = tf.cast(tf.bitwise.right_shift(bits, tf.constant(8, tf.uint32)),
+                   tf.float32) * (1.0 / (1 << 24))
+  return tf.cast(values, dtype)

@@ -251,8 +251,8 @@ class MaskFormerSegmentationTask(base_task.Task):
     """Forward pass and this replica's share of the weighted global loss.
 
     `step` (int64 scalar) seeds Mask2Former's random points with
-    `point_sampling_seed`: the same on every replica (each folds in its
-    replica id) and reproducible.
+    `point_sampling_seed`: the same on every replica (the draws are keyed by
+    each image's index in the global batch) and reproducible.
     """
     outputs = model(images, training=training)
     # bfloat16 endpoints widen to float32; float64 (the exact mode) stays.
