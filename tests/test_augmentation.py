@@ -379,6 +379,21 @@ def test_semantic_crop_pads_with_128_before_normalization():
   assert (labels['segment_map'][crop_pad] == -1).all()
 
 
+def test_large_scale_jitter_pads_with_128_before_normalization():
+  """detectron2's FixedSizeCrop: image pad 128 (raw), label pad void."""
+  parser = _parser('large_scale_jitter', scale_min=0.5, scale_max=0.5,
+                   flip_prob=0.0)
+  image, labels = _parse(parser, _decoded(data_cfg.PANOPTIC), 3)
+  # 120x160 into 0.5 x (128x144): scale min(64/120, 72/160) = 0.45 -> 54x72.
+  assert labels['image_info'][1].tolist() == [54, 72]
+  padding = np.ones((128, 144), bool)
+  padding[:54, :72] = False
+  np.testing.assert_allclose(image[padding], np.broadcast_to(
+      (128 - MEAN) / STD, image[padding].shape), rtol=1e-6)
+  assert (labels['segment_map'][padding] == -1).all()
+  np.testing.assert_array_equal(labels['pixel_mask'], ~padding)
+
+
 def test_flip_moves_image_and_segments_together():
   # 120x160 -> 240x320 is an exact 2x resize, so flipping commutes with it.
   recipe = {'crop_prob': 0.0, 'short_edges': [240], 'max_size': 320}
@@ -505,9 +520,11 @@ def test_uint8_image_normalized_on_the_device_is_the_float32_image(
     for key, value in labels.items():
       np.testing.assert_array_equal(device_labels[key][0], value, key)
     padded += int((~content & (image != 0).any(-1)).sum())
-  # 'semantic_crop' training images have pixels padded with 128 before the
-  # normalization (outside the pixel mask, nonzero after it); no other has.
-  assert (padded > 0) == (kind == 'semantic_crop' and training)
+  # 'semantic_crop' and 'large_scale_jitter' training images have pixels
+  # padded with 128 before the normalization (outside the pixel mask, nonzero
+  # after it); no other has.
+  assert (padded > 0) == (
+      kind in ('semantic_crop', 'large_scale_jitter') and training)
 
 
 def test_float_images_pass_the_device_step_unchanged():
@@ -552,3 +569,5 @@ def test_invalid_options_are_rejected():
     segmentation_parser.Parser(output_size=[1344, 1344], dtype='float16')
   with pytest.raises(ValueError, match='pad_value'):
     _parser('semantic_crop', dtype='uint8', pad_value=127.5)
+  with pytest.raises(ValueError, match='pad_value'):
+    _parser('large_scale_jitter', dtype='uint8', pad_value=256)

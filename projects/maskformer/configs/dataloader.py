@@ -96,16 +96,21 @@ class LargeScaleJitter(hyperparams.Config):
 
   The image is resized, keeping its aspect ratio, to fit the canvas times a
   factor drawn uniformly in [scale_min, scale_max], flipped with probability
-  `flip_prob`, and randomly cropped to the canvas where it is larger.
+  `flip_prob`, randomly cropped to the canvas where it is larger, and padded
+  to the canvas with `pad_value` (0-255 RGB, before normalization) and the
+  label with void where it is smaller: detectron2's `ResizeScale` and
+  `FixedSizeCrop` (pad value 128), as Mask2Former's COCO recipes use them.
 
   Attributes:
     scale_min: smallest jitter factor.
     scale_max: largest jitter factor.
     flip_prob: probability of the horizontal flip.
+    pad_value: image padding value on the 0-255 RGB scale.
   """
   scale_min: float = 0.1
   scale_max: float = 2.0
   flip_prob: float = 0.5
+  pad_value: float = 128.0
 
 
 @dataclasses.dataclass

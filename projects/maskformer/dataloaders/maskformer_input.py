@@ -147,12 +147,15 @@ def padded_before_normalization(
     params: the data config.
 
   Returns:
-    The crop size for 'semantic_crop' training data (its pixels outside the
-    image are `pad_value` before normalization), else None (no such padding).
+    For training data, the crop size of 'semantic_crop' and the canvas
+    (`output_size`) of 'large_scale_jitter' (their pixels outside the image
+    are `pad_value` before normalization); else None (no such padding).
   """
   augmentation_params = params.parser.augmentation
   if params.is_training and augmentation_params.type == 'semantic_crop':
     return [int(s) for s in augmentation_params.semantic_crop.crop_size]
+  if params.is_training and augmentation_params.type == 'large_scale_jitter':
+    return [int(s) for s in params.parser.output_size]
   return None
 
 

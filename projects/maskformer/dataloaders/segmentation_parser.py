@@ -123,8 +123,8 @@ class Parser(parser.Parser):
       raise ValueError(f'label_resize must be one of '
                        f'{augmentation.LABEL_RESIZE_RULES}, got '
                        f'{self._label_resize!r}')
-    pad_value = self._augmentation.semantic_crop.pad_value
-    if (self._dtype == tf.uint8 and self._augmentation.type == 'semantic_crop'
+    pad_value = self._pad_value()
+    if (self._dtype == tf.uint8 and pad_value is not None
         and not (pad_value == int(pad_value) and 0 <= pad_value <= 255)):
       raise ValueError(f"dtype 'uint8' needs an integer pad_value in "
                        f'[0, 255], got {pad_value}')
@@ -143,6 +143,12 @@ class Parser(parser.Parser):
     if kind not in _AUGMENTATIONS:
       raise ValueError(f'augmentation type must be one of {_AUGMENTATIONS}, '
                        f'got {kind!r}')
+
+  def _pad_value(self) -> Optional[float]:
+    """The 0-255 image padding value of the augmentation, if it pads."""
+    if self._augmentation.type in ('semantic_crop', 'large_scale_jitter'):
+      return self._augmentation.get().pad_value
+    return None
 
   def _check_canvas_holds_augmentation(self):
     kind = self._augmentation.type
@@ -214,8 +220,10 @@ class Parser(parser.Parser):
       sample = self._eval_resize(sample)
     content_size = augmentation.image_size(sample)
     if kind == 'semantic_crop':
-      params = self._augmentation.semantic_crop
-      sample = augmentation.pad(sample, params.crop_size, params.pad_value)
+      sample = augmentation.pad(sample, self._augmentation.semantic_crop
+                                .crop_size, self._pad_value())
+    elif kind == 'large_scale_jitter':
+      sample = augmentation.pad(sample, self._output_size, self._pad_value())
     return self._finalize(sample, content_size, original_size, data,
                           counted_map=sample.segment_map)
 
