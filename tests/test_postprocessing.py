@@ -316,6 +316,7 @@ def test_instance_inference_matches_mask2former_rule():
   sigmoid = 1 / (1 + np.exp(-masks[0][queries]))
   mask_scores = (sigmoid * binary).sum((1, 2)) / (binary.sum((1, 2)) + 1e-6)
   np.testing.assert_array_equal(outputs['instance_classes'], classes)
+  np.testing.assert_array_equal(outputs['instance_queries'], queries)
   np.testing.assert_array_equal(outputs['instance_masks'], binary)
   np.testing.assert_allclose(outputs['instance_scores'],
                              flat[order] * mask_scores, rtol=1e-5)

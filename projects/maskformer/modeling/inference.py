@@ -273,6 +273,7 @@ def instance_inference(pred_logits: tf.Tensor,
       'instance_masks': bool [B, top_k, H, W].
       'instance_scores': float32 (float64 for float64 logits) [B, top_k].
       'instance_classes': int32 [B, top_k], contiguous class ids.
+      'instance_queries': int32 [B, top_k], the query of each pair.
       'instance_valid': bool [B, top_k], False for stuff pairs.
   """
   pred_logits = precision.widen(pred_logits)
@@ -299,5 +300,6 @@ def instance_inference(pred_logits: tf.Tensor,
       'instance_masks': binary,
       'instance_scores': top_probs * mask_scores,
       'instance_classes': top_classes,
+      'instance_queries': top_queries,
       'instance_valid': instance_valid,
   }

@@ -45,7 +45,6 @@ import numpy as np
 import tensorflow as tf
 
 from projects.maskformer.modeling import inference
-from projects.maskformer.ops import precision
 from projects.maskformer.reference import checks as checks_lib
 from projects.maskformer.reference import inference_checks
 
@@ -62,8 +61,7 @@ class OutputSizeInference:
     valid: bool [B, H, W], the output region of each image.
     semantic: float [B, H, W, K] scores.
     panoptic: the `panoptic_inference` outputs (None without thing classes).
-    instances: the `instance_inference` outputs plus 'instance_queries'
-      (int [B, top_k]).
+    instances: the `instance_inference` outputs.
   """
 
   def __init__(self, pred_logits: Any, mask_logits: Any, valid: Any,
@@ -95,15 +93,6 @@ class OutputSizeInference:
     self.instances = _numpy(inference.instance_inference(
         pred_logits, mask_logits, valid,
         thing_classes if panoptic_on else None, top_k))
-    num_classes = pred_logits.shape[-1] - 1
-    probs = tf.nn.softmax(precision.widen(pred_logits), axis=-1)[..., :-1]
-    _, top = tf.math.top_k(tf.reshape(probs, [probs.shape[0], -1]), k=top_k,
-                           sorted=True)
-    if not np.array_equal(top.numpy() % num_classes,
-                          self.instances['instance_classes']):
-      raise ValueError('the recomputed top-k disagrees with '
-                       'instance_inference')
-    self.instances['instance_queries'] = top.numpy() // num_classes
 
 
 def _numpy(outputs: Mapping[str, tf.Tensor]) -> Dict[str, np.ndarray]:

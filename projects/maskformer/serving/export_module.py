@@ -58,7 +58,8 @@ queries, k = instance pairs):
     [1];
   with 'instance': 'instance_masks', bool [1, k, Hc, Wc], and [1, k]
     'instance_scores', 'instance_classes' (contiguous), 'instance_category_ids'
-    (dataset ids), 'instance_valid' (False for stuff classes), sorted by class
+    (dataset ids), 'instance_queries', 'instance_valid' (False for stuff
+    classes), sorted by class
     probability (Mask2Former's rule; the original MaskFormer has none).
 
 The category metadata (names, thing flags, dataset ids, colours), the
