@@ -102,21 +102,17 @@ class FixtureError(ValueError):
 
 
 @dataclasses.dataclass
-class ModelFixture:
-  """A loaded model fixture.
+class _ModelFolder:
+  """A model folder: its manifest, reference arrays and weights.
 
   Attributes:
     path: the folder.
     manifest: the parsed manifest.json.
     arrays: the reference arrays (reference.npz), as stored (NCHW).
-    exact: the exact answers (reference_exact.npz, NCHW), or None.
-    float32_error: the parsed float32_error.json (present with `exact`).
   """
   path: pathlib.Path
   manifest: Dict[str, Any]
   arrays: Mapping[str, np.ndarray]
-  exact: Optional[Mapping[str, np.ndarray]] = None
-  float32_error: Optional[Dict[str, Any]] = None
 
   @property
   def weights_path(self) -> pathlib.Path:
@@ -126,6 +122,18 @@ class ModelFixture:
   def config(self) -> Dict[str, Any]:
     """The manifest's architecture (`manifest["config"]`)."""
     return self.manifest['config']
+
+
+@dataclasses.dataclass
+class ModelFixture(_ModelFolder):
+  """A loaded MaskFormer model fixture (see `_ModelFolder`).
+
+  Attributes:
+    exact: the exact answers (reference_exact.npz, NCHW), or None.
+    float32_error: the parsed float32_error.json (present with `exact`).
+  """
+  exact: Optional[Mapping[str, np.ndarray]] = None
+  float32_error: Optional[Dict[str, Any]] = None
 
 
 @dataclasses.dataclass
@@ -227,26 +235,10 @@ class TrainingFixture:
 
 
 @dataclasses.dataclass
-class Mask2FormerModelFixture:
-  """A loaded Mask2Former model fixture.
-
-  Attributes:
-    path: the folder.
-    manifest: the parsed manifest.json (`config`, losses, inference results,
-      `float32_error` and `reference_max_abs` per output key).
-    arrays: reference.npz, as stored (NCHW).
-  """
-  path: pathlib.Path
-  manifest: Dict[str, Any]
-  arrays: Mapping[str, np.ndarray]
-
-  @property
-  def weights_path(self) -> pathlib.Path:
-    return self.path / WEIGHTS
-
-  @property
-  def config(self) -> Dict[str, Any]:
-    return self.manifest['config']
+class Mask2FormerModelFixture(_ModelFolder):
+  """A loaded Mask2Former model fixture (see `_ModelFolder`); its manifest
+  also holds the losses, inference results, and `float32_error` and
+  `reference_max_abs` per output key."""
 
 
 @dataclasses.dataclass

@@ -186,6 +186,15 @@ def normalized_padded_images(images: Sequence[np.ndarray],
   return batch
 
 
+def _torch_resnet(config: Mapping[str, Any]) -> model_cfg.Backbone:
+  """The 'torch_resnet' backbone of a manifest's "depths" and "width"."""
+  return model_cfg.Backbone(
+      type='torch_resnet',
+      torch_resnet=model_cfg.TorchResNet(
+          depths=[int(d) for d in config['depths']],
+          base_width=int(config['width'])))
+
+
 def model_config(config: Mapping[str, Any]) -> model_cfg.MaskFormer:
   """The `MaskFormer` config of a manifest's architecture.
 
@@ -213,11 +222,7 @@ def model_config(config: Mapping[str, Any]) -> model_cfg.MaskFormer:
   dropout = float(config['dropout'])
   return model_cfg.MaskFormer(
       num_classes=int(config['num_classes']),
-      backbone=model_cfg.Backbone(
-          type='torch_resnet',
-          torch_resnet=model_cfg.TorchResNet(
-              depths=[int(d) for d in config['depths']],
-              base_width=int(config['width']))),
+      backbone=_torch_resnet(config),
       pixel_decoder=model_cfg.PixelDecoder(
           type=config['pixel_decoder'],
           conv_dim=int(config['conv_dim']),
@@ -255,11 +260,7 @@ def mask2former_model_config(config: Mapping[str, Any]
   dropout = float(config['dropout'])
   return mask2former_cfg.Mask2FormerModel(
       num_classes=int(config['num_classes']),
-      backbone=model_cfg.Backbone(
-          type='torch_resnet',
-          torch_resnet=model_cfg.TorchResNet(
-              depths=[int(d) for d in config['depths']],
-              base_width=int(config['width']))),
+      backbone=_torch_resnet(config),
       pixel_decoder=mask2former_cfg.MSDeformAttnPixelDecoder(
           conv_dim=int(config['conv_dim']), mask_dim=int(config['mask_dim']),
           num_layers=int(config['enc_layers']),
