@@ -80,7 +80,9 @@ _MIB = 2.0**20
 # Model outputs whose stand-in loss ends each --split program.
 STAGES = (
     ('backbone', ('backbone_features',)),
-    ('pixel decoder', ('mask_features', 'transformer_encoder_features')),
+    # MaskFormer's, then Mask2Former's.
+    ('pixel decoder', ('mask_features', 'transformer_encoder_features',
+                       'multi_scale_features')),
     ('predictor', ('pred_logits', 'pred_masks', 'aux_outputs')),
 )
 
