@@ -26,7 +26,6 @@ import os
 
 from absl import logging
 import numpy as np
-from official.modeling import optimization
 
 from benchmarking import models
 from benchmarking import synthetic_inputs
@@ -82,10 +81,26 @@ def torch_batch(torch, workload: synthetic_inputs.Workload, device):
 
 
 
+def _initial_learning_rate(optimization_config) -> float:
+  """The schedule's initial learning rate as configured (no warm-up).
+
+  Raises:
+    ValueError: a schedule with neither `initial_learning_rate` (polynomial,
+      cosine, ...), `learning_rate` (constant) nor `values` (stepwise).
+  """
+  schedule = optimization_config.learning_rate.get()
+  for field in ('initial_learning_rate', 'learning_rate'):
+    if getattr(schedule, field, None) is not None:
+      return float(getattr(schedule, field))
+  if getattr(schedule, 'values', None):
+    return float(schedule.values[0])
+  raise ValueError(f'no initial learning rate in {schedule}')
+
+
 def torch_optimizer(torch, model, optimization_config):
   """`torch.optim.AdamW` with the TF experiment's settings and groups.
 
-  The learning rate at step 0, betas, epsilon and weight decay of the
+  The schedule's initial learning rate, betas, epsilon and weight decay of the
   experiment's `maskformer_adamw`; the backbone's learning rate x its
   `backbone_lr_multiplier`; no decay on norms and `nn.Embedding`s (the query
   embedding; Mask2Former's query features, query and level embeddings), as
@@ -101,9 +116,7 @@ def torch_optimizer(torch, model, optimization_config):
     The optimizer.
   """
   adamw = optimization_config.optimizer.maskformer_adamw
-  schedule = optimization.OptimizerFactory(
-      optimization_config).build_learning_rate()
-  learning_rate = float(schedule(0) if callable(schedule) else schedule)
+  learning_rate = _initial_learning_rate(optimization_config)
   no_decay_types = (torch.nn.modules.batchnorm._BatchNorm,  # pylint: disable=protected-access
                     torch.nn.GroupNorm, torch.nn.LayerNorm, torch.nn.Embedding)
   groups = {}
