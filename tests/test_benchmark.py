@@ -161,7 +161,8 @@ def test_quick_mask2former_side_by_side(tmp_path):
   assert counts['tf'] == counts['torch'] > 0, counts
   _check_parity(report['parity'], ('tf_graph',))
   assert '## TF Mask2Former vs PyTorch' in section
-  assert f'trainable parameters: tf {counts["tf"]:,}, torch' in section
+  assert (f'trainable parameters: TF {counts["tf"]:,}, PyTorch '
+          f'{counts["torch"]:,}') in section
   assert 'deep supervision on both sides' in section
 
 

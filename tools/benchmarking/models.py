@@ -67,7 +67,7 @@ def _set_resnet(backbone, depths: Tuple[int, ...], base_width: int) -> None:
 
 
 @dataclasses.dataclass(frozen=True)
-class Arch:
+class MaskFormerArch:
   """One MaskFormer architecture (FPN pixel decoder), for both frameworks."""
   EXPERIMENT: ClassVar[str] = 'maskformer_ade20k_semantic_r50'
   TITLE: ClassVar[str] = 'MaskFormer'
@@ -84,7 +84,7 @@ class Arch:
   max_segments: int
 
   @classmethod
-  def from_experiment(cls) -> 'Arch':
+  def from_experiment(cls) -> 'MaskFormerArch':
     """The R50 architecture of the registered ADE20K semantic experiment."""
     config = exp_factory.get_exp_config(cls.EXPERIMENT)
     model = config.task.model
@@ -218,8 +218,8 @@ class Mask2FormerArch:
     return transformers_witness.build_mask2former_port(task.model, task.losses)
 
 
-AnyArch = Union[Arch, Mask2FormerArch]
-_ARCH_CLASSES = {MASKFORMER: Arch, MASK2FORMER: Mask2FormerArch}
+AnyArch = Union[MaskFormerArch, Mask2FormerArch]
+_ARCH_CLASSES = {MASKFORMER: MaskFormerArch, MASK2FORMER: Mask2FormerArch}
 
 
 def experiment_arch(architecture: str) -> AnyArch:
@@ -229,7 +229,7 @@ def experiment_arch(architecture: str) -> AnyArch:
 
 # `transformers` always uses GroupNorm(32, C): conv_dim 32 keeps it equal.
 TINY_ARCHS = {
-    MASKFORMER: Arch(
+    MASKFORMER: MaskFormerArch(
         name='tiny (quick mode)', depths=(1, 1, 1, 1), base_width=8,
         conv_dim=32, mask_dim=32, hidden_dim=32, num_heads=2,
         dim_feedforward=64, num_decoder_layers=2, num_classes=150,

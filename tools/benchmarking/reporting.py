@@ -150,10 +150,8 @@ def _port_setup(env) -> str:
         f'{pair.experiment.task.model.pixel_decoder.dropout_rate:g}, as the '
         'original), its backbone BatchNorm frozen in the train step (eval '
         'statistics, no gradients: the original\'s FrozenBN); trainable '
-        'parameters: '
-        + ', '.join(f'{side} {count:,}'
-                    for side, count in pair.trainable_parameters.items())
-        + '. Train steps use deep supervision on both sides (Mask2Former '
+        f'parameters: TF {pair.trainable_parameters["tf"]:,}, PyTorch '
+        f'{pair.trainable_parameters["torch"]:,}. Train steps use deep supervision on both sides (Mask2Former '
         f'always does: all {env.arch.dec_layers} heads matched and '
         f'supervised), point-sampled losses with {losses.train_num_points:,} '
         f'points (oversample {losses.oversample_ratio:g}, importance '
