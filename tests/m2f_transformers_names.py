@@ -19,10 +19,11 @@ of a `transformers` `Mask2FormerForUniversalSegmentation` with a ResNet
 backbone, in numpy, following the module structure of the `transformers`
 port (written from the detectron2 side, independently of the converter's
 rules). `NAMES_FILE` holds the names and shapes of a real port of the
-fixture's architecture, written once by running this file with torch and
+fixture's architecture, written once by running this file from the
+repository root (this checkout's `projects` first) with torch and
 transformers installed:
 
-  python tests/m2f_transformers_names.py \
+  PYTHONPATH=. python tests/m2f_transformers_names.py \
       ../shared/fixtures/mask2former_reference/m2f_r50w16_panoptic
 
 `model_config` is the fixture's architecture as our model config; the port
