@@ -73,8 +73,9 @@ docs/benchmark_results_mask2former.json) and to the architecture's own
 section of docs/benchmarks.md (between HTML comment markers:
 `<!-- tools/benchmark.py: begin -->` / `end -->` for MaskFormer,
 `<!-- tools/benchmark.py --architecture=mask2former: begin -->` / `end -->`
-for Mask2Former; the rest of the file is kept). Without torch / transformers (the optional `benchmark` extra) only the
-TF columns are measured. The parts live in `tools/benchmarking/`.
+for Mask2Former; the rest of the file is kept). Without torch /
+transformers (the optional `benchmark` extra) only the TF columns are
+measured. The parts live in `tools/benchmarking/`.
 
 Examples:
   python tools/benchmark.py                      # the full CPU benchmark

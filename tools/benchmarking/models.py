@@ -288,8 +288,10 @@ def freeze_batch_norm(torch, model) -> None:
 
 def _check_parameter_counts(counts: Dict[str, int]) -> None:
   """Prints the trainable parameter counts; raises if the sides differ."""
+  titles = {'tf': 'TF', 'torch': 'PyTorch'}
   print('Trainable parameters: ' + ', '.join(
-      f'{side} {count:,}' for side, count in counts.items()), flush=True)
+      f'{titles[side]} {count:,}' for side, count in counts.items()),
+        flush=True)
   if len(set(counts.values())) > 1:
     raise ValueError(f'the TF and PyTorch models differ in their trainable '
                      f'parameters: {counts}')
