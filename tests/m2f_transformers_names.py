@@ -19,14 +19,16 @@ of a `transformers` `Mask2FormerForUniversalSegmentation` with a ResNet
 backbone, in numpy, following the module structure of the `transformers`
 port (written from the detectron2 side, independently of the converter's
 rules). `NAMES_FILE` holds the names and shapes of a real port of the
-fixture's architecture, written once by running this file with torch and
+fixture's architecture, written once by running this file from the
+repository root (this checkout's `projects` first) with torch and
 transformers installed:
 
-  python tests/m2f_transformers_names.py \
+  PYTHONPATH=. python tests/m2f_transformers_names.py \
       ../shared/fixtures/mask2former_reference/m2f_r50w16_panoptic
 
-`build_port` builds that port (torch and transformers needed); without them
-only the numpy parts are usable.
+`model_config` is the fixture's architecture as our model config; the port
+itself is `transformers_witness.build_mask2former_port` (torch and
+transformers needed); without them only the numpy parts are usable.
 """
 import json
 import pathlib
@@ -38,6 +40,9 @@ from typing import Mapping
 from typing import Tuple
 
 import numpy as np
+
+from projects.maskformer.configs import mask2former as m2f_cfg
+from projects.maskformer.reference import transformers_witness
 
 NAMES_FILE = (pathlib.Path(__file__).resolve().parent / 'data' /
               'm2f_r50w16_transformers_names.txt')
@@ -163,6 +168,35 @@ def transformers_state(d2_state: Mapping[str, np.ndarray]
   return state
 
 
+def model_overrides(config: Mapping[str, Any]) -> Dict[str, Any]:
+  """`task.model` of the fixture's architecture (manifest "config")."""
+  return {
+      'num_classes': config['num_classes'],
+      'backbone': {'type': 'torch_resnet', 'torch_resnet': {
+          'depths': list(config['depths']), 'base_width': config['width']}},
+      'pixel_decoder': {
+          'conv_dim': config['conv_dim'], 'mask_dim': config['mask_dim'],
+          'num_layers': config['enc_layers'], 'num_heads': config['nheads'],
+          'num_points': config['enc_n_points'],
+          'dim_feedforward': config['enc_dim_feedforward'],
+          'dropout_rate': config['dropout']},
+      'transformer_decoder': {
+          'hidden_dim': config['hidden_dim'],
+          'num_queries': config['num_queries'],
+          'num_heads': config['nheads'],
+          'dim_feedforward': config['dim_feedforward'],
+          'dec_layers': config['dec_layers_cfg'],
+          'enforce_input_projection': config['enforce_input_project']},
+  }
+
+
+def model_config(config: Mapping[str, Any]) -> m2f_cfg.Mask2FormerModel:
+  """Our model config of the fixture's architecture (manifest "config")."""
+  model = m2f_cfg.Mask2FormerModel()
+  model.override(model_overrides(config), is_strict=True)
+  return model
+
+
 def read_names_file(path: pathlib.Path = NAMES_FILE
                     ) -> Dict[str, Tuple[int, ...]]:
   """{name: shape} of the real port, from `NAMES_FILE`."""
@@ -173,43 +207,11 @@ def read_names_file(path: pathlib.Path = NAMES_FILE
   return names
 
 
-def build_port(config: Mapping[str, Any]):
-  """The `transformers` Mask2Former of a manifest's architecture (eval).
-
-  Args:
-    config: the fixture manifest's "config" (ResNet `width`, `depths`, ...).
-
-  Returns:
-    A `transformers.Mask2FormerForUniversalSegmentation` with random weights
-    and the eager attention.
-  """
-  import transformers  # pylint: disable=g-import-not-at-top
-  width = config['width']
-  backbone = transformers.ResNetConfig(
-      embedding_size=width, hidden_sizes=[4 * width * 2**i for i in range(4)],
-      depths=list(config['depths']), layer_type='bottleneck',
-      downsample_in_first_stage=False, downsample_in_bottleneck=False,
-      out_features=['stage1', 'stage2', 'stage3', 'stage4'])
-  port_config = transformers.Mask2FormerConfig(
-      backbone_config=backbone, feature_size=config['conv_dim'],
-      mask_feature_size=config['mask_dim'], hidden_dim=config['hidden_dim'],
-      encoder_feedforward_dim=config['enc_dim_feedforward'],
-      encoder_layers=config['enc_layers'],
-      decoder_layers=config['dec_layers_cfg'],
-      num_attention_heads=config['nheads'],
-      dim_feedforward=config['dim_feedforward'], dropout=config['dropout'],
-      pre_norm=config['pre_norm'],
-      enforce_input_projection=config['enforce_input_project'],
-      common_stride=config['common_stride'],
-      num_queries=config['num_queries'], num_labels=config['num_classes'])
-  port_config._attn_implementation = 'eager'  # pylint: disable=protected-access
-  return transformers.Mask2FormerForUniversalSegmentation(port_config).eval()
-
-
 def main(fixture_dir: str) -> None:
   manifest = json.loads((pathlib.Path(fixture_dir) / 'manifest.json')
                         .read_text())
-  port = build_port(manifest['config'])
+  port = transformers_witness.build_mask2former_port(
+      model_config(manifest['config']))
   lines = [f'{name} {",".join(str(d) for d in value.shape)}'
            for name, value in port.state_dict().items()]
   NAMES_FILE.parent.mkdir(exist_ok=True)

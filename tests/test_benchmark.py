@@ -14,8 +14,9 @@
 
 """Smoke tests of `tools/benchmark.py` in --quick mode (a tiny model).
 
-The side-by-side run needs the optional `pytorch` extra (torch,
-transformers, safetensors) and is skipped without it. The TF-only run hides
+The side-by-side runs (MaskFormer, and Mask2Former with
+`--architecture=mask2former`) need the optional `pytorch` extra (torch,
+transformers, safetensors) and are skipped without it. The TF-only run hides
 torch from the tool (a stub package that fails to import), so it runs
 everywhere, CI included, and checks that the TF columns are still measured.
 """
@@ -33,6 +34,8 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 TOOL = REPO_ROOT / 'tools' / 'benchmark.py'
 BEGIN = '<!-- tools/benchmark.py: begin -->'
 END = '<!-- tools/benchmark.py: end -->'
+M2F_BEGIN = '<!-- tools/benchmark.py --architecture=mask2former: begin -->'
+M2F_END = '<!-- tools/benchmark.py --architecture=mask2former: end -->'
 BEFORE = '# Benchmarks\n\nText of another tool, kept as it is.\n\n'
 AFTER = '\n\n## A later section\n\nAlso kept.\n'
 # float32 outputs of the same weights: differences come from the summation
@@ -40,9 +43,18 @@ AFTER = '\n\n## A later section\n\nAlso kept.\n'
 PARITY_RTOL = 1e-4
 
 
-def _run_tool(tmp_path, extra_args, env_updates=None):
+def _skip_without_pytorch():
+  for module in ('torch', 'transformers', 'safetensors'):
+    if importlib.util.find_spec(module) is None:
+      pytest.skip(f'{module} is not installed (the optional `pytorch` '
+                  'extra: pip install -e .[pytorch])')
+
+
+def _run_tool(tmp_path, extra_args, env_updates=None, markers=(BEGIN, END),
+              before=BEFORE):
   markdown = tmp_path / 'benchmarks.md'
-  markdown.write_text(BEFORE + BEGIN + '\nstale table\n' + END + AFTER)
+  begin, end = markers
+  markdown.write_text(before + begin + '\nstale table\n' + end + AFTER)
   output = tmp_path / 'results.json'
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2', **(env_updates or {}))
   completed = subprocess.run(
@@ -54,12 +66,13 @@ def _run_tool(tmp_path, extra_args, env_updates=None):
   return markdown.read_text(), json.loads(output.read_text())
 
 
-def _check_section(text):
+def _check_section(text, markers=(BEGIN, END), before=BEFORE):
   """Only the tool's section changed; returns the section."""
-  assert text.count(BEGIN) == 1 and text.count(END) == 1
-  assert text.startswith(BEFORE + BEGIN)
-  assert text.endswith(END + AFTER)
-  section = text[text.index(BEGIN):text.index(END)]
+  begin, end = markers
+  assert text.count(begin) == 1 and text.count(end) == 1
+  assert text.startswith(before + begin)
+  assert text.endswith(end + AFTER)
+  section = text[text.index(begin):text.index(end)]
   assert 'stale table' not in section
   assert '### Forward and train step' in section
   assert '| forward | 1 |' in section and '| forward | 2 |' in section
@@ -95,11 +108,16 @@ def _check_results(report, implementations, sweep_implementations):
   return main
 
 
+def _check_parity(parity, implementations):
+  for impl in implementations:
+    for key in ('pred_logits', 'pred_masks'):
+      scale = max(1.0, parity[f'{key}_max_abs'])
+      assert parity[f'{impl}_{key}_max_abs_diff'] <= PARITY_RTOL * scale, (
+          impl, key, parity)
+
+
 def test_quick_side_by_side(tmp_path):
-  for module in ('torch', 'transformers', 'safetensors'):
-    if importlib.util.find_spec(module) is None:
-      pytest.skip(f'{module} is not installed (the optional `pytorch` '
-                  'extra: pip install -e .[pytorch])')
+  _skip_without_pytorch()
   text, report = _run_tool(tmp_path, [])
   section = _check_section(text)
   implementations = ['tf_xla', 'tf_graph', 'torch']
@@ -108,12 +126,7 @@ def test_quick_side_by_side(tmp_path):
   assert report['threads']['torch'] == report['threads']['tf_intra_op']
   # The same weights: every source tensor converted, outputs equal.
   assert 'transformers names' in report['conversion']
-  parity = report['parity']
-  for impl in ('tf_xla', 'tf_graph'):
-    for key in ('pred_logits', 'pred_masks'):
-      scale = max(1.0, parity[f'{key}_max_abs'])
-      assert parity[f'{impl}_{key}_max_abs_diff'] <= PARITY_RTOL * scale, (
-          impl, key, parity)
+  _check_parity(report['parity'], ('tf_xla', 'tf_graph'))
   assert '**Parity**' in section and 'TF XLA / PyTorch' in section
   sweeps = report['sweeps']
   assert [k[2] for k in sweeps['sizes']] == [64, 96]
@@ -124,6 +137,33 @@ def test_quick_side_by_side(tmp_path):
   goal = section[section.index('**Goal**'):]
   assert re.search(r'forward batch 1: [\d.]+ median, [\d.]+ min \((met|not '
                    r'met|met by one statistic only)\)', goal), goal
+
+
+def test_quick_mask2former_side_by_side(tmp_path):
+  _skip_without_pytorch()
+  # The MaskFormer section of the same file is kept as it is.
+  maskformer_section = BEGIN + '\nMaskFormer table\n' + END + '\n\n'
+  before = BEFORE + maskformer_section
+  # The CPU default (TF graph) against PyTorch, one size / query / target
+  # count beyond the main table: the train step's XLA compilation is the
+  # slowest part of a full quick run.
+  text, report = _run_tool(
+      tmp_path, ['--architecture=mask2former',
+                 '--implementations=tf_graph,torch', '--sizes=64',
+                 '--queries=8', '--targets=4'],
+      markers=(M2F_BEGIN, M2F_END), before=before)
+  section = _check_section(text, (M2F_BEGIN, M2F_END), before)
+  _check_results(report, ['tf_graph', 'torch'], ['torch'])
+  assert report['settings']['experiment'] == 'mask2former_ade20k_semantic_r50'
+  assert report['settings']['deep_supervision'] is True
+  assert 'transformers names' in report['conversion']
+  counts = report['trainable_parameters']
+  assert counts['tf'] == counts['torch'] > 0, counts
+  _check_parity(report['parity'], ('tf_graph',))
+  assert '## TF Mask2Former vs PyTorch' in section
+  assert (f'trainable parameters: TF {counts["tf"]:,}, PyTorch '
+          f'{counts["torch"]:,}') in section
+  assert 'deep supervision on both sides' in section
 
 
 def test_quick_tf_only_without_torch(tmp_path):

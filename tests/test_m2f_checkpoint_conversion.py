@@ -41,34 +41,11 @@ import test_checkpoint_conversion as mf_conversion
 
 from projects.maskformer.checkpoints import converter
 from projects.maskformer.checkpoints import name_mapping
-from projects.maskformer.configs import mask2former as m2f_cfg
 from projects.maskformer.modeling.mask2former import mask2former_model
 from projects.maskformer.reference import fixture_formats
 from projects.maskformer.reference import transformers_witness
 
 _HEAD_PIXEL_DECODER = 'sem_seg_head.pixel_decoder.'
-
-
-def _model_overrides(config):
-  """`task.model` of the fixture's architecture (manifest "config")."""
-  return {
-      'num_classes': config['num_classes'],
-      'backbone': {'type': 'torch_resnet', 'torch_resnet': {
-          'depths': list(config['depths']), 'base_width': config['width']}},
-      'pixel_decoder': {
-          'conv_dim': config['conv_dim'], 'mask_dim': config['mask_dim'],
-          'num_layers': config['enc_layers'], 'num_heads': config['nheads'],
-          'num_points': config['enc_n_points'],
-          'dim_feedforward': config['enc_dim_feedforward'],
-          'dropout_rate': config['dropout']},
-      'transformer_decoder': {
-          'hidden_dim': config['hidden_dim'],
-          'num_queries': config['num_queries'],
-          'num_heads': config['nheads'],
-          'dim_feedforward': config['dim_feedforward'],
-          'dec_layers': config['dec_layers_cfg'],
-          'enforce_input_projection': config['enforce_input_project']},
-  }
 
 
 class _Run:
@@ -80,10 +57,10 @@ class _Run:
     with np.load(folder / 'reference.npz') as arrays:
       self.arrays = dict(arrays)
     self.state = converter.read_state_dict(self.weights_path)
-    self.overrides = _model_overrides(self.manifest['config'])
-    config = m2f_cfg.Mask2FormerModel()
-    config.override(self.overrides, is_strict=True)
-    self.model = mask2former_model.build_mask2former_model(config)
+    self.overrides = m2f_transformers_names.model_overrides(
+        self.manifest['config'])
+    self.config = m2f_transformers_names.model_config(self.manifest['config'])
+    self.model = mask2former_model.build_mask2former_model(self.config)
     self.summary = converter.convert_model(self.model, self.weights_path)
     self.weights = mf_conversion._weights(self.model)
     self.images = fixture_formats.nchw_to_nhwc(
@@ -265,7 +242,7 @@ def test_transformers_port_with_the_fixture_weights_agrees(run):
   """Live witness: the `transformers` port vs the TF model, same weights."""
   torch = pytest.importorskip('torch')
   pytest.importorskip('transformers')
-  port = m2f_transformers_names.build_port(run.manifest['config'])
+  port = transformers_witness.build_mask2former_port(run.config)
   transformers_witness.load_state(port, run.state, name_mapping.DETECTRON2)
   with torch.no_grad():
     outputs = port(pixel_values=torch.from_numpy(

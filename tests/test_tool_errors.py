@@ -92,6 +92,13 @@ def _cases(coco):
       'benchmark_input_missing_sample': Case(
           'benchmark_input', ('--sample_dir={dir}/absent',),
           '--sample_dir {dir}/absent is not a COCO panoptic sample folder'),
+      'benchmark_mask2former_without_deep_supervision': Case(
+          'benchmark', ('--architecture=mask2former', '--nodeep_supervision',
+                        '--output_json={dir}/out.json',
+                        '--markdown={dir}/out.md'),
+          '--nodeep_supervision is not supported with '
+          '--architecture=mask2former: Mask2Former always trains with deep '
+          'supervision', ('out.json', 'out.md')),
       'benchmark_matcher_unknown_flag': Case(
           'benchmark_matcher', ('--no_such_flag=1',),
           "Unknown command line flag 'no_such_flag'"),
@@ -146,6 +153,8 @@ def test_user_mistake_is_one_named_line(runs, name):
     ('convert_pytorch_checkpoint', (
         'source', 'output', 'backbone_only', 'naming', 'experiment',
         'config_file', 'params_override')),
+    ('benchmark', ('architecture', 'deep_supervision', 'quick',
+                   'output_json', 'markdown')),
 ])
 def test_help_shows_every_flag_and_exits_0(tool, expected):
   result = subprocess.run(

@@ -12,7 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Benchmarks this project's TF MaskFormer against the PyTorch port.
+"""Benchmarks this project's TF MaskFormer or Mask2Former against PyTorch.
 
 In one process and one run it times, side by side and with the same weights:
 
@@ -20,16 +20,34 @@ In one process and one run it times, side by side and with the same weights:
 * 'tf_graph': the same under a plain `tf.function`, as Model Garden's trainer
   runs it; on a CPU the train step then compiles only its matcher and loss
   with XLA (`task.xla_compile` 'auto': the CPU default);
-* 'torch': `transformers`' `MaskFormerForInstanceSegmentation` in eager
-  PyTorch (the port that matches the original's forward pass, final-layer
-  matching and loss; docs/semantics.md, section 12).
+* 'torch': the `transformers` port in eager PyTorch:
+  `MaskFormerForInstanceSegmentation` (the port that matches the original's
+  forward pass, final-layer matching and loss; docs/semantics.md, section
+  12) or `Mask2FormerForUniversalSegmentation`.
 
-The architecture is the registered experiment `maskformer_ade20k_semantic_r50`
-(ResNet-50, FPN pixel decoder, 150 classes; queries configurable). The
-`transformers` model is built from its own `ResNetConfig` / DETR decoder
-config, saved with safetensors and loaded into the TF model by the project's
-strict converter (`checkpoints/converter.py`); the forward outputs of both
-are compared (the parity line).
+`--architecture` picks the model:
+
+* maskformer (default): the registered experiment
+  `maskformer_ade20k_semantic_r50` (ResNet-50, FPN pixel decoder, 150
+  classes; queries configurable); the `transformers` model is built from its
+  own `ResNetConfig` / DETR decoder config. Train steps use the final
+  layer's losses unless `--deep_supervision`.
+* mask2former: the registered experiment `mask2former_ade20k_semantic_r50`
+  (ResNet-50, 6 deformable encoder layers, 9 masked-attention decoder layers
+  with 10 supervised heads, 150 classes, 12,544 sampled points per mask,
+  oversample 3, importance 0.75, weights class 2 / mask 5 / dice 5, "no
+  object" 0.1); the `transformers` model is built from an equal
+  `Mask2FormerConfig` (`reference.transformers_witness.
+  build_mask2former_port`). Train steps always use deep supervision (every
+  head, on both sides; `--nodeep_supervision` is refused). The loss's random
+  points are drawn by each side itself (TF: the task's stateless seeds,
+  PyTorch: its own RNG): different points, the same work.
+
+Either way the `transformers` model is saved with safetensors and loaded into
+the TF model by the project's strict converter (`checkpoints/converter.py`);
+both must have the same number of trainable parameters (printed; the run
+fails otherwise), and the forward outputs of both (class and mask logits of
+the final head) are compared (the parity line).
 
 Workloads (defaults): forward at 512 x 512, batch 1 and 8; a full train step
 (forward, matching, loss, backward, optimizer update) at batch 2; and scaling
@@ -38,7 +56,8 @@ of time and peak memory with the image size and the number of queries
 per image (train step). The TF train step is the project's task
 (`MaskFormerSegmentationTask.train_step`, its AdamW with whole-model
 clipping); the PyTorch step is the port's own matcher and loss, backward,
-whole-model `clip_grad_norm_` and `torch.optim.AdamW`.
+whole-model `clip_grad_norm_` and `torch.optim.AdamW` with the experiment's
+learning rate, weight decay, backbone multiplier and clipping.
 
 Timing: the first call of every implementation (tracing, XLA compilation) is
 reported separately and excluded; then `--repeats` rounds run every
@@ -49,15 +68,20 @@ millisecond, after `malloc_trim(0)` returned freed heap pages, and the peak
 increase over the RSS just before the call is reported; on a GPU the
 allocators' peak statistics are used.
 
-Results go to a JSON file and to this tool's own section of
-docs/benchmarks.md (between HTML comment markers; the rest of the file is
-kept). Without torch / transformers (the optional `benchmark` extra) only the
-TF columns are measured. The parts live in `tools/benchmarking/`.
+Results go to a JSON file (default docs/benchmark_results.json, or
+docs/benchmark_results_mask2former.json) and to the architecture's own
+section of docs/benchmarks.md (between HTML comment markers:
+`<!-- tools/benchmark.py: begin -->` / `end -->` for MaskFormer,
+`<!-- tools/benchmark.py --architecture=mask2former: begin -->` / `end -->`
+for Mask2Former; the rest of the file is kept). Without torch /
+transformers (the optional `benchmark` extra) only the TF columns are
+measured. The parts live in `tools/benchmarking/`.
 
 Examples:
   python tools/benchmark.py                      # the full CPU benchmark
   python tools/benchmark.py --quick --markdown=/tmp/b.md --output_json=/tmp/b.json
   python tools/benchmark.py --device=gpu         # bfloat16 on a GPU
+  python tools/benchmark.py --architecture=mask2former
 """
 import os
 import sys
@@ -82,12 +106,21 @@ from benchmarking import models
 from benchmarking import reporting
 from benchmarking import torch_workloads
 
+# The default JSON results file of each architecture.
+_DEFAULT_JSON = {
+    models.MASKFORMER: 'docs/benchmark_results.json',
+    models.MASK2FORMER: 'docs/benchmark_results_mask2former.json',
+}
+
 _OUTPUT_JSON = flags.DEFINE_string(
     'output_json', None, 'JSON results file; default '
-    'docs/benchmark_results.json (none with --quick); empty: none.')
+    'docs/benchmark_results.json (mask2former: '
+    'docs/benchmark_results_mask2former.json; none with --quick); empty: '
+    'none.')
 _MARKDOWN = flags.DEFINE_string(
-    'markdown', None, 'Markdown file whose benchmark section is (re)written; '
-    'default docs/benchmarks.md (none with --quick); empty: none.')
+    'markdown', None, 'Markdown file whose section of the architecture is '
+    '(re)written; default docs/benchmarks.md (none with --quick); empty: '
+    'none.')
 _PEAK_TFLOPS = flags.DEFINE_float(
     'peak_tflops', None, 'The GPU peak bfloat16 TFLOP/s for the fraction-of-'
     'peak column (default: looked up from the device name).')
@@ -99,6 +132,15 @@ _OMP_WAIT_POLICY = flags.DEFINE_string(
     '(a spinning thread holds a core while its partner waits for one).')
 
 # The run's settings, read by `model_benchmark.Env` from `flags.FLAGS`.
+flags.DEFINE_enum(
+    'architecture', models.MASKFORMER, list(models.ARCHITECTURES),
+    'The model benchmarked: maskformer (experiment '
+    'maskformer_ade20k_semantic_r50 against transformers\' '
+    'MaskFormerForInstanceSegmentation) or mask2former (experiment '
+    'mask2former_ade20k_semantic_r50 against transformers\' '
+    'Mask2FormerForUniversalSegmentation, always with deep supervision). '
+    'Each has its own section of the markdown file and its own default '
+    'JSON file.')
 flags.DEFINE_bool(
     'quick', False, 'Smoke test: a tiny architecture, tiny sizes and one '
     'repeat; writes nothing unless --markdown / --output_json are given.')
@@ -133,10 +175,11 @@ flags.DEFINE_integer(
     'train_targets', None, 'Targets per image of the main train step; '
     'default 10 (quick: 4).', lower_bound=0)
 flags.DEFINE_bool(
-    'deep_supervision', False, 'Train with the auxiliary losses (the '
-    "recipe; `transformers` then matches L sets where the original and we "
-    'match L - 1). Default: final-layer losses only, equal work on both '
-    'sides.')
+    'deep_supervision', None, 'MaskFormer: train with the auxiliary losses '
+    "(the recipe; `transformers` then matches L sets where the original and "
+    'we match L - 1); default: final-layer losses only, equal work on both '
+    'sides. Mask2Former: always on (every head on both sides); '
+    '--nodeep_supervision is refused.')
 flags.DEFINE_list(
     'implementations', list(models.IMPLEMENTATIONS),
     'Implementations to run, any of ' + ', '.join(models.IMPLEMENTATIONS) +
@@ -171,14 +214,14 @@ def main(argv):
   report = reporting.build_report(env, sweeps, machine, command, start)
   section = reporting.render_markdown(env, report)
   print(section)
-  json_path = _output_path(_OUTPUT_JSON.value, 'docs/benchmark_results.json',
-                           env.quick)
+  json_path = _output_path(_OUTPUT_JSON.value,
+                           _DEFAULT_JSON[env.architecture], env.quick)
   if json_path:
     reporting.write_json(json_path, report)
   markdown_path = _output_path(_MARKDOWN.value, 'docs/benchmarks.md',
                                env.quick)
   if markdown_path:
-    reporting.update_section(markdown_path, section)
+    reporting.update_section(markdown_path, section, env.architecture)
 
 
 if __name__ == '__main__':

@@ -14,8 +14,8 @@
 
 """The benchmarks of `tools/benchmark*.py`, in parts.
 
-The model benchmark (`tools/benchmark.py`, TF MaskFormer against the
-`transformers` PyTorch port):
+The model benchmark (`tools/benchmark.py`, TF MaskFormer or Mask2Former
+against the `transformers` PyTorch port):
 
   * `models`: the architecture and both frameworks' models with the same
     weights;

@@ -55,16 +55,20 @@ class Env:
         values take the defaults, which depend on `quick`.
 
     Raises:
-      app.UsageError: unknown implementations, or none left to run.
+      app.UsageError: unknown implementations, or none left to run; or
+        Mask2Former without deep supervision.
     """
     quick = options.quick
     self.fw = fw
     self.quick = quick
+    self.architecture = options.architecture
+    self.deep_supervision = _deep_supervision(self.architecture,
+                                              options.deep_supervision)
     self.device = options.device
     self.precision = 'bfloat16' if self.device == 'gpu' else 'float32'
-    self.arch = models.TINY_ARCH if quick else models.experiment_arch()
+    self.arch = (models.TINY_ARCHS[self.architecture] if quick else
+                 models.experiment_arch(self.architecture))
     self.seed = options.seed
-    self.deep_supervision = options.deep_supervision
     self.repeats = options.repeats or (1 if quick else 3)
     self.image_size = options.image_size or (64 if quick else 512)
     self.num_queries = options.num_queries or (8 if quick else 100)
@@ -128,6 +132,25 @@ class Env:
                    num_queries, time.perf_counter() - start,
                    self.pairs[num_queries].conversion)
     return self.pairs[num_queries]
+
+
+def _deep_supervision(architecture: str, requested: Optional[bool]) -> bool:
+  """Whether the train steps supervise every head (--deep_supervision).
+
+  MaskFormer: off unless requested. Mask2Former: always on (its
+  `transformers` port has no other mode).
+
+  Raises:
+    app.UsageError: --nodeep_supervision with Mask2Former.
+  """
+  if architecture == models.MASK2FORMER:
+    if requested is False:
+      raise app.UsageError(
+          '--nodeep_supervision is not supported with '
+          '--architecture=mask2former: Mask2Former always trains with deep '
+          'supervision (every head, on both sides)')
+    return True
+  return bool(requested)
 
 
 def _ints(values: Optional[Sequence[str]], default: List[int]) -> List[int]:

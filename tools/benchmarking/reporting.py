@@ -18,7 +18,8 @@
 `render_markdown` turns it into the tool's markdown section (tables of time,
 ratios to PyTorch, first calls, peak memory, the parity line and the goal
 summary) and `update_section` replaces that section of a markdown file,
-between HTML comment markers, keeping the rest of the file.
+between HTML comment markers, keeping the rest of the file. Each
+architecture has its own section (`section_markers`), so both coexist.
 """
 import dataclasses
 import datetime
@@ -37,11 +38,20 @@ from benchmarking import machine_setup
 from benchmarking import measurement
 from benchmarking import models
 
-SECTION_BEGIN = '<!-- tools/benchmark.py: begin -->'
-SECTION_END = '<!-- tools/benchmark.py: end -->'
+# Each architecture's section of docs/benchmarks.md, between its markers.
+SECTION_TOOLS = {
+    models.MASKFORMER: 'tools/benchmark.py',
+    models.MASK2FORMER: 'tools/benchmark.py --architecture=mask2former',
+}
 IMPL_TITLES = {models.TF_XLA: 'TF XLA', models.TF_GRAPH: 'TF graph',
                models.TORCH: 'PyTorch'}
 NOT_MEASURED_NO_GPU = 'not measured: no GPU'
+
+
+def section_markers(architecture: str) -> Tuple[str, str]:
+  """The begin and end markers of `architecture`'s section."""
+  tool = SECTION_TOOLS[architecture]
+  return f'<!-- {tool}: begin -->', f'<!-- {tool}: end -->'
 
 
 def _load(machine: Dict[str, Any], when: str) -> str:
@@ -128,15 +138,58 @@ def _table(cases: Sequence[measurement.Case], impls: Sequence[str],
   return rows
 
 
+def _port_setup(env) -> str:
+  """How the `transformers` port is configured and trained."""
+  if env.architecture == models.MASK2FORMER:
+    pair = env.pair(env.num_queries)
+    losses = pair.experiment.task.losses
+    adamw = pair.experiment.trainer.optimizer_config.optimizer.maskformer_adamw
+    return (
+        '`transformers`\' `Mask2FormerForUniversalSegmentation` is built from '
+        'the same config (dropout '
+        f'{pair.experiment.task.model.pixel_decoder.dropout_rate:g}, as the '
+        'original), its backbone BatchNorm frozen in the train step (eval '
+        'statistics, no gradients: the original\'s FrozenBN); trainable '
+        f'parameters: TF {pair.trainable_parameters["tf"]:,}, PyTorch '
+        f'{pair.trainable_parameters["torch"]:,}. Train steps use deep supervision on both sides (Mask2Former '
+        f'always does: all {env.arch.dec_layers} heads matched and '
+        f'supervised), point-sampled losses with {losses.train_num_points:,} '
+        f'points (oversample {losses.oversample_ratio:g}, importance '
+        f'{losses.importance_sample_ratio:g}), weights class '
+        f'{losses.class_weight:g} / mask {losses.mask_weight:g} / dice '
+        f'{losses.dice_weight:g}, "no object" {losses.no_object_weight:g}. '
+        'The random points differ: TF draws them from the task\'s stateless '
+        'seeds, PyTorch from its own RNG; the amount of work is the same, '
+        'which is what the timing needs. AdamW (weight decay '
+        f'{adamw.weight_decay_rate:g}, backbone lr x '
+        f'{adamw.backbone_lr_multiplier:g}, no decay on norms / decoder '
+        'embeddings) after whole-model gradient clipping to '
+        f'{adamw.global_clipnorm:g} on both sides.')
+  return (
+      '`transformers` is configured like the original: dropout 0.1 also on '
+      'the attention weights and in the FFN, its backbone BatchNorm frozen '
+      "in the train step (eval statistics, no gradients: the original's "
+      'FrozenBN). Train steps use '
+      + ('deep supervision (ours: L - 1 auxiliary sets as the original; the '
+         'port: L sets, the first from the zero queries)'
+         if env.deep_supervision else
+         'the final layer\'s matching and losses only (the port\'s default; '
+         'equal work on both sides; `--deep_supervision` for the recipe)')
+      + '; AdamW (backbone lr x 0.1, no decay on norms / query embedding) '
+      'after whole-model gradient clipping to 0.01 on both sides.')
+
+
 def render_markdown(env, report: Dict[str, Any]) -> str:
   """This tool's section of docs/benchmarks.md."""
   impls = env.impls
   sweep = env.sweep_impls
   machine, versions, threads = (report['machine'], report['versions'],
                                 report['threads'])
+  begin, end = section_markers(env.architecture)
   lines = [
-      SECTION_BEGIN,
-      '## TF MaskFormer vs PyTorch (`tools/benchmark.py`)',
+      begin,
+      f'## TF {env.arch.TITLE} vs PyTorch '
+      f'(`{SECTION_TOOLS[env.architecture]}`)',
       '',
       f'`{report["command"]}` — {report["date"]}, wall time '
       f'{report["wall_time_s"] / 60:.1f} min.',
@@ -151,7 +204,7 @@ def render_markdown(env, report: Dict[str, Any]) -> str:
       + ', '.join(f'{k} {v}' for k, v in threads.items()) + '.',
       '',
       f'Model: {env.arch.name}, {env.arch.num_classes} classes, '
-      f'{env.arch.num_decoder_layers} decoder layers; both frameworks hold '
+      f'{env.arch.decoder_summary}; both frameworks hold '
       f'the same weights ({report["conversion"]}).',
   ]
   train_dtype = env.train_image_dtype(env.pair(env.num_queries)).name
@@ -165,19 +218,7 @@ def render_markdown(env, report: Dict[str, Any]) -> str:
       'of the same segments.',
   ]
   if env.fw.available:
-    lines += [
-        '`transformers` is configured like the original: dropout 0.1 also on '
-        'the attention weights and in the FFN, its backbone BatchNorm frozen '
-        "in the train step (eval statistics, no gradients: the original's "
-        'FrozenBN). Train steps use '
-        + ('deep supervision (ours: L - 1 auxiliary sets as the original; the '
-           'port: L sets, the first from the zero queries)'
-           if env.deep_supervision else
-           'the final layer\'s matching and losses only (the port\'s default; '
-           'equal work on both sides; `--deep_supervision` for the recipe)')
-        + '; AdamW (backbone lr x 0.1, no decay on norms / query embedding) '
-        'after whole-model gradient clipping to 0.01 on both sides.',
-    ]
+    lines += [_port_setup(env)]
   else:
     lines += ['', f'PyTorch: {env.fw.missing}.']
   lines += [
@@ -309,7 +350,7 @@ def render_markdown(env, report: Dict[str, Any]) -> str:
   lines += ['', '**Goal** (our XLA forward and train step, and on a CPU the '
             'CPU-default train step at every target count, no slower than '
             'PyTorch at equal config): ' + report['goal_summary'], '',
-            SECTION_END]
+            end]
   return '\n'.join(lines) + '\n'
 
 
@@ -338,17 +379,18 @@ def goal_summary(env) -> str:
   return '; '.join(parts) + '.' if parts else 'not measured.'
 
 
-def update_section(path: str, section: str):
-  """Replaces this tool's section of `path` (or appends it)."""
+def update_section(path: str, section: str, architecture: str):
+  """Replaces `architecture`'s section of `path` (or appends it)."""
   text = ''
   if os.path.exists(path):
     with open(path, encoding='utf-8') as f:
       text = f.read()
-  begin, end = text.find(SECTION_BEGIN), text.find(SECTION_END)
+  begin_marker, end_marker = section_markers(architecture)
+  begin, end = text.find(begin_marker), text.find(end_marker)
   if (begin < 0) != (end < 0) or (begin >= 0 and end < begin):
     raise ValueError(f'{path}: unbalanced benchmark section markers')
   if begin >= 0:
-    text = text[:begin] + section.rstrip('\n') + text[end + len(SECTION_END):]
+    text = text[:begin] + section.rstrip('\n') + text[end + len(end_marker):]
   else:
     if not text:
       text = '# Benchmarks\n'
@@ -390,7 +432,7 @@ def build_report(env, sweeps: Dict[str, List[Tuple]],
       'settings': {
           'device': env.device, 'precision': env.precision,
           'architecture': dataclasses.asdict(env.arch),
-          'experiment': models.EXPERIMENT, 'repeats': env.repeats,
+          'experiment': env.arch.EXPERIMENT, 'repeats': env.repeats,
           'image_size': env.image_size, 'num_queries': env.num_queries,
           'forward_batches': env.forward_batches,
           'train_batch': env.train_batch, 'train_targets': env.train_targets,
@@ -402,6 +444,7 @@ def build_report(env, sweeps: Dict[str, List[Tuple]],
       },
       'pytorch': 'measured' if env.fw.available else env.fw.missing,
       'conversion': env.pair(env.num_queries).conversion,
+      'trainable_parameters': env.pair(env.num_queries).trainable_parameters,
       'parity': env.parity,
       'flop_check': env.flop_check,
       'cases': [case.to_json(env.peak_tflops) for case in env.cases.values()],

@@ -17,8 +17,8 @@
 `Frameworks` imports torch, `transformers` and safetensors if they are
 installed (the optional `pytorch` extra); the rest builds the port's inputs,
 its forward and train steps (the port's own matcher and loss, backward,
-whole-model gradient clipping, AdamW with the recipe's groups) and counts its
-FLOPs. Each step function is a zero-argument callable that runs one step and
+whole-model gradient clipping, AdamW with the TF experiment's settings and
+groups) and counts its FLOPs. Each step function is a zero-argument callable that runs one step and
 returns when its results are ready.
 """
 import importlib
@@ -81,19 +81,42 @@ def torch_batch(torch, workload: synthetic_inputs.Workload, device):
 
 
 
-def _freeze_batch_norm(torch, model):
-  """Train mode with the backbone BatchNorm frozen (the original's FrozenBN)."""
-  model.train()
-  for module in model.modules():
-    if isinstance(module, torch.nn.BatchNorm2d):
-      module.eval()
-      for parameter in module.parameters():
-        parameter.requires_grad_(False)
+def _initial_learning_rate(optimization_config) -> float:
+  """The schedule's initial learning rate as configured (no warm-up).
+
+  Raises:
+    ValueError: a schedule with neither `initial_learning_rate` (polynomial,
+      cosine, ...), `learning_rate` (constant) nor `values` (stepwise).
+  """
+  schedule = optimization_config.learning_rate.get()
+  for field in ('initial_learning_rate', 'learning_rate'):
+    if getattr(schedule, field, None) is not None:
+      return float(getattr(schedule, field))
+  if getattr(schedule, 'values', None):
+    return float(schedule.values[0])
+  raise ValueError(f'no initial learning rate in {schedule}')
 
 
-def torch_optimizer(torch, model):
-  """AdamW with the recipe's groups: backbone lr x 0.1, no decay on norms and
-  the query embedding (as `MaskFormerAdamW`)."""
+def torch_optimizer(torch, model, optimization_config):
+  """`torch.optim.AdamW` with the TF experiment's settings and groups.
+
+  The schedule's initial learning rate, betas, epsilon and weight decay of the
+  experiment's `maskformer_adamw`; the backbone's learning rate x its
+  `backbone_lr_multiplier`; no decay on norms and `nn.Embedding`s (the query
+  embedding; Mask2Former's query features, query and level embeddings), as
+  its `exclude_from_weight_decay`.
+
+  Args:
+    torch: the torch module.
+    model: a `transformers` port (its backbone under
+      `model.pixel_level_module.encoder.`).
+    optimization_config: the experiment's `trainer.optimizer_config`.
+
+  Returns:
+    The optimizer.
+  """
+  adamw = optimization_config.optimizer.maskformer_adamw
+  learning_rate = _initial_learning_rate(optimization_config)
   no_decay_types = (torch.nn.modules.batchnorm._BatchNorm,  # pylint: disable=protected-access
                     torch.nn.GroupNorm, torch.nn.LayerNorm, torch.nn.Embedding)
   groups = {}
@@ -106,10 +129,13 @@ def torch_optimizer(torch, model):
       no_decay = isinstance(module, no_decay_types)
       groups.setdefault((backbone, no_decay), []).append(parameter)
   return torch.optim.AdamW(
-      [{'params': params, 'lr': 1e-4 * (0.1 if backbone else 1.0),
-        'weight_decay': 0.0 if no_decay else 1e-4}
+      [{'params': params,
+        'lr': learning_rate * (adamw.backbone_lr_multiplier if backbone
+                               else 1.0),
+        'weight_decay': 0.0 if no_decay else adamw.weight_decay_rate}
        for (backbone, no_decay), params in groups.items()],
-      lr=1e-4, betas=(0.9, 0.999), eps=1e-8)
+      lr=learning_rate, betas=(adamw.beta_1, adamw.beta_2),
+      eps=adamw.epsilon)
 
 
 def torch_forward_fn(env, pair: models.ModelPair, pixels):
@@ -128,17 +154,22 @@ def torch_forward_fn(env, pair: models.ModelPair, pixels):
 
 def torch_train_fn(env, pair: models.ModelPair, pixels, masks, classes):
   torch, model = env.fw.torch, pair.torch_model
-  _freeze_batch_norm(torch, model)
+  models.freeze_batch_norm(torch, model)
+  optimization_config = pair.experiment.trainer.optimizer_config
   if pair.torch_optimizer is None:
-    pair.torch_optimizer = torch_optimizer(torch, model)
+    pair.torch_optimizer = torch_optimizer(torch, model, optimization_config)
   optimizer = pair.torch_optimizer
+  clipnorm = optimization_config.optimizer.maskformer_adamw.global_clipnorm
   params = [p for p in model.parameters() if p.requires_grad]
 
   def run():
-    _freeze_batch_norm(torch, model)
+    models.freeze_batch_norm(torch, model)
     optimizer.zero_grad(set_to_none=True)
-    # The port's auxiliary losses need the hidden states passed explicitly
-    # (5.23 fails in `torch.stack(None)` otherwise).
+    # MaskFormer's port: its auxiliary losses need `use_auxiliary_loss` and
+    # the hidden states passed explicitly (5.23 fails in `torch.stack(None)`
+    # otherwise). Mask2Former's port always adds the auxiliary losses and
+    # keeps `use_auxiliary_loss` on (`deep_supervision` is always on for it).
+    forward_setting = model.config.use_auxiliary_loss
     model.config.use_auxiliary_loss = env.deep_supervision
     try:
       with env.autocast():
@@ -146,9 +177,10 @@ def torch_train_fn(env, pair: models.ModelPair, pixels, masks, classes):
                         class_labels=classes,
                         output_hidden_states=env.deep_supervision)
     finally:
-      model.config.use_auxiliary_loss = False
+      model.config.use_auxiliary_loss = forward_setting
     outputs.loss.backward()
-    torch.nn.utils.clip_grad_norm_(params, 0.01)
+    if clipnorm is not None:
+      torch.nn.utils.clip_grad_norm_(params, clipnorm)
     optimizer.step()
     loss = outputs.loss.detach().float().item()
     env.synchronize()

@@ -34,16 +34,24 @@ mask features). It has no transformer-encoder pixel decoder and always
 projects the predictor input only when the channel counts differ, so only
 FPN models with a `torch_resnet` backbone and no enforced input projection
 are supported.
+
+`build_mask2former_port` builds the `transformers` Mask2Former
+(`Mask2FormerForUniversalSegmentation`) of a Mask2Former model config, for
+the conversion tests and the model benchmark (`tools/benchmark.py
+--architecture=mask2former`).
 """
 from typing import Any
 from typing import Dict
 from typing import List
 from typing import Mapping
+from typing import Optional
 
 import numpy as np
 
 from projects.maskformer.checkpoints import converter
 from projects.maskformer.checkpoints import name_mapping
+from projects.maskformer.configs import losses as losses_cfg
+from projects.maskformer.configs import mask2former as mask2former_cfg
 from projects.maskformer.configs import model as model_cfg
 from projects.maskformer.modeling import resnet
 from projects.maskformer.reference import checks as checks_lib
@@ -85,9 +93,6 @@ def build_port(config: model_cfg.MaskFormer):
       cannot express the architecture.
   """
   _, transformers = _import_port()
-  if config.backbone.type != 'torch_resnet':
-    raise WitnessUnavailableError(
-        f'the port has no {config.backbone.type!r} backbone')
   if config.pixel_decoder.type != 'fpn' or config.pixel_decoder.num_groups != 32:
     raise WitnessUnavailableError(
         'the port has only the FPN pixel decoder with GroupNorm(32); got '
@@ -96,15 +101,7 @@ def build_port(config: model_cfg.MaskFormer):
   predictor = config.transformer_predictor
   if predictor.enforce_input_projection:
     raise WitnessUnavailableError('the port cannot enforce an input projection')
-  backbone = config.backbone.torch_resnet
-  depths = list(backbone.depths or resnet.RESNET_DEPTHS[backbone.model_id])
-  width = backbone.base_width
-  backbone_config = transformers.ResNetConfig(
-      num_channels=3, embedding_size=width,
-      hidden_sizes=[4 * width * 2**i for i in range(4)], depths=depths,
-      layer_type='bottleneck', hidden_act='relu',
-      downsample_in_first_stage=False, downsample_in_bottleneck=False,
-      out_features=['stage1', 'stage2', 'stage3', 'stage4'])
+  backbone_config = _resnet_config(transformers, config.backbone)
   decoder_config = dict(
       model_type='detr', d_model=predictor.hidden_dim,
       decoder_layers=predictor.num_decoder_layers,
@@ -126,6 +123,94 @@ def build_port(config: model_cfg.MaskFormer):
   port = transformers.MaskFormerForInstanceSegmentation(port_config)
   port.eval()
   return port
+
+
+def _resnet_config(transformers, backbone: model_cfg.Backbone):
+  """The `transformers.ResNetConfig` of a 'torch_resnet' backbone config.
+
+  Raises:
+    WitnessUnavailableError: another backbone type.
+  """
+  if backbone.type != 'torch_resnet':
+    raise WitnessUnavailableError(f'the port has no {backbone.type!r} backbone')
+  resnet_config = backbone.torch_resnet
+  width = resnet_config.base_width
+  return transformers.ResNetConfig(
+      num_channels=3, embedding_size=width,
+      hidden_sizes=[4 * width * 2**i for i in range(4)],
+      depths=list(resnet_config.depths or
+                  resnet.RESNET_DEPTHS[resnet_config.model_id]),
+      layer_type='bottleneck', hidden_act='relu',
+      downsample_in_first_stage=False, downsample_in_bottleneck=False,
+      out_features=['stage1', 'stage2', 'stage3', 'stage4'])
+
+
+def build_mask2former_port(
+    config: mask2former_cfg.Mask2FormerModel,
+    losses: Optional[losses_cfg.PointSampledLosses] = None):
+  """The `transformers` Mask2Former with `config`'s architecture (eval mode).
+
+  The port hard-codes what our config leaves open: GroupNorm(32) in the
+  pixel decoder, 4 sampling points per head and level, one head count for
+  the pixel decoder and the transformer decoder, one dropout rate for both,
+  and matching costs equal to the loss weights.
+
+  Args:
+    config: a Mask2Former model config with a 'torch_resnet' backbone.
+    losses: the criterion (point sampling, weights, "no object" weight);
+      None: the port's defaults, which are the original's.
+
+  Returns:
+    A `transformers.Mask2FormerForUniversalSegmentation` with random weights
+    and the eager attention; its loss always has the auxiliary terms of
+    every earlier head (`transformer_decoder.dec_layers` - 1 of them). Its
+    `use_auxiliary_loss` stays on: without it (or `output_hidden_states`)
+    its forward fails (transformers 5.x).
+
+  Raises:
+    WitnessUnavailableError: torch/transformers are missing or the port
+      cannot express the architecture or the criterion.
+  """
+  _, transformers = _import_port()
+  pixel_decoder = config.pixel_decoder
+  decoder = config.transformer_decoder
+  fixed = {'pixel_decoder.num_groups': (pixel_decoder.num_groups, 32),
+           'pixel_decoder.num_points': (pixel_decoder.num_points, 4),
+           'pixel_decoder.num_heads': (pixel_decoder.num_heads,
+                                       decoder.num_heads)}
+  if losses is not None:
+    fixed.update({
+        f'losses.cost_{term}_weight': (getattr(losses, f'cost_{term}_weight'),
+                                       getattr(losses, f'{term}_weight'))
+        for term in ('class', 'mask', 'dice')})
+  unsupported = {name: got for name, (got, needed) in fixed.items()
+                 if got != needed}
+  if unsupported:
+    raise WitnessUnavailableError(
+        f'the port cannot express {unsupported}: it has GroupNorm(32), 4 '
+        'points, one head count for both decoders and matching costs equal '
+        'to the loss weights')
+  criterion = {} if losses is None else dict(
+      class_weight=losses.class_weight, mask_weight=losses.mask_weight,
+      dice_weight=losses.dice_weight, no_object_weight=losses.no_object_weight,
+      train_num_points=losses.train_num_points,
+      oversample_ratio=losses.oversample_ratio,
+      importance_sample_ratio=losses.importance_sample_ratio)
+  port_config = transformers.Mask2FormerConfig(
+      backbone_config=_resnet_config(transformers, config.backbone),
+      feature_size=pixel_decoder.conv_dim,
+      mask_feature_size=pixel_decoder.mask_dim,
+      encoder_feedforward_dim=pixel_decoder.dim_feedforward,
+      encoder_layers=pixel_decoder.num_layers,
+      hidden_dim=decoder.hidden_dim, decoder_layers=decoder.dec_layers,
+      num_attention_heads=decoder.num_heads,
+      dim_feedforward=decoder.dim_feedforward,
+      dropout=pixel_decoder.dropout_rate, pre_norm=False,
+      enforce_input_projection=decoder.enforce_input_projection,
+      common_stride=4, num_queries=decoder.num_queries,
+      num_labels=config.num_classes, **criterion)
+  port_config._attn_implementation = 'eager'  # pylint: disable=protected-access
+  return transformers.Mask2FormerForUniversalSegmentation(port_config).eval()
 
 
 def load_state(port, state: Mapping[str, np.ndarray], naming: str) -> None:
