@@ -18,8 +18,8 @@
 installed (the optional `pytorch` extra); the rest builds the port's inputs,
 its forward and train steps (the port's own matcher and loss, backward,
 whole-model gradient clipping, AdamW with the TF experiment's settings and
-groups) and counts its FLOPs. Each step function is a zero-argument callable that runs one step and
-returns when its results are ready.
+groups) and counts its FLOPs. Each step function is a zero-argument callable
+that runs one step and returns when its results are ready.
 """
 import importlib
 import os
