@@ -22,8 +22,12 @@ venv: $(DEPS_STAMP)
 lint: venv
 	$(VENV)/bin/ruff check .
 
+# Test files are spread over TEST_WORKERS processes (pytest-xdist; one file
+# stays in one process, so module fixtures are built once); 1: no xdist.
+TEST_WORKERS ?= 2
+
 test: lint
-	$(PY) -m pytest --durations=25
+	$(PY) -m pytest $(if $(filter-out 1,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile) --durations=25
 
 # The demo: a synthetic COCO-panoptic dataset (64 train / 32 val images),
 # converted to TFRecords, a small model trained on 2 CPU cores, PQ of the

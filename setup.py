@@ -37,6 +37,7 @@ setuptools.setup(
     extras_require={
         'test': [
             'pytest>=8,<10',
+            'pytest-xdist>=3.5,<4',
             'ruff>=0.6,<1',
         ],
         # The `transformers` port of MaskFormer: tools/benchmark.py's PyTorch
