@@ -39,6 +39,7 @@ from typing import Optional
 import tensorflow as tf
 import tf_keras
 
+from projects.maskformer.modeling import valid_region
 from projects.maskformer.ops import precision
 
 # PyTorch's LayerNorm / GroupNorm / BatchNorm epsilon.
@@ -165,17 +166,47 @@ class GroupNorm(tf_keras.layers.Layer):
         experimental_autocast=False)
     super().build(input_shape)
 
-  def call(self, inputs: tf.Tensor) -> tf.Tensor:
+  def call(self, inputs: tf.Tensor,
+           valid_sizes: Optional[tf.Tensor] = None) -> tf.Tensor:
+    """Normalizes `inputs`.
+
+    Args:
+      inputs: A float [B, H, W, C] tensor.
+      valid_sizes: None (statistics over the whole map) or an int [B, 2]
+        tensor, each image's valid (height, width) at this resolution: the
+        statistics then cover only that region, as GroupNorm of the image
+        alone gives (`valid_region`). Outside it the output means nothing.
+
+    Returns:
+      The normalized [B, H, W, C] tensor in the input dtype.
+    """
     x = tf.cast(inputs, self.dtype)
     shape = tf.shape(x)
     channels = x.shape[-1]
     grouped = tf.reshape(
         x, tf.stack([shape[0], shape[1], shape[2], self._groups,
                      channels // self._groups]))
-    mean, variance = tf.nn.moments(grouped, axes=[1, 2, 4], keepdims=True)
+    if valid_sizes is None:
+      mean, variance = tf.nn.moments(grouped, axes=[1, 2, 4], keepdims=True)
+    else:
+      mean, variance = self._valid_moments(grouped, valid_sizes)
     normalized = (grouped - mean) * tf.math.rsqrt(variance + self._epsilon)
     outputs = tf.reshape(normalized, shape) * self.gamma + self.beta
     return tf.cast(outputs, inputs.dtype)
+
+  def _valid_moments(self, grouped: tf.Tensor, valid_sizes: tf.Tensor):
+    """Mean and biased variance of [B, H, W, G, C/G] over the valid region."""
+    mask = tf.cast(valid_region.feature_mask(grouped, valid_sizes),
+                   grouped.dtype)[..., tf.newaxis]  # [B, H, W, 1, 1]
+    valid_sizes = tf.cast(valid_sizes, grouped.dtype)
+    count = (valid_sizes[:, 0] * valid_sizes[:, 1] *
+             tf.cast(tf.shape(grouped)[-1], grouped.dtype))
+    count = tf.reshape(count, [-1, 1, 1, 1, 1])
+    mean = tf.reduce_sum(grouped * mask, axis=[1, 2, 4], keepdims=True) / count
+    variance = tf.reduce_sum(
+        tf.math.squared_difference(grouped, mean) * mask, axis=[1, 2, 4],
+        keepdims=True) / count
+    return mean, variance
 
   def get_config(self):
     return dict(super().get_config(), groups=self._groups,
@@ -214,8 +245,23 @@ class ConvGroupNorm(tf_keras.layers.Layer):
                                 name='group_norm')
     super().build(input_shape)
 
-  def call(self, inputs: tf.Tensor) -> tf.Tensor:
-    x = self.group_norm(self.conv(inputs))
+  def call(self, inputs: tf.Tensor,
+           valid_sizes: Optional[tf.Tensor] = None) -> tf.Tensor:
+    """Convolves, normalizes and (optionally) rectifies.
+
+    Args:
+      inputs: A float [B, H, W, C_in] tensor.
+      valid_sizes: None, or an int [B, 2] tensor of each image's valid
+        (height, width) at this resolution: the input is then zeroed outside
+        it before a 3x3 convolution and the GroupNorm statistics cover only
+        it (padding-exact computation, `valid_region`).
+
+    Returns:
+      A [B, H, W, filters] tensor.
+    """
+    if valid_sizes is not None and self._kernel_size > 1:
+      inputs = valid_region.zero_outside(inputs, valid_sizes)
+    x = self.group_norm(self.conv(inputs), valid_sizes=valid_sizes)
     return tf.nn.relu(x) if self._use_relu else x
 
 
@@ -299,8 +345,8 @@ class MultiHeadAttention(tf_keras.layers.Layer):
       query: A float [B, Lq, C] tensor.
       key: A float [B, Lk, C] tensor.
       value: A float [B, Lk, C] tensor.
-      blocked: None (attend everywhere) or a bool [B, Lq, Lk] tensor, True
-        where the query may not attend the key (every head alike).
+      blocked: None (attend everywhere) or a bool [B, Lq or 1, Lk] tensor,
+        True where the query may not attend the key (every head alike).
       training: whether dropout is active.
 
     Returns:

@@ -41,6 +41,7 @@ import tensorflow as tf
 import tf_keras
 
 from projects.maskformer.modeling import layers
+from projects.maskformer.modeling import valid_region
 from projects.maskformer.ops import precision
 
 # Blocks per stage (res2..res5).
@@ -93,56 +94,123 @@ class TorchResNet(tf_keras.Model):
     # The input takes the policy's variable dtype: float32 under 'float32'
     # and 'mixed_bfloat16' (the stem casts to bfloat16), float64 under
     # 'float64' (a float32 input would round the exact mode's images).
-    inputs = tf_keras.Input(shape=input_specs.shape[1:],
+    def image_input():
+      return tf_keras.Input(shape=input_specs.shape[1:],
                             dtype=precision.policy_accumulation_dtype())
 
-    x = self._conv_norm(inputs, base_width, 7, 2, 'stem/conv1')
-    x = tf_keras.layers.ReLU(name=f'{NAME_PREFIX}/stem/relu')(x)
+    # Layers by name, shared by the two graphs below (Keras forbids
+    # attributes before `super().__init__`).
+    shared_layers = {}
+    inputs = image_input()
+    endpoints = self._graph(inputs, None, depths, base_width, shared_layers)
+    self._output_specs = {k: v.get_shape() for k, v in endpoints.items()}
+    kwargs.setdefault('name', 'torch_resnet')
+    super().__init__(inputs=inputs, outputs=endpoints, **kwargs)
+    # The padding-exact graph (`valid_region`): the same layers, with the
+    # region outside each image's valid size zeroed before every layer that
+    # reads neighbours (convolutions wider than 1x1, the max pool).
+    exact_inputs = [image_input(), tf_keras.Input(shape=[2], dtype=tf.int32)]
+    self._padding_exact_graph = tf_keras.Model(
+        exact_inputs,
+        self._graph(*exact_inputs, depths, base_width, shared_layers),
+        name=f'{self.name}_padding_exact')
+
+  def _graph(self, inputs: tf.Tensor, valid_sizes: Optional[tf.Tensor],
+             depths: Sequence[int], base_width: int,
+             shared_layers: Dict[str, tf_keras.layers.Layer]
+             ) -> Dict[str, tf.Tensor]:
+    """The network on symbolic inputs: the '2'..'5' endpoints."""
+    def layer(name, make):
+      if name not in shared_layers:
+        shared_layers[name] = make(name)
+      return shared_layers[name]
+
+    def zero_outside(x, stride, path):
+      if valid_sizes is None:
+        return x
+      zero = layer(f'{NAME_PREFIX}/{path}/zero_outside',
+                   lambda name: valid_region.ZeroOutside(stride, name=name))
+      return zero([x, valid_sizes])
+
+    def conv_norm(x, filters, kernel_size, stride, in_stride, path):
+      """Conv (no bias, symmetric pad (k-1)/2) followed by FrozenBN."""
+      padding = (kernel_size - 1) // 2
+      if padding:
+        x = zero_outside(x, in_stride, path)
+        x = layer(f'{NAME_PREFIX}/{path}/pad',
+                  lambda name: tf_keras.layers.ZeroPadding2D(padding,
+                                                             name=name))(x)
+      x = layer(f'{NAME_PREFIX}/{path}', lambda name: tf_keras.layers.Conv2D(
+          filters, kernel_size, stride, padding='valid', use_bias=False,
+          kernel_initializer=_msra_initializer(),
+          kernel_regularizer=self._kernel_regularizer, name=name))(x)
+      return layer(f'{NAME_PREFIX}/{path}/norm',
+                   lambda name: layers.FrozenBatchNorm(name=name))(x)
+
+    def relu(x, path):
+      return layer(f'{NAME_PREFIX}/{path}',
+                   lambda name: tf_keras.layers.ReLU(name=name))(x)
+
+    def bottleneck(x, bottleneck_width, out_channels, stride, in_stride,
+                   path):
+      """detectron2 BottleneckBlock with the stride on the 3x3 conv."""
+      if x.shape[-1] != out_channels:
+        shortcut = conv_norm(x, out_channels, 1, stride, in_stride,
+                             f'{path}/shortcut')
+      else:
+        shortcut = x
+      y = conv_norm(x, bottleneck_width, 1, 1, in_stride, f'{path}/conv1')
+      y = relu(y, f'{path}/relu1')
+      y = conv_norm(y, bottleneck_width, 3, stride, in_stride,
+                    f'{path}/conv2')
+      y = relu(y, f'{path}/relu2')
+      y = conv_norm(y, out_channels, 1, 1, in_stride * stride,
+                    f'{path}/conv3')
+      y = layer(f'{NAME_PREFIX}/{path}/add',
+                lambda name: tf_keras.layers.Add(name=name))([y, shortcut])
+      return relu(y, f'{path}/relu3')
+
+    x = conv_norm(inputs, base_width, 7, 2, 1, 'stem/conv1')
+    x = relu(x, 'stem/relu')
     # Zero padding after the ReLU equals PyTorch's -inf padding here.
-    x = tf_keras.layers.ZeroPadding2D(1, name=f'{NAME_PREFIX}/stem/pool_pad')(x)
-    x = tf_keras.layers.MaxPool2D(3, 2, name=f'{NAME_PREFIX}/stem/pool')(x)
+    x = zero_outside(x, 2, 'stem/pool')
+    x = layer(f'{NAME_PREFIX}/stem/pool_pad',
+              lambda name: tf_keras.layers.ZeroPadding2D(1, name=name))(x)
+    x = layer(f'{NAME_PREFIX}/stem/pool',
+              lambda name: tf_keras.layers.MaxPool2D(3, 2, name=name))(x)
 
     endpoints = {}
+    in_stride = 4
     for stage, num_blocks in enumerate(depths):
       bottleneck_width = base_width * 2**stage
       for block in range(num_blocks):
         stride = 2 if stage > 0 and block == 0 else 1
-        x = self._bottleneck(x, bottleneck_width, 4 * bottleneck_width,
-                             stride, f'res{stage + 2}/{block}')
+        x = bottleneck(x, bottleneck_width, 4 * bottleneck_width, stride,
+                       in_stride, f'res{stage + 2}/{block}')
+        in_stride *= stride
       endpoints[str(stage + 2)] = x
-    self._output_specs = {k: v.get_shape() for k, v in endpoints.items()}
-    kwargs.setdefault('name', 'torch_resnet')
-    super().__init__(inputs=inputs, outputs=endpoints, **kwargs)
+    return endpoints
 
-  def _conv_norm(self, x: tf.Tensor, filters: int, kernel_size: int,
-                 stride: int, path: str) -> tf.Tensor:
-    """Conv (no bias, symmetric pad (k-1)/2) followed by FrozenBN."""
-    padding = (kernel_size - 1) // 2
-    if padding:
-      x = tf_keras.layers.ZeroPadding2D(
-          padding, name=f'{NAME_PREFIX}/{path}/pad')(x)
-    x = tf_keras.layers.Conv2D(
-        filters, kernel_size, stride, padding='valid', use_bias=False,
-        kernel_initializer=_msra_initializer(),
-        kernel_regularizer=self._kernel_regularizer,
-        name=f'{NAME_PREFIX}/{path}')(x)
-    return layers.FrozenBatchNorm(name=f'{NAME_PREFIX}/{path}/norm')(x)
+  def call(self, inputs: tf.Tensor, training: Optional[bool] = None,
+           mask: Optional[tf.Tensor] = None,
+           valid_sizes: Optional[tf.Tensor] = None) -> Dict[str, tf.Tensor]:
+    """Computes res2..res5.
 
-  def _bottleneck(self, x: tf.Tensor, bottleneck_width: int,
-                  out_channels: int, stride: int, path: str) -> tf.Tensor:
-    """detectron2 BottleneckBlock with the stride on the 3x3 conv."""
-    if x.shape[-1] != out_channels:
-      shortcut = self._conv_norm(x, out_channels, 1, stride,
-                                 f'{path}/shortcut')
-    else:
-      shortcut = x
-    y = self._conv_norm(x, bottleneck_width, 1, 1, f'{path}/conv1')
-    y = tf_keras.layers.ReLU(name=f'{NAME_PREFIX}/{path}/relu1')(y)
-    y = self._conv_norm(y, bottleneck_width, 3, stride, f'{path}/conv2')
-    y = tf_keras.layers.ReLU(name=f'{NAME_PREFIX}/{path}/relu2')(y)
-    y = self._conv_norm(y, out_channels, 1, 1, f'{path}/conv3')
-    y = tf_keras.layers.Add(name=f'{NAME_PREFIX}/{path}/add')([y, shortcut])
-    return tf_keras.layers.ReLU(name=f'{NAME_PREFIX}/{path}/relu3')(y)
+    Args:
+      inputs: A float [B, H, W, 3] tensor of normalized images.
+      training: unused by the layers (FrozenBN), passed on.
+      mask: Keras' mask argument, passed on.
+      valid_sizes: None, or an int [B, 2] tensor of each image's (height,
+        width) inside `inputs` (top-left): every endpoint is then, inside
+        its valid region (`valid_region.sizes_at_stride`), what the image
+        alone gives (padding-exact computation).
+
+    Returns:
+      {'2': [B, H/4, W/4, C2], ..., '5': [B, H/32, W/32, C5]}.
+    """
+    if valid_sizes is None:
+      return super().call(inputs, training=training, mask=mask)
+    return self._padding_exact_graph([inputs, valid_sizes], training=training)
 
   @property
   def output_specs(self) -> Dict[str, tf.TensorShape]:
@@ -155,6 +223,34 @@ class TorchResNet(tf_keras.Model):
   @classmethod
   def from_config(cls, config, custom_objects=None):
     return cls(**config)
+
+
+def backbone_features(backbone: tf_keras.Model, images: tf.Tensor,
+                      training: Optional[bool],
+                      valid_sizes: Optional[tf.Tensor]) -> Dict[str, tf.Tensor]:
+  """The backbone's '2'..'5' features, padding-exact where sizes are given.
+
+  Args:
+    backbone: the model's backbone.
+    images: A float [B, H, W, 3] tensor of normalized images.
+    training: passed to the backbone.
+    valid_sizes: None, or an int [B, 2] tensor of each image's (height,
+      width) in `images` (`valid_region`).
+
+  Returns:
+    The backbone's endpoint dict.
+
+  Raises:
+    ValueError: `valid_sizes` with a backbone that cannot compute
+      padding-exactly (only 'torch_resnet' can).
+  """
+  if valid_sizes is None:
+    return backbone(images, training=training)
+  if not isinstance(backbone, TorchResNet):
+    raise ValueError(
+        'padding-exact computation (valid_sizes) needs the torch_resnet '
+        f'backbone; this model has {type(backbone).__name__}')
+  return backbone(images, training=training, valid_sizes=valid_sizes)
 
 
 @factory.register_backbone_builder('torch_resnet')

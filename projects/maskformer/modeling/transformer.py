@@ -138,6 +138,7 @@ class TransformerEncoderLayer(_TransformerBlock):
     super().build(input_shape)
 
   def call(self, inputs: tf.Tensor, pos: tf.Tensor,
+           padded_keys: Optional[tf.Tensor] = None,
            training: Optional[bool] = None) -> tf.Tensor:
     """Runs the layer.
 
@@ -145,6 +146,8 @@ class TransformerEncoderLayer(_TransformerBlock):
       inputs: A float [B, L, C] tensor.
       pos: A wide [B or 1, L, C] positional encoding added to queries and
         keys.
+      padded_keys: None, or a bool [B, 1, L] tensor, True for tokens outside
+        the image (`valid_region.padded_keys`), which no token attends.
       training: whether dropout is active.
 
     Returns:
@@ -152,7 +155,8 @@ class TransformerEncoderLayer(_TransformerBlock):
     """
     x = tf.cast(inputs, self.dtype)
     q_k = x + pos
-    attended = self.self_attention(q_k, q_k, x, training=training)
+    attended = self.self_attention(q_k, q_k, x, blocked=padded_keys,
+                                   training=training)
     x = self.layer_norm1(
         x + tf.cast(self._dropout1(attended, training=training), self.dtype))
     transformed = self.feed_forward(x, training=training)
@@ -169,15 +173,18 @@ class TransformerEncoder(_TransformerStack):
     super().build(input_shape)
 
   def call(self, inputs: tf.Tensor, pos: tf.Tensor,
+           padded_keys: Optional[tf.Tensor] = None,
            training: Optional[bool] = None) -> tf.Tensor:
     """Encodes float `inputs` [B, L, C] with wide encoding `pos`.
+
+    `padded_keys` is `TransformerEncoderLayer.call`'s.
 
     Returns:
       A wide [B, L, C] tensor.
     """
     x = tf.cast(inputs, self.dtype)
     for layer in self.encoder_layers:
-      x = layer(x, pos, training=training)
+      x = layer(x, pos, padded_keys, training=training)
     return x
 
 
@@ -199,7 +206,8 @@ class TransformerDecoderLayer(_TransformerBlock):
     super().build(input_shape)
 
   def call(self, target: tf.Tensor, memory: tf.Tensor, pos: tf.Tensor,
-           query_pos: tf.Tensor, training: Optional[bool] = None) -> tf.Tensor:
+           query_pos: tf.Tensor, padded_keys: Optional[tf.Tensor] = None,
+           training: Optional[bool] = None) -> tf.Tensor:
     """Runs the layer.
 
     Args:
@@ -207,6 +215,9 @@ class TransformerDecoderLayer(_TransformerBlock):
       memory: A wide [B, L, C] tensor (the image features).
       pos: A wide [B or 1, L, C] positional encoding of `memory`.
       query_pos: A float [B or 1, Q, C] query embedding.
+      padded_keys: None, or a bool [B, 1, L] tensor, True for memory tokens
+        outside the image (`valid_region.padded_keys`), which the
+        cross-attention does not attend.
       training: whether dropout is active.
 
     Returns:
@@ -219,7 +230,7 @@ class TransformerDecoderLayer(_TransformerBlock):
     t = self.layer_norm1(
         t + tf.cast(self._dropouts[0](attended, training=training), self.dtype))
     attended = self.cross_attention(t + query_pos, memory + pos, memory,
-                                    training=training)
+                                    blocked=padded_keys, training=training)
     t = self.layer_norm2(
         t + tf.cast(self._dropouts[1](attended, training=training), self.dtype))
     transformed = self.feed_forward(t, training=training)
@@ -237,7 +248,7 @@ class TransformerDecoder(_TransformerStack):
     super().build(input_shape)
 
   def call(self, target: tf.Tensor, memory: tf.Tensor, pos: tf.Tensor,
-           query_pos: tf.Tensor,
+           query_pos: tf.Tensor, padded_keys: Optional[tf.Tensor] = None,
            training: Optional[bool] = None) -> List[tf.Tensor]:
     """Decodes; see `TransformerDecoderLayer.call` for the arguments.
 
@@ -251,6 +262,6 @@ class TransformerDecoder(_TransformerStack):
     t = target
     memory = tf.cast(memory, self.dtype)
     for layer in self.decoder_layers:
-      t = layer(t, memory, pos, query_pos, training=training)
+      t = layer(t, memory, pos, query_pos, padded_keys, training=training)
       outputs.append(self.layer_norm(t))
     return outputs

@@ -44,7 +44,8 @@ import tensorflow as tf
 import tf_keras
 
 from projects.maskformer.configs import model as model_cfg
-from projects.maskformer.modeling import resnet  # noqa: F401  (registers 'torch_resnet')
+from projects.maskformer.modeling import resnet
+from projects.maskformer.modeling import valid_region
 from projects.maskformer.modeling.maskformer import pixel_decoder as pixel_decoder_lib
 from projects.maskformer.modeling.maskformer import transformer_predictor as predictor_lib
 from projects.maskformer.ops import precision
@@ -86,23 +87,33 @@ class MaskFormer(tf_keras.Model):
     return self._transformer_predictor
 
   def call(self, images: tf.Tensor,
-           training: Optional[bool] = None) -> Dict[str, Any]:
+           training: Optional[bool] = None,
+           valid_sizes: Optional[tf.Tensor] = None) -> Dict[str, Any]:
     """Runs the model.
 
     Args:
       images: A float [B, H, W, 3] tensor of normalized images.
       training: whether dropout is active (the backbone's norms stay
         frozen either way for 'torch_resnet').
+      valid_sizes: None (compute on the whole input, padding included), or
+        an int [B, 2] tensor of each image's (height, width) at the top-left
+        of `images`: padding-exact computation (`valid_region`), where every
+        output, inside the image's region at its stride, equals the output
+        for the image alone. Needs the 'torch_resnet' backbone.
 
     Returns:
       The output dict described in the module docstring.
     """
-    features = self._backbone(images, training=training)
-    decoded = self._pixel_decoder(features, training=training)
+    features = resnet.backbone_features(self._backbone, images, training,
+                                        valid_sizes)
+    decoded = self._pixel_decoder(features, training=training,
+                                  valid_sizes=valid_sizes)
     encoded = decoded.get('transformer_encoder_features')
     outputs = self._transformer_predictor(
         features['5'] if encoded is None else encoded,
-        decoded['mask_features'], training=training)
+        decoded['mask_features'], training=training,
+        valid_sizes=(None if valid_sizes is None else
+                     valid_region.sizes_at_stride(valid_sizes, 32)))
     outputs['backbone_features'] = {
         level: features[level] for level in ('2', '3', '4', '5')
     }

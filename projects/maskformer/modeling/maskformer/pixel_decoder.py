@@ -36,10 +36,23 @@ import tf_keras
 from projects.maskformer.modeling import layers
 from projects.maskformer.modeling import position_encoding
 from projects.maskformer.modeling import transformer
+from projects.maskformer.modeling import valid_region
 from projects.maskformer.ops import interpolation
 
 # Backbone endpoints, finest first; adapter_i/layer_i act on _LEVELS[i - 1].
 _LEVELS = ('2', '3', '4', '5')
+# The stride of each endpoint.
+_STRIDES = {'2': 4, '3': 8, '4': 16, '5': 32}
+
+
+def _level_sizes(valid_sizes: Optional[tf.Tensor]
+                 ) -> Dict[str, Optional[tf.Tensor]]:
+  """Each level's valid sizes (`valid_region`), or None for every level."""
+  return {
+      level: None if valid_sizes is None else
+      valid_region.sizes_at_stride(valid_sizes, stride)
+      for level, stride in _STRIDES.items()
+  }
 
 
 class FPNPixelDecoder(tf_keras.layers.Layer):
@@ -82,20 +95,29 @@ class FPNPixelDecoder(tf_keras.layers.Layer):
         bias_initializer='zeros', name='mask_features')
     super().build(input_shape)
 
-  def _top_level(self, res5: tf.Tensor, training: Optional[bool]
+  def _top_level(self, res5: tf.Tensor, training: Optional[bool],
+                 valid_sizes: Optional[tf.Tensor]
                  ) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
-    """The coarsest FPN map and extra outputs; here `layer_4(res5)`."""
+    """The coarsest FPN map and extra outputs; here `layer_4(res5)`.
+
+    `valid_sizes` are the res5 valid sizes, or None.
+    """
     del training  # No dropout in the plain FPN.
-    return self.layer_4(res5), {}
+    return self.layer_4(res5, valid_sizes), {}
 
   def call(self, features: Dict[str, tf.Tensor],
-           training: Optional[bool] = None) -> Dict[str, tf.Tensor]:
+           training: Optional[bool] = None,
+           valid_sizes: Optional[tf.Tensor] = None) -> Dict[str, tf.Tensor]:
     """Decodes backbone features.
 
     Args:
       features: the backbone's {'2': [B, H/4, W/4, C2], ..., '5':
         [B, H/32, W/32, C5]} float tensors (other keys are ignored).
       training: whether dropout is active.
+      valid_sizes: None, or an int [B, 2] tensor of each image's (height,
+        width) in the input images: the outputs are then, inside each
+        image's valid region, what the image alone gives (padding-exact
+        computation, `valid_region`).
 
     Returns:
       A dict with 'mask_features', a [B, H/4, W/4, mask_dim] tensor in the
@@ -104,12 +126,18 @@ class FPNPixelDecoder(tf_keras.layers.Layer):
       'float64' policy) [B, H/32, W/32, conv_dim]
       tensor.
     """
-    y, outputs = self._top_level(features['5'], training)
+    sizes = _level_sizes(valid_sizes)
+    y, outputs = self._top_level(features['5'], training, sizes['5'])
     for i in (3, 2, 1):
-      lateral = self.adapters[i - 1](features[_LEVELS[i - 1]])
+      level = _LEVELS[i - 1]
+      lateral = self.adapters[i - 1](features[level], sizes[level])
+      # On a canvas, legacy nearest 2x from ceil(n / 2) valid rows to n
+      # picks rows floor(i / 2), as the image alone does (i < n).
       y = lateral + interpolation.resize_nearest_legacy(
           y, layers.spatial_size(lateral), height_axis=1)
-      y = self.output_convs[i - 1](y)
+      y = self.output_convs[i - 1](y, sizes[level])
+    if valid_sizes is not None:
+      y = valid_region.zero_outside(y, sizes['2'])
     outputs['mask_features'] = self.mask_features(y)
     return outputs
 
@@ -152,17 +180,28 @@ class TransformerEncoderPixelDecoder(FPNPixelDecoder):
         self._dropout_rate, name='transformer_encoder')
     super().build(input_shape)
 
-  def _top_level(self, res5: tf.Tensor, training: Optional[bool]
+  def _top_level(self, res5: tf.Tensor, training: Optional[bool],
+                 valid_sizes: Optional[tf.Tensor]
                  ) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
-    """`layer_4(encoder(input_proj(res5)))`, and the encoder output."""
+    """`layer_4(encoder(input_proj(res5)))`, and the encoder output.
+
+    With res5 `valid_sizes`, the encoder's tokens outside the image are no
+    keys and the positional encoding is normalised over the valid extent.
+    """
     x = self.input_proj(res5)
-    pos = position_encoding.sine_position_encoding(x, self._conv_dim, self.dtype)
+    pos = position_encoding.sine_position_encoding(x, self._conv_dim,
+                                                   self.dtype, valid_sizes)
     shape = tf.shape(x)
     tokens = tf.reshape(x, tf.stack([shape[0], -1, self._conv_dim]))
+    padded_keys = (None if valid_sizes is None else
+                   valid_region.padded_keys(valid_sizes, (shape[1], shape[2])))
     encoded = self.transformer_encoder(
-        tokens, tf.reshape(pos, [1, -1, self._conv_dim]), training=training)
+        tokens, tf.reshape(pos, tf.stack([tf.shape(pos)[0], -1,
+                                          self._conv_dim])),
+        padded_keys, training=training)
     encoded = tf.reshape(encoded, shape)
-    return self.layer_4(encoded), {'transformer_encoder_features': encoded}
+    return (self.layer_4(encoded, valid_sizes),
+            {'transformer_encoder_features': encoded})
 
   def get_config(self):
     return dict(super().get_config(), num_layers=self._num_layers,

@@ -37,6 +37,7 @@ from projects.maskformer.modeling import heads
 from projects.maskformer.modeling import layers
 from projects.maskformer.modeling import position_encoding
 from projects.maskformer.modeling import transformer
+from projects.maskformer.modeling import valid_region
 
 
 class TransformerPredictor(tf_keras.layers.Layer):
@@ -107,7 +108,8 @@ class TransformerPredictor(tf_keras.layers.Layer):
     super().build(input_shape)
 
   def call(self, features: tf.Tensor, mask_features: tf.Tensor,
-           training: Optional[bool] = None) -> Dict[str, Any]:
+           training: Optional[bool] = None,
+           valid_sizes: Optional[tf.Tensor] = None) -> Dict[str, Any]:
     """Predicts.
 
     Args:
@@ -116,6 +118,11 @@ class TransformerPredictor(tf_keras.layers.Layer):
       mask_features: A float [B, H, W, mask_dim] tensor, the per-pixel
         embeddings (stride 4).
       training: whether dropout is active.
+      valid_sizes: None, or an int [B, 2] tensor of each image's valid
+        (height, width) in `features` (`valid_region`): the queries then
+        attend only those tokens, with the positional encoding normalised
+        over them, as the image alone gives. Mask logits outside each
+        image's region (at stride 4) mean nothing.
 
     Returns:
       A dict with wide (float32; float64 under 'float64') 'pred_logits'
@@ -127,15 +134,18 @@ class TransformerPredictor(tf_keras.layers.Layer):
     memory = features
     if self.input_proj is not None:
       memory = self.input_proj(memory)
-    pos = position_encoding.sine_position_encoding(memory, self._hidden_dim, self.dtype)
+    pos = position_encoding.sine_position_encoding(
+        memory, self._hidden_dim, self.dtype, valid_sizes)
     shape = tf.shape(memory)
+    padded_keys = (None if valid_sizes is None else
+                   valid_region.padded_keys(valid_sizes, (shape[1], shape[2])))
     memory = tf.reshape(memory, tf.stack([shape[0], -1, self._hidden_dim]))
-    pos = tf.reshape(pos, [1, -1, self._hidden_dim])
+    pos = tf.reshape(pos, tf.stack([tf.shape(pos)[0], -1, self._hidden_dim]))
     target = tf.zeros(tf.stack([shape[0], self._num_queries,
                                 self._hidden_dim]), self.dtype)
     query_pos = self.query_embed[tf.newaxis]
     hidden_states = self.transformer_decoder(
-        target, memory, pos, query_pos, training=training)
+        target, memory, pos, query_pos, padded_keys, training=training)
     if not self._deep_supervision:
       hidden_states = hidden_states[-1:]
 
