@@ -179,7 +179,16 @@ class Parser(hyperparams.Config):
       do; the task's validation step needs 'canvas').
     size_divisibility: with 'size_divisibility' padding, the multiple the
       evaluation image is padded to; 0 for none (the original: 0 for COCO
-      panoptic, 32 for ADE20K).
+      panoptic, 32 for ADE20K). With `padding_exact`, the multiple each
+      image's computed region is rounded up to.
+    padding_exact: evaluation only: the model computes each image of the
+      static canvas as the original computes it alone, on its own region
+      (the resized image, rounded up to a multiple of `size_divisibility`)
+      and not on the padding around it (`modeling.valid_region`): batched,
+      static-shape inference with the 'size_divisibility' evaluation's
+      results. Needs the 'torch_resnet' backbone and a canvas that is a
+      multiple of `size_divisibility`. Training data refuses it (the losses
+      do not yet leave the padding out).
     groundtruth_padded_size: when set, evaluation examples also carry the
       segment map at the original resolution, padded to this [height, width].
     label_resize: nearest-neighbour rule of the segment-map resize: 'pil' (PIL
@@ -200,6 +209,7 @@ class Parser(hyperparams.Config):
   eval_max_size: int = 1333
   eval_padding: str = EVAL_PADDING_CANVAS
   size_divisibility: int = 0
+  padding_exact: bool = False
   groundtruth_padded_size: Optional[List[int]] = None
   label_resize: str = 'pil'
   augmentation: Augmentation = dataclasses.field(default_factory=Augmentation)

@@ -139,6 +139,31 @@ def _check_dynamic_shapes_batch_one(
         f'{per_replica} (global_batch_size {params.global_batch_size})')
 
 
+def check_padding_exact(params: data_cfg.DataConfig) -> None:
+  """`parser.padding_exact` needs evaluation data and a fitting canvas.
+
+  Raises:
+    ValueError: `padding_exact` on training data, or with a canvas that is
+      not a multiple of `size_divisibility` (a rounded-up region could then
+      leave the canvas).
+  """
+  parser = params.parser
+  if not parser.padding_exact:
+    return
+  if params.is_training:
+    raise ValueError(
+        'parser.padding_exact is for evaluation data: the training losses '
+        'still count the padded pixels, so a padding-exact forward pass would '
+        'not give the original\'s training step')
+  divisor = parser.size_divisibility
+  if (divisor and parser.eval_padding == data_cfg.EVAL_PADDING_CANVAS and
+      any(s % divisor for s in parser.output_size)):
+    raise ValueError(
+        f'parser.padding_exact rounds each image up to a multiple of '
+        f'size_divisibility={divisor}; the canvas output_size '
+        f'{list(parser.output_size)} must be a multiple of it too')
+
+
 def build_input(params: data_cfg.DataConfig,
                 input_context: Optional[tf.distribute.InputContext] = None
                 ) -> tf.data.Dataset:
@@ -159,6 +184,7 @@ def build_input(params: data_cfg.DataConfig,
   if params.tfds_name:
     _check_tfds_prepared(params)
   _check_dynamic_shapes_batch_one(params, input_context)
+  check_padding_exact(params)
   decoder = build_decoder(params)
   parser = build_parser(params)
   reader = input_reader_factory.input_reader_generator(

@@ -187,6 +187,29 @@ def normalize_canvas(images: tf.Tensor, pixel_mask: tf.Tensor,
   return tf.where(region[..., None], normalized, tf.zeros([], tf.float32))
 
 
+def computed_sizes(labels: Mapping[str, tf.Tensor],
+                   params: data_cfg.DataConfig) -> Optional[tf.Tensor]:
+  """The region of each image the model computes on, with `padding_exact`.
+
+  Args:
+    labels: a batch's labels (uses 'image_info').
+    params: the data config the batch was read with.
+
+  Returns:
+    None without `parser.padding_exact` (the model computes on the whole
+    canvas); else an int32 [B, 2] tensor: each image's resized size
+    (`image_info` row 1) rounded up to a multiple of
+    `parser.size_divisibility`, the input the original gives one image.
+  """
+  if not params.parser.padding_exact:
+    return None
+  sizes = tf.cast(tf.round(labels[IMAGE_INFO][:, 1]), tf.int32)
+  divisor = params.parser.size_divisibility
+  if divisor:
+    sizes = (sizes + divisor - 1) // divisor * divisor
+  return sizes
+
+
 def prepare_model_inputs(images: tf.Tensor, labels: Dict[str, tf.Tensor],
                          params: data_cfg.DataConfig
                          ) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:

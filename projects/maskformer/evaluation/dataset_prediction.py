@@ -93,7 +93,7 @@ def write_panoptic_predictions(task, model: tf_keras.Model, pred_folder: str,
   def predict(images, labels):
     images, labels = maskformer_input.prepare_model_inputs(images, labels,
                                                            params)
-    outputs = model(images, training=False)
+    outputs = task.run_model(model, images, labels, params, training=False)
     outputs = {'pred_logits': tf.cast(outputs['pred_logits'], tf.float32),
                'pred_masks': tf.cast(outputs['pred_masks'], tf.float32)}
     return task.post_process(outputs, images, labels,

@@ -40,12 +40,14 @@ to the image size and resized to the original size (detectron2's
 from typing import Any
 from typing import Dict
 from typing import Mapping
+from typing import Optional
 from typing import Sequence
 
 import tensorflow as tf
 import tf_keras
 
 from projects.maskformer.modeling import inference
+from projects.maskformer.modeling import valid_region
 from projects.maskformer.ops import interpolation
 
 OUTPUT_KINDS = ('semantic', 'panoptic', 'instance')
@@ -139,7 +141,9 @@ class MaskFormerPostProcessor(tf_keras.layers.Layer):
            model_outputs: Mapping[str, Any],
            padded_size: Sequence[int],
            image_sizes: tf.Tensor,
-           original_sizes: tf.Tensor) -> Dict[str, tf.Tensor]:
+           original_sizes: tf.Tensor,
+           computed_sizes: Optional[tf.Tensor] = None
+           ) -> Dict[str, tf.Tensor]:
     """Computes the requested results.
 
     Args:
@@ -152,6 +156,12 @@ class MaskFormerPostProcessor(tf_keras.layers.Layer):
         inside the padded input.
       original_sizes: An int [B, 2] tensor, each image's original (height,
         width), at most the canvas size.
+      computed_sizes: None, or an int [B, 2] tensor: the region of the input
+        each image was computed on alone (a padding-exact model run,
+        `modeling.valid_region`). Each image's mask logits are then
+        upsampled from their own region at stride 4 to that region, as the
+        original upsamples the image's own padded input, instead of from
+        the whole map to `padded_size`.
 
     Returns:
       A dict with 'valid_mask' (bool [B, H, W]) and, per requested output,
@@ -162,8 +172,14 @@ class MaskFormerPostProcessor(tf_keras.layers.Layer):
     canvas_size = config['canvas_size']
     requested = set(config['outputs'])
     pred_logits = model_outputs['pred_logits']
-    upsampled = interpolation.resize_bilinear(model_outputs['pred_masks'],
-                                              padded_size)
+    if computed_sizes is None:
+      upsampled = interpolation.resize_bilinear(model_outputs['pred_masks'],
+                                                padded_size)
+    else:
+      upsampled = interpolation.resize_bilinear_per_image(
+          model_outputs['pred_masks'],
+          valid_region.sizes_at_stride(computed_sizes, 4), computed_sizes,
+          padded_size)
     valid_mask = canvas_valid_mask(original_sizes, canvas_size)
     results = {'valid_mask': valid_mask}
     at_original_size = (bool(requested & {'panoptic', 'instance'}) or

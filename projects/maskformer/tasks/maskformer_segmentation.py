@@ -246,15 +246,39 @@ class MaskFormerSegmentationTask(base_task.Task):
     return ([tf_keras.metrics.Mean(name, dtype=tf.float32) for name in names] +
             [FirstNonFiniteStep()])
 
+  def run_model(self, model: tf_keras.Model, images: tf.Tensor,
+                labels: Dict[str, tf.Tensor], params: data_cfg.DataConfig,
+                training: bool) -> Dict[str, Any]:
+    """The model on a batch of `params`' data, padding-exact if it says so.
+
+    Args:
+      model: the model.
+      images: the float [B, H, W, 3] batch (`prepare_model_inputs`).
+      labels: its labels.
+      params: the data config the batch was read with; with
+        `parser.padding_exact`, each image is computed on its own region
+        (`maskformer_input.computed_sizes`).
+      training: whether dropout is active.
+
+    Returns:
+      The model's output dict.
+    """
+    valid_sizes = maskformer_input.computed_sizes(labels, params)
+    if valid_sizes is None:
+      return model(images, training=training)
+    return model(images, training=training, valid_sizes=valid_sizes)
+
   def _losses(self, images: tf.Tensor, labels: Dict[str, tf.Tensor],
-              model: tf_keras.Model, training: bool, step: tf.Tensor):
+              model: tf_keras.Model, training: bool, step: tf.Tensor,
+              params: data_cfg.DataConfig):
     """Forward pass and this replica's share of the weighted global loss.
 
     `step` (int64 scalar) seeds Mask2Former's random points with
     `point_sampling_seed`: the same on every replica (the draws are keyed by
-    each image's index in the global batch) and reproducible.
+    each image's index in the global batch) and reproducible. `params` is
+    the data config of the batch (`run_model`).
     """
-    outputs = model(images, training=training)
+    outputs = self.run_model(model, images, labels, params, training)
     # bfloat16 endpoints widen to float32; float64 (the exact mode) stays.
     outputs = tf.nest.map_structure(precision.widen, outputs)
     targets = maskformer_input.loss_targets(labels)
@@ -296,7 +320,8 @@ class MaskFormerSegmentationTask(base_task.Task):
         *inputs, self.task_config.train_data)
     with tf.GradientTape() as tape:
       _, total, terms = self._losses(images, labels, model, training=True,
-                                     step=optimizer.iterations)
+                                     step=optimizer.iterations,
+                                     params=self.task_config.train_data)
       scaled = total
       if isinstance(optimizer, tf_keras.mixed_precision.LossScaleOptimizer):
         scaled = optimizer.get_scaled_loss(total)
@@ -366,7 +391,9 @@ class MaskFormerSegmentationTask(base_task.Task):
     sizes = tf.cast(tf.round(image_info[:, 1]), tf.int32)
     original_sizes = tf.cast(tf.round(image_info[:, 0]), tf.int32)
     return self._post_processors[instances](
-        outputs, layers.spatial_size(images), sizes, original_sizes)
+        outputs, layers.spatial_size(images), sizes, original_sizes,
+        maskformer_input.computed_sizes(labels,
+                                        self.task_config.validation_data))
 
   def validation_step(self, inputs, model: tf_keras.Model,
                       metrics: Optional[List[tf_keras.metrics.Metric]] = None):
@@ -387,12 +414,13 @@ class MaskFormerSegmentationTask(base_task.Task):
           "the validation step needs task.validation_data.parser.eval_padding="
           "'canvas' (static shapes); evaluate with 'size_divisibility' padding "
           'through tools/evaluate_coco_panoptic.py')
-    images, labels = maskformer_input.prepare_model_inputs(
-        *inputs, self.task_config.validation_data)
+    params = self.task_config.validation_data
+    images, labels = maskformer_input.prepare_model_inputs(*inputs, params)
     # Validation losses draw Mask2Former's points from one fixed seed.
     outputs, total, terms = self._losses(images, labels, model,
                                          training=False,
-                                         step=tf.constant(-1, tf.int64))
+                                         step=tf.constant(-1, tf.int64),
+                                         params=params)
     logs = {self.loss: self._global_logs(total, terms)['total_loss']}
     results = self.post_process(outputs, images, labels)
     if self._label_type == data_cfg.PANOPTIC:
