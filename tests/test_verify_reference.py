@@ -453,17 +453,34 @@ def test_float32_parity_under_other_rounding(reference_dir, setting, args,
   kernels (oneDNN off), with one intra-op thread, and with both; all must
   pass. Measured 2026-12-03 (AMD EPYC): the worst output is at 0.26, 0.30
   and 0.34 of its bound (aux4 masks); oneDNN's results do not depend on the
-  thread count, Eigen's (oneDNN off) do.
+  thread count, Eigen's (oneDNN off) do. The padding-exact canvas checks
+  (--canvas) run too.
   """
   del setting
   result = _run_tool(reference_dir / 'r50w16_fpn', '--json',
-                     '--precisions=float32', *args, **environment)
+                     '--precisions=float32', '--canvas=256,352', *args,
+                     **environment)
   assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
   payload = json.loads(result.stdout)
   assert payload['passed'] is True
   names = {c['name'] for c in payload['checks']}
-  assert {'aux4_pred_logits', 'aux4_pred_masks'} <= names
+  assert {'aux4_pred_logits', 'aux4_pred_masks',
+          'canvas.image0.aux4_pred_masks.vs_reference',
+          'canvas.image1.pred_masks',
+          'canvas.batch.image1.pred_masks'} <= names
   assert not any(n.startswith('float64.') for n in names)
+
+
+@pytest.mark.parametrize('folder,flag,status,message', [
+    ('r50w16_enc', '--canvas=256', 1, '--canvas must be HEIGHT,WIDTH'),
+    ('r50w16_enc', '--canvas=a,b', 1, '--canvas must be HEIGHT,WIDTH'),
+    ('r50w16_enc', '--canvas=128,352', 2, 'at least the folder'),
+    ('standalone', '--canvas=256,352', 2, 'MaskFormer model folders only'),
+])
+def test_tool_canvas_errors(reference_dir, folder, flag, status, message):
+  result = _run_tool(reference_dir / folder, flag, '--precisions=float32')
+  assert result.returncode == status, result.stderr[-2000:]
+  assert message in result.stderr
 
 
 def test_tool_json_on_the_standalone_folder(reference_dir):

@@ -20,13 +20,16 @@ Three modes:
       name a trained MaskFormer; it runs over the experiment's validation data
       (`task.validation_data`), writes panopticapi-format predictions (and,
       with --overlay_dir, readable overlays) into --output_dir, then evaluates
-      them as in (a). By default every image is predicted as the original
-      evaluates it: alone, resized by the validation data's evaluation
-      resize and padded only to a multiple of its `size_divisibility` (0 for
-      COCO: no padding), so a converted PyTorch checkpoint gives the
-      original's predictions; --noexact_padding predicts on the static canvas
-      of the training-time validation instead (padded pixels then take part
-      in the attention). With --instance_ap it also writes the model's
+      them as in (a). Every image is predicted as the original evaluates it:
+      alone, resized by the validation data's evaluation resize and padded
+      only to a multiple of its `size_divisibility` (0 for COCO: no
+      padding), so a converted PyTorch checkpoint gives the original's
+      predictions. --padding chooses how: 'exact_canvas' (default) batches
+      the images on the validation data's static canvas and computes each
+      on its own region (`parser.padding_exact`); 'per_image' runs one
+      image at a time at its own shape; 'canvas' is the plain static canvas
+      (padded pixels take part in the attention: not the original's
+      predictions). With --instance_ap it also writes the model's
       instance predictions (Mask2Former's instance inference: the top 100
       (query, class) pairs of thing classes per image) to instances.json in
       --output_dir and scores them as in (c);
@@ -145,12 +148,23 @@ _IMAGE_DIR = flags.DEFINE_string(
 _OVERLAY_DIR = flags.DEFINE_string(
     'overlay_dir', None, 'Model mode: also write an overlay picture (segment '
     'colours, outlines, class names) per image here.')
-_EXACT_PADDING = flags.DEFINE_bool(
-    'exact_padding', True, 'Model mode: predict one image at a time, padded '
-    'only to the validation data\'s parser.size_divisibility, as the original '
+# --padding choices.
+PADDING_EXACT_CANVAS = 'exact_canvas'
+PADDING_PER_IMAGE = 'per_image'
+PADDING_CANVAS = 'canvas'
+_PADDING = flags.DEFINE_enum(
+    'padding', PADDING_EXACT_CANVAS,
+    [PADDING_EXACT_CANVAS, PADDING_PER_IMAGE, PADDING_CANVAS],
+    'Model mode: how images meet the model. exact_canvas: batches on the '
+    'validation data\'s static canvas, each image computed on its own region '
+    '(its resized size rounded up to parser.size_divisibility), as the '
+    'original computes it alone (sets parser.padding_exact; needs the '
+    'torch_resnet backbone). per_image: one image at a time at that size '
     '(sets parser.eval_padding=size_divisibility, global_batch_size=1 and a '
-    'model input size of any height and width); false: the experiment\'s '
-    'validation data as configured (the static canvas).')
+    'model input size of any height and width), the same predictions with '
+    'dynamic shapes. canvas: the validation data as configured (padded '
+    'pixels take part in the attention unless the experiment sets '
+    'parser.padding_exact).')
 _INSTANCE_AP = flags.DEFINE_bool(
     'instance_ap', False, 'Model mode: also write the model\'s instance '
     'predictions (thing classes) to --output_dir/instances.json in COCO\'s '
@@ -252,15 +266,22 @@ def predict_and_evaluate() -> Dict[str, Any]:
     raise ValueError('the experiment\'s validation data is not panoptic')
   params.task.init_checkpoint = _CHECKPOINT.value
   params.task.init_checkpoint_modules = 'all'
-  if _EXACT_PADDING.value:
-    data = params.task.validation_data
+  data = params.task.validation_data
+  divisor = data.parser.size_divisibility
+  padding = (f'padded to a multiple of {divisor}' if divisor else
+             'not padded')
+  if _PADDING.value == PADDING_PER_IMAGE:
     data.parser.eval_padding = data_cfg.EVAL_PADDING_SIZE_DIVISIBILITY
+    data.parser.padding_exact = False
     data.global_batch_size = 1
     params.task.model.input_size = [None, None, 3]
-    divisor = data.parser.size_divisibility
-    padding = (f'padded to a multiple of {divisor}' if divisor else
-               'not padded')
     print(f'predicting one image at a time, {padding}, as the original')
+  elif _PADDING.value == PADDING_EXACT_CANVAS:
+    data.parser.eval_padding = data_cfg.EVAL_PADDING_CANVAS
+    data.parser.padding_exact = True
+    print(f'predicting batches of {data.global_batch_size} on the '
+          f'{"x".join(str(s) for s in data.parser.output_size)} canvas, each '
+          f'image computed on its own region ({padding}), as the original')
   task = task_factory.get_task(params.task)
   model = task.build_model()
   task.initialize(model)

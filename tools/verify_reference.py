@@ -145,12 +145,34 @@ _PRECISIONS = flags.DEFINE_list(
     'float32 (every float32 check) and/or float64 (the float64 identity of '
     'folders with exact answers).')
 
+_CANVAS = flags.DEFINE_list(
+    'canvas', None, 'HEIGHT,WIDTH: MaskFormer model folders also place each '
+    'image alone (and all together) on a canvas of this size, computed '
+    'padding-exactly (each image on its own region): the outputs cropped to '
+    'the image must equal the image run at its own size, and the reference '
+    'for images it computed unpadded, within 1e-4 * max(1, max|expected|) '
+    '(checks canvas.*). At least the folder\'s padded input size.')
+
 _INTRA_OP_THREADS = flags.DEFINE_integer(
     'intra_op_threads', 0, 'TensorFlow intra-op threads (0: its default, one '
     'per core). 1 changes the float32 rounding of the convolutions, which '
     'the float32 bounds must absorb.', lower_bound=0)
 
 _EXIT_UNVERIFIABLE = 2
+
+
+def _canvas():
+  """--canvas as (height, width), or None."""
+  if _CANVAS.value is None:
+    return None
+  try:
+    canvas = tuple(int(s) for s in _CANVAS.value)
+  except ValueError:
+    canvas = ()
+  if len(canvas) != 2 or min(canvas) < 1:
+    raise app.UsageError(f'--canvas must be HEIGHT,WIDTH (two positive '
+                         f'integers), got {",".join(_CANVAS.value)}')
+  return canvas
 
 
 def main(argv):
@@ -170,7 +192,7 @@ def main(argv):
             '--pytorch_witness applies to model folders only')
       suites += (transformers_witness.witness_notes,)
     report = fixture_checks.verify_fixture(fixture_dir, suites,
-                                         _PRECISIONS.value)
+                                         _PRECISIONS.value, _canvas())
   except (ValueError, fixture_lib.FixtureError, converter.CheckpointMismatchError,
           name_mapping.NamingError, pickle.UnpicklingError,
           transformers_witness.WitnessUnavailableError,

@@ -36,6 +36,7 @@ Mask2Former folders are judged by the float32 criteria of their README:
 with 'float64' in the precisions they list the float64 identity as skipped
 (also where a folder has exact answers: not implemented for Mask2Former).
 """
+import functools
 import os
 from typing import Callable
 from typing import List
@@ -43,6 +44,7 @@ from typing import Optional
 from typing import Sequence
 from typing import Union
 
+from projects.maskformer.reference import canvas_checks
 from projects.maskformer.reference import checks as checks_lib
 from projects.maskformer.reference import fixture as fixture_lib
 from projects.maskformer.reference import inference_checks
@@ -142,7 +144,8 @@ def _verify_mask2former(fixture, precisions: Sequence[str]
 def verify_fixture(
     path: Union[str, os.PathLike],
     suites: Sequence[CheckSuite] = MODEL_CHECK_SUITES,
-    precisions: Sequence[str] = PRECISIONS) -> checks_lib.Report:
+    precisions: Sequence[str] = PRECISIONS,
+    canvas: Optional[Sequence[int]] = None) -> checks_lib.Report:
   """Runs every check that applies to a fixture folder.
 
   Args:
@@ -151,6 +154,9 @@ def verify_fixture(
     suites: the check suites of a model folder's float32 run.
     precisions: which runs to check, of 'float32' and 'float64'; the float64
       run applies only to folders with exact answers (model and training).
+    canvas: None, or a (height, width): MaskFormer model folders then also
+      get `canvas_checks` (each image alone on that canvas, padding-exact)
+      with the float32 run.
 
   Returns:
     The report.
@@ -159,13 +165,24 @@ def verify_fixture(
     fixture_lib.FixtureError: not a well-formed fixture folder.
     converter.CheckpointMismatchError: the weights do not fit the
       architecture.
-    ValueError: no or unknown precisions.
+    ValueError: no or unknown precisions; a canvas for a folder that has
+      no model images, without the float32 run, or smaller than the
+      folder's padded input.
   """
   unknown = set(precisions) - set(PRECISIONS)
   if unknown or not precisions:
     raise ValueError(f'precisions must be a non-empty subset of {PRECISIONS}, '
                      f'got {tuple(precisions)}')
   fixture = fixture_lib.load_fixture(path)
+  if canvas is not None:
+    if not isinstance(fixture, fixture_lib.ModelFixture):
+      raise ValueError('a canvas applies to MaskFormer model folders only')
+    if FLOAT32 not in precisions:
+      raise ValueError('the canvas checks need the float32 run')
+    canvas_checks.check_canvas_holds(
+        canvas, fixture.arrays['padded_normalized_images'].shape[2:])
+    suites = tuple(suites) + (functools.partial(
+        canvas_checks.maskformer_canvas_checks, canvas=canvas),)
   if isinstance(fixture, (fixture_lib.Mask2FormerModelFixture,
                           fixture_lib.Mask2FormerStandaloneFixture)):
     return _verify_mask2former(fixture, precisions)

@@ -49,6 +49,14 @@ def nchw_to_nhwc(array: np.ndarray) -> np.ndarray:
   return array.transpose(0, 2, 3, 1)
 
 
+def nhwc_to_nchw(array: np.ndarray) -> np.ndarray:
+  """Moves the channel axis of a [B, H, W, C] array after the batch axis."""
+  array = np.asarray(array)
+  if array.ndim != 4:
+    raise ValueError(f'expected a 4-D NHWC array, got shape {array.shape}')
+  return array.transpose(0, 3, 1, 2)
+
+
 def layer_key(layer: int) -> str:
   """A fixture's name of a layer in the criterion's order: final, aux0, ..."""
   return 'final' if layer == 0 else f'aux{layer - 1}'
