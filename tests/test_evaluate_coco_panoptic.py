@@ -244,21 +244,54 @@ def _image_sizes(coco_sample_dir):
             for i in json.load(f)['images']}
 
 
-def test_model_mode_predicts_each_image_at_its_own_size(coco_sample_dir,
-                                                        tmp_path):
-  """The default model mode: no canvas, one image at a time, any shape."""
-  result, output_dir = _run_model_mode(coco_sample_dir, tmp_path)
-  assert 'predicting one image at a time' in result.stdout
+def _predicted_pngs(output_dir):
+  """{image id: (segments_info, the PNG's segment-id map)}."""
   with open(output_dir / 'predictions.json') as f:
     annotations = json.load(f)['annotations']
-  sizes = _image_sizes(coco_sample_dir)
-  assert sorted(a['image_id'] for a in annotations) == sorted(sizes)
+  pngs = {}
   for annotation in annotations:
-    png = np.asarray(Image.open(output_dir / 'predictions' /
-                                annotation['file_name']))
-    assert png.shape[:2] == sizes[annotation['image_id']]
-  assert re.search(r'All\s+\|?\s*[\d.]+', result.stdout)
-  assert not (output_dir / 'instances.json').exists()
+    rgb = np.asarray(Image.open(output_dir / 'predictions' /
+                                annotation['file_name']), np.int64)
+    pngs[annotation['image_id']] = (
+        annotation['segments_info'],
+        rgb[..., 0] + 256 * rgb[..., 1] + 256 * 256 * rgb[..., 2])
+  return pngs
+
+
+def test_model_mode_batched_canvas_gives_the_per_image_predictions(
+    coco_sample_dir, tmp_path):
+  """The default (--padding=exact_canvas): both images in one batch on the
+  64 x 64 canvas, each computed on its own region (43 x 64, 36 x 64), give
+  the PNGs, segments and PQ of --padding=per_image (one image at a time at
+  its own shape, the original's evaluation)."""
+  runs = {}
+  for padding in ('exact_canvas', 'per_image'):
+    folder = tmp_path / padding
+    folder.mkdir()
+    output_json = folder / 'pq.json'
+    result, output_dir = _run_model_mode(
+        coco_sample_dir, folder, f'--padding={padding}',
+        f'--output_json={output_json}')
+    with open(output_json) as f:
+      runs[padding] = (result, _predicted_pngs(output_dir), json.load(f))
+  canvas, per_image = runs['exact_canvas'], runs['per_image']
+  assert 'predicting batches of 8 on the 64x64 canvas' in canvas[0].stdout
+  assert 'predicting one image at a time' in per_image[0].stdout
+  sizes = _image_sizes(coco_sample_dir)
+  assert sorted(canvas[1]) == sorted(per_image[1]) == sorted(sizes)
+  for image_id, (segments, ids) in canvas[1].items():
+    assert ids.shape == sizes[image_id]
+    expected_segments, expected_ids = per_image[1][image_id]
+    # The same segments; scores differ by float32 rounding only.
+    assert [(s['id'], s['category_id']) for s in segments] == [
+        (s['id'], s['category_id']) for s in expected_segments]
+    assert [s['score'] for s in segments] == pytest.approx(
+        [s['score'] for s in expected_segments], rel=1e-5, abs=1e-7)
+    np.testing.assert_array_equal(ids, expected_ids)
+  assert len([s for s, _ in canvas[1].values()]) > 0
+  assert canvas[2]['All'] == per_image[2]['All']
+  assert re.search(r'All\s+\|?\s*[\d.]+', canvas[0].stdout)
+  assert not (tmp_path / 'exact_canvas' / 'eval' / 'instances.json').exists()
 
 
 def _sample_segments(coco_sample_dir):
