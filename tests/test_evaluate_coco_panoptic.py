@@ -263,7 +263,15 @@ def test_model_mode_batched_canvas_gives_the_per_image_predictions(
   """The default (--padding=exact_canvas): both images in one batch on the
   64 x 64 canvas, each computed on its own region (43 x 64, 36 x 64), give
   the PNGs, segments and PQ of --padding=per_image (one image at a time at
-  its own shape, the original's evaluation)."""
+  its own shape, the original's evaluation).
+
+  The random model's panoptic map has near-ties that float32 rounding
+  decides: measured 2026-12-05 (Intel Xeon), 0 of the 230,400 pixels differ
+  with oneDNN on and 1 with it off. So the maps may differ in at most 10
+  pixels (a plumbing error, such as the padding reaching the image or the
+  whole-canvas upsampling, moves thousands); the numbers themselves are
+  compared with float32 tolerances in tests/test_padding_exact.py.
+  """
   runs = {}
   for padding in ('exact_canvas', 'per_image'):
     folder = tmp_path / padding
@@ -279,17 +287,21 @@ def test_model_mode_batched_canvas_gives_the_per_image_predictions(
   assert 'predicting one image at a time' in per_image[0].stdout
   sizes = _image_sizes(coco_sample_dir)
   assert sorted(canvas[1]) == sorted(per_image[1]) == sorted(sizes)
+  differing = 0
   for image_id, (segments, ids) in canvas[1].items():
     assert ids.shape == sizes[image_id]
     expected_segments, expected_ids = per_image[1][image_id]
     # The same segments; scores differ by float32 rounding only.
     assert [(s['id'], s['category_id']) for s in segments] == [
         (s['id'], s['category_id']) for s in expected_segments]
+    assert segments
     assert [s['score'] for s in segments] == pytest.approx(
         [s['score'] for s in expected_segments], rel=1e-5, abs=1e-7)
-    np.testing.assert_array_equal(ids, expected_ids)
-  assert len([s for s, _ in canvas[1].values()]) > 0
-  assert canvas[2]['All'] == per_image[2]['All']
+    differing += int(np.sum(ids != expected_ids))
+  assert differing <= 10
+  for metric in ('pq', 'sq', 'rq'):
+    assert canvas[2]['All'][metric] == pytest.approx(
+        per_image[2]['All'][metric], abs=1e-3)
   assert re.search(r'All\s+\|?\s*[\d.]+', canvas[0].stdout)
   assert not (tmp_path / 'exact_canvas' / 'eval' / 'instances.json').exists()
 
