@@ -251,7 +251,7 @@ def coco_panoptic_data(input_path: str = '', is_training: bool = True,
     A `DataConfig`: canvas 1344 x 1344 (the 1333 maximum rounded up to a
     multiple of 32), augmentation 'detr_panoptic', evaluation resize 800/1333;
     training images are uint8 (normalized on the device), evaluation images
-    float32.
+    float32 and computed padding-exactly on the canvas.
   """
   return DataConfig(
       input_path=input_path,
@@ -265,6 +265,7 @@ def coco_panoptic_data(input_path: str = '', is_training: bool = True,
           eval_max_size=1333,
           label_resize='pil',
           augmentation=Augmentation(type='detr_panoptic'),
+          padding_exact=not is_training,
           dtype='uint8' if is_training else 'float32'))
 
 
@@ -283,8 +284,8 @@ def ade20k_semantic_data(input_path: str = '', is_training: bool = True,
     512/2048 onto a 1024 x 1024 canvas (images whose resized size does not fit
     it, aspect ratios beyond 1:2, are scaled down to fit), augmentation
     'semantic_crop'; training images are uint8 (normalized on the device),
-    evaluation images float32; size divisibility 32 for the
-    'size_divisibility' evaluation padding (the original's).
+    evaluation images float32, computed padding-exactly on the canvas;
+    size divisibility 32 (the original's evaluation padding).
   """
   return DataConfig(
       input_path=input_path,
@@ -299,13 +300,18 @@ def ade20k_semantic_data(input_path: str = '', is_training: bool = True,
           size_divisibility=32,
           label_resize='torch',
           augmentation=Augmentation(type='semantic_crop'),
+          padding_exact=not is_training,
           dtype='uint8' if is_training else 'float32'))
 
 
 def synthetic_cpu_data(input_path: str, is_training: bool,
                        global_batch_size: int,
                        canvas: int = 128) -> DataConfig:
-  """Data of the demo: `tools/make_synthetic_coco.py` images (128 x 128)."""
+  """Data of the demo: `tools/make_synthetic_coco.py` images (128 x 128).
+
+  Evaluation data is computed padding-exactly (the demo's images fill the
+  canvas, so it changes nothing there).
+  """
   return DataConfig(
       input_path=input_path,
       is_training=is_training,
@@ -318,6 +324,7 @@ def synthetic_cpu_data(input_path: str, is_training: bool,
           max_segments=16,
           eval_short_edge=canvas,
           eval_max_size=canvas,
+          padding_exact=not is_training,
           groundtruth_padded_size=None if is_training else [canvas, canvas],
           augmentation=Augmentation(
               type='large_scale_jitter',
