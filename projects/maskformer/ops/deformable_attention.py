@@ -28,6 +28,11 @@ As in the original, the four corners of a point are combined first (the
 bilinear sample), then the samples are weighted by the attention weights and
 summed over levels and points.
 
+On a static canvas (`modeling/valid_region`) each image may fill only the
+top-left region of every level; with `valid_sizes` the locations are in the
+normalised frame of that region and only the region is sampled (zero
+outside), which is the original on the image alone.
+
 The corners of every (query, head, level, point) are read with ONE gather
 from the values of all levels and heads flattened to rows of d channels
 (row `(level_start + y * W + x) * M + m`, so no transpose is needed): gathers
@@ -43,6 +48,7 @@ for the smallest levels, lost to this gather at the real encoder size
 9.7 s (16x16 and 32x32), forward + backward 0.26 s vs 0.43 s and 1.23 s. It
 is not kept.
 """
+from typing import Optional
 from typing import Sequence
 from typing import Tuple
 
@@ -70,7 +76,8 @@ def level_start_index(spatial_shapes: SpatialShapes) -> Tuple[int, ...]:
 def multi_scale_deformable_attention(value: tf.Tensor,
                                      spatial_shapes: SpatialShapes,
                                      sampling_locations: tf.Tensor,
-                                     attention_weights: tf.Tensor
+                                     attention_weights: tf.Tensor,
+                                     valid_sizes: Optional[tf.Tensor] = None
                                      ) -> tf.Tensor:
   """`ms_deform_attn_core_pytorch`: sampled values summed by attention.
 
@@ -84,6 +91,10 @@ def multi_scale_deformable_attention(value: tf.Tensor,
       are allowed: neighbours outside the map contribute zero). Lq, M, L, P
       must be static.
     attention_weights: A float [N, Lq, M, L, P] tensor.
+    valid_sizes: None, or an int [N, L, 2] tensor: the (height, width) of
+      each image's region at the top-left of every level (at most
+      (H_l, W_l)). The locations are then in the normalised frame of that
+      region, and neighbours outside it contribute zero: the image alone.
 
   Returns:
     A [N, Lq, M * d] tensor of the value dtype, heads concatenated
@@ -105,8 +116,11 @@ def multi_scale_deformable_attention(value: tf.Tensor,
   for level, ((height, width), start) in enumerate(
       zip(spatial_shapes, level_start_index(spatial_shapes))):
     # [N, Lq, M, P, 4] indices into the level's map and bilinear weights.
+    frame_sizes = (None if valid_sizes is None else
+                   valid_sizes[:, level, tf.newaxis, tf.newaxis, tf.newaxis])
     level_indices, level_weights = grid_sample.corner_indices_and_weights(
-        sampling_locations[:, :, :, level], int(height), int(width))
+        sampling_locations[:, :, :, level], int(height), int(width),
+        frame_sizes)
     indices.append((level_indices + start) * num_heads + heads)
     weights.append(level_weights)
   # [N, Lq, M, L*P, 4]: the corners of every point of every level.

@@ -30,20 +30,28 @@ weighted bilinearly and a neighbour outside the map contributes zero.
 The four corners of every point are read with one gather from the flattened
 map (clamped indices, zero weights outside): one gather per call, which is the
 TPU-friendly form (gathers are slow there, arithmetic is not).
+
+On a static canvas (`modeling/valid_region`), the sampled image may be only
+the top-left region (frame) of the map: `corner_indices_and_weights` then
+takes each point's frame size, converts the points with it and treats
+everything outside the frame as outside the map, which is what sampling the
+image alone gives.
 """
+from typing import Optional
 from typing import Tuple
 
 import tensorflow as tf
 
 
-def pixel_coordinates(points: tf.Tensor, height: int,
-                      width: int) -> Tuple[tf.Tensor, tf.Tensor]:
+def pixel_coordinates(points: tf.Tensor, height, width
+                      ) -> Tuple[tf.Tensor, tf.Tensor]:
   """Normalised (x, y) points to pixel coordinates, in PyTorch's op order.
 
   Args:
     points: A float [..., 2] tensor of (x, y) in the normalised frame.
-    height: H of the sampled map.
-    width: W of the sampled map.
+    height: H of the sampled frame: an int, or a float tensor broadcastable
+      against `points[..., 0]`.
+    width: W of the sampled frame, likewise.
 
   Returns:
     (x, y) float tensors [...] in pixel units, pixel centres at integers.
@@ -54,7 +62,8 @@ def pixel_coordinates(points: tf.Tensor, height: int,
   return x, y
 
 
-def corner_indices_and_weights(points: tf.Tensor, height: int, width: int
+def corner_indices_and_weights(points: tf.Tensor, height: int, width: int,
+                               frame_sizes: Optional[tf.Tensor] = None
                                ) -> Tuple[tf.Tensor, tf.Tensor]:
   """The four bilinear neighbours of each point, as flat indices and weights.
 
@@ -62,15 +71,25 @@ def corner_indices_and_weights(points: tf.Tensor, height: int, width: int
     points: A float [..., P, 2] tensor of (x, y) in the normalised frame.
     height: H of the sampled map.
     width: W of the sampled map.
+    frame_sizes: None (the frame is the whole map), or an int [..., 1, 2]
+      tensor broadcastable against `points`: the (height, width) of the
+      frame at the top-left of the map in which each point is given, at
+      most (H, W). Only the frame is then sampled, as if it were the whole
+      map: zero weight outside it, indices clamped into it.
 
   Returns:
     indices: int32 [..., P, 4] indices into the row-major flattened map
-      (y * W + x), clamped into range, corners in the order (y0, x0),
+      (y * W + x), clamped into the frame, corners in the order (y0, x0),
       (y0, x1), (y1, x0), (y1, x1).
     weights: [..., P, 4] bilinear weights in the points' dtype, zero for
-      corners outside the map.
+      corners outside the frame.
   """
-  x, y = pixel_coordinates(points, height, width)
+  if frame_sizes is None:
+    frame_height, frame_width = height, width
+  else:
+    frame = tf.cast(frame_sizes, points.dtype)
+    frame_height, frame_width = frame[..., 0], frame[..., 1]
+  x, y = pixel_coordinates(points, frame_height, frame_width)
   x0 = tf.floor(x)
   y0 = tf.floor(y)
   x1 = x0 + 1.0
@@ -84,14 +103,18 @@ def corner_indices_and_weights(points: tf.Tensor, height: int, width: int
   def inside(value, size):
     return (value >= 0.0) & (value <= size - 1.0)
 
-  x_in = tf.stack([inside(x0, width), inside(x1, width)] * 2, axis=-1)
-  y_in = tf.stack([inside(y0, height)] * 2 + [inside(y1, height)] * 2,
+  x_in = tf.stack([inside(x0, frame_width), inside(x1, frame_width)] * 2,
                   axis=-1)
+  y_in = tf.stack([inside(y0, frame_height)] * 2 +
+                  [inside(y1, frame_height)] * 2, axis=-1)
   weights = tf.where(x_in & y_in, weights, tf.zeros_like(weights))
   xs = tf.stack([x0, x1, x0, x1], axis=-1)
   ys = tf.stack([y0, y0, y1, y1], axis=-1)
-  xs = tf.cast(tf.clip_by_value(xs, 0.0, width - 1.0), tf.int32)
-  ys = tf.cast(tf.clip_by_value(ys, 0.0, height - 1.0), tf.int32)
+  last_x, last_y = frame_width - 1.0, frame_height - 1.0
+  if frame_sizes is not None:
+    last_x, last_y = last_x[..., tf.newaxis], last_y[..., tf.newaxis]
+  xs = tf.cast(tf.clip_by_value(xs, 0.0, last_x), tf.int32)
+  ys = tf.cast(tf.clip_by_value(ys, 0.0, last_y), tf.int32)
   return ys * width + xs, weights
 
 

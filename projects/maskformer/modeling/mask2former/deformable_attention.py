@@ -30,6 +30,12 @@ ordered ((m * L + l) * P + p) * 2 + xy, of `attention_weights`
 (m * L + l) * P + p, as the original's `view`s read them. No padding mask:
 Mask2Former's encoder never passes one.
 
+On a static canvas (`modeling/valid_region`) with each image's valid
+(h_l, w_l) per level, the offsets are divided by (w_l, h_l) and the
+locations are in the normalised frame of the image's region of each level,
+which only is sampled: the same pixels, with the same float operations, as
+the original on the image alone (where (W_l, H_l) = (w_l, h_l)).
+
 The initialisation is the original's `_reset_parameters`: zero kernels for
 the offsets and weights, the offsets' bias a ring of directions
 (cos, sin)(2 pi m / M) scaled so that the larger coordinate is 1, times
@@ -42,6 +48,7 @@ a location near 1 would move by up to 1/256 of the frame, a quarter pixel on
 a 64-wide map.
 """
 import math
+from typing import Optional
 from typing import Tuple
 
 import numpy as np
@@ -122,7 +129,8 @@ class MSDeformAttn(tf_keras.layers.Layer):
     super().build(query_shape)
 
   def sampling(self, query: tf.Tensor, reference_points: tf.Tensor,
-               spatial_shapes: deformable_attention.SpatialShapes
+               spatial_shapes: deformable_attention.SpatialShapes,
+               valid_sizes: Optional[tf.Tensor] = None
                ) -> Tuple[tf.Tensor, tf.Tensor]:
     """Where each query samples, and with which weights.
 
@@ -131,6 +139,10 @@ class MSDeformAttn(tf_keras.layers.Layer):
       reference_points: A float [B or 1, Lq, L, 2] tensor of (x, y) in the
         normalised frame of each level.
       spatial_shapes: the static (H_l, W_l) of the L levels.
+      valid_sizes: None, or an int [B, L, 2] tensor of each image's valid
+        (h_l, w_l) per level: the frames are then the images' regions (the
+        offsets in pixels are divided by (w_l, h_l)), see the module
+        docstring.
 
     Returns:
       locations: [B, Lq, M, L, P, 2] (x, y) sampling locations.
@@ -150,8 +162,12 @@ class MSDeformAttn(tf_keras.layers.Layer):
     # level's (W, H) and reference point repeated for the P points.
     offsets = tf.reshape(tf.cast(self.sampling_offsets(query), wide),
                          grid[:4] + [self._num_points * 2])
-    normalizer = tf.constant(
-        [[w, h] * self._num_points for h, w in spatial_shapes], wide)
+    # The (H, W) of each level's frame: [L, 2], or [B, 1, 1, L, 2] per image.
+    frames = (tf.constant(spatial_shapes) if valid_sizes is None else
+              valid_sizes[:, tf.newaxis, tf.newaxis])
+    normalizer = tf.concat(
+        [tf.cast(tf.reverse(frames, axis=[-1]), wide)] * self._num_points,
+        axis=-1)
     reference = tf.tile(tf.cast(reference_points, wide)[:, :, tf.newaxis],
                         [1, 1, 1, 1, self._num_points])
     locations = tf.reshape(reference + offsets / normalizer, grid + [2])
@@ -159,7 +175,8 @@ class MSDeformAttn(tf_keras.layers.Layer):
 
   def call(self, query: tf.Tensor, reference_points: tf.Tensor,
            inputs: tf.Tensor,
-           spatial_shapes: deformable_attention.SpatialShapes) -> tf.Tensor:
+           spatial_shapes: deformable_attention.SpatialShapes,
+           valid_sizes: Optional[tf.Tensor] = None) -> tf.Tensor:
     """Attends from the queries to the multi-level inputs.
 
     Args:
@@ -169,6 +186,8 @@ class MSDeformAttn(tf_keras.layers.Layer):
       inputs: A float [B, S, D] tensor: the levels flattened row-major and
         concatenated in level order (S static, the sum of H_l * W_l).
       spatial_shapes: the static (H_l, W_l) of the L levels, Python ints.
+      valid_sizes: None, or an int [B, L, 2] tensor of each image's valid
+        (h_l, w_l) per level (`sampling`); values outside them are not read.
 
     Returns:
       A [B, Lq, D] tensor in the compute dtype.
@@ -183,9 +202,9 @@ class MSDeformAttn(tf_keras.layers.Layer):
     value = tf.reshape(value, [tf.shape(value)[0], value.shape[1],
                                self._num_heads, self._head_dim])
     locations, weights = self.sampling(query, reference_points,
-                                       spatial_shapes)
+                                       spatial_shapes, valid_sizes)
     sampled = deformable_attention.multi_scale_deformable_attention(
-        value, spatial_shapes, locations, weights)
+        value, spatial_shapes, locations, weights, valid_sizes)
     return self.output_proj(sampled)
 
   def get_config(self):

@@ -31,6 +31,12 @@ plus endpoints for parity checks: 'backbone_features' (dict '2'..'5' of NHWC
 maps), 'mask_features' [B, H/4, W/4, mask_dim] and 'multi_scale_features'
 (the encoder's maps at strides 32, 16 and 8).
 
+With `valid_sizes` (padding-exact computation, `modeling/valid_region`),
+each image of the batch sits at the top-left of the static canvas and every
+output, inside the image's region at its stride (ceil(h / s), ceil(w / s)),
+is what the model gives for the image alone at its own size; outside it,
+finite values that mean nothing.
+
 Variable names: the top-level layers are 'pixel_decoder' and
 'transformer_predictor' (as MaskFormer's, so `configs/variable_names.py`
 selects the same optimizer groups); the backbone keeps its own names.
@@ -43,7 +49,7 @@ from official.vision.modeling.backbones import factory
 import tensorflow as tf
 import tf_keras
 
-from projects.maskformer.modeling import resnet  # noqa: F401  (registers 'torch_resnet')
+from projects.maskformer.modeling import resnet
 from projects.maskformer.modeling.mask2former import pixel_decoder as pixel_decoder_lib
 from projects.maskformer.modeling.mask2former import transformer_decoder as decoder_lib
 from projects.maskformer.ops import precision
@@ -87,21 +93,29 @@ class Mask2Former(tf_keras.Model):
     return self._transformer_decoder
 
   def call(self, images: tf.Tensor,
-           training: Optional[bool] = None) -> Dict[str, Any]:
+           training: Optional[bool] = None,
+           valid_sizes: Optional[tf.Tensor] = None) -> Dict[str, Any]:
     """Runs the model.
 
     Args:
       images: A float [B, H, W, 3] tensor of normalized images, H and W
         static multiples of 32.
       training: whether dropout is active (the released configs have none).
+      valid_sizes: None (compute on the whole input, padding included), or
+        an int [B, 2] tensor of each image's (height, width) at the top-left
+        of `images`, each at least 1: padding-exact computation (module
+        docstring). Needs the 'torch_resnet' backbone.
 
     Returns:
       The output dict described in the module docstring.
     """
-    features = self._backbone(images, training=training)
-    decoded = self._pixel_decoder(features, training=training)
+    features = resnet.backbone_features(self._backbone, images, training,
+                                        valid_sizes)
+    decoded = self._pixel_decoder(features, training=training,
+                                  valid_sizes=valid_sizes)
     outputs = self._transformer_decoder(decoded['multi_scale_features'],
-                                        decoded['mask_features'])
+                                        decoded['mask_features'],
+                                        valid_sizes=valid_sizes)
     outputs['backbone_features'] = {
         level: features[level] for level in ('2', '3', '4', '5')
     }

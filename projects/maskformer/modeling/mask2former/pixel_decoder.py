@@ -34,6 +34,24 @@ The original's `forward_features` (semantics doc, section 2), NHWC:
      (align_corners=False) to res2's size, then `layer_1` (conv 3x3 without
      bias + GroupNorm + ReLU); `mask_features` is a conv 1x1 with bias of it.
 
+Padding-exact computation (`valid_sizes`, `modeling/valid_region`): each
+image sits at the top-left of a static canvas, and inside its region
+(ceil(h / stride), ceil(w / stride) at every level) the outputs are what
+the image alone gives:
+
+  * the GroupNorm statistics cover the region only;
+  * the sine encodings are normalised by the region's extent;
+  * every token's reference point is its pixel centre in the normalised
+    frame of its own level's region, the offsets are divided by the sampled
+    level's region size, and the sampling reads the region only (zero
+    outside, `ops.deformable_attention`): the valid ratios of Deformable
+    DETR, with the image alone's float operations;
+  * the 1/8 map's region is resized bilinearly to the res2 region (the
+    canvas' 2x is not the image's in / out scale when a size is odd), and
+    `layer_1`'s 3x3 convolution reads zeros beyond the region.
+
+Tokens and pixels outside a region hold finite values that mean nothing.
+
 Precision: the original runs this module in float32 with autocast disabled
 (`features[f].float()`), also when training in AMP. Likewise the decoder's
 dtype policy defaults to the global policy's accumulation dtype (float32
@@ -52,6 +70,7 @@ import tf_keras
 
 from projects.maskformer.modeling import layers
 from projects.maskformer.modeling import position_encoding
+from projects.maskformer.modeling import valid_region
 from projects.maskformer.modeling.mask2former import deformable_attention
 from projects.maskformer.ops import interpolation
 from projects.maskformer.ops import precision
@@ -60,6 +79,8 @@ from projects.maskformer.ops import precision
 # (low to high resolution), and of the one FPN level below them.
 ENCODER_LEVELS = ('5', '4', '3')
 FPN_LEVEL = '2'
+# The stride of each of those backbone endpoints.
+STRIDES = {'2': 4, '3': 8, '4': 16, '5': 32}
 
 SpatialShapes = Tuple[Tuple[int, int], ...]
 
@@ -72,13 +93,17 @@ class EncoderInputs:
     maps: the input projections, one [B, H_l, W_l, D] tensor per level
       (res5, res4, res3).
     sine_encodings: the sine positional encodings, one [1, H_l, W_l, D]
-      tensor per level, before the level embedding.
+      tensor per level ([B, H_l, W_l, D] with valid sizes), before the level
+      embedding.
     tokens: [B, S, D], the maps flattened row-major and concatenated.
-    pos: [1, S, D], the sine encodings plus each level's embedding,
-      flattened the same way.
-    reference_points: [1, S, L, 2], each token's (x, y) pixel centre in the
-      normalised frame, repeated for the L levels.
+    pos: [1, S, D] ([B, S, D] with valid sizes), the sine encodings plus
+      each level's embedding, flattened the same way.
+    reference_points: [1, S, L, 2] ([B, S, L, 2] with valid sizes), each
+      token's (x, y) pixel centre in the normalised frame, repeated for the
+      L levels.
     spatial_shapes: the static (H_l, W_l) of the levels.
+    valid_sizes: None, or an int32 [B, L, 2] tensor of each image's valid
+      (h_l, w_l) on every level (padding-exact computation).
   """
   maps: List[tf.Tensor]
   sine_encodings: List[tf.Tensor]
@@ -86,29 +111,42 @@ class EncoderInputs:
   pos: tf.Tensor
   reference_points: tf.Tensor
   spatial_shapes: SpatialShapes
+  valid_sizes: Optional[tf.Tensor] = None
 
 
 def encoder_reference_points(spatial_shapes: SpatialShapes,
-                             dtype: precision.DTypeLike) -> tf.Tensor:
+                             dtype: precision.DTypeLike,
+                             valid_sizes: Optional[tf.Tensor] = None
+                             ) -> tf.Tensor:
   """The encoder's reference points: every token's pixel centre.
 
   Args:
     spatial_shapes: the (H_l, W_l) of the L levels.
     dtype: float dtype of the result.
+    valid_sizes: None, or an int [B, L, 2] tensor of each image's valid
+      (h_l, w_l) per level: the frame of a level is then the image's region
+      (the token (i, j) of level l gets ((j + 0.5) / w_l, (i + 0.5) / h_l),
+      beyond 1 outside the region).
 
   Returns:
-    A [1, S, L, 2] tensor: for the token (i, j) of level l, ((j + 0.5) / W_l,
-    (i + 0.5) / H_l) on every one of the L levels.
+    A [1, S, L, 2] ([B, S, L, 2] with `valid_sizes`) tensor: for the token
+    (i, j) of level l, ((j + 0.5) / W_l, (i + 0.5) / H_l) on every one of
+    the L levels.
   """
+  frames = (tf.constant([spatial_shapes]) if valid_sizes is None else
+            valid_sizes)
+  frames = tf.cast(frames, dtype)  # [1 or B, L, 2]
   points = []
-  for height, width in spatial_shapes:
-    ys = (tf.range(height, dtype=dtype) + 0.5) / height
-    xs = (tf.range(width, dtype=dtype) + 0.5) / width
-    grid_y, grid_x = tf.meshgrid(ys, xs, indexing='ij')
-    points.append(tf.reshape(tf.stack([grid_x, grid_y], axis=-1), [-1, 2]))
-  points = tf.concat(points, axis=0)
-  return tf.tile(points[tf.newaxis, :, tf.newaxis, :],
-                 [1, 1, len(spatial_shapes), 1])
+  for level, (height, width) in enumerate(spatial_shapes):
+    ys = (tf.range(height, dtype=dtype) + 0.5) / frames[:, level, 0:1]
+    xs = (tf.range(width, dtype=dtype) + 0.5) / frames[:, level, 1:2]
+    grid = tf.stack([tf.shape(frames)[0], height, width])
+    grid_x = tf.broadcast_to(xs[:, tf.newaxis, :], grid)
+    grid_y = tf.broadcast_to(ys[:, :, tf.newaxis], grid)
+    points.append(tf.reshape(tf.stack([grid_x, grid_y], axis=-1),
+                             [-1, height * width, 2]))
+  points = tf.concat(points, axis=1)
+  return tf.tile(points[:, :, tf.newaxis, :], [1, 1, len(spatial_shapes), 1])
 
 
 class DeformableEncoderLayer(tf_keras.layers.Layer):
@@ -166,6 +204,7 @@ class DeformableEncoderLayer(tf_keras.layers.Layer):
 
   def call(self, inputs: tf.Tensor, pos: tf.Tensor,
            reference_points: tf.Tensor, spatial_shapes: SpatialShapes,
+           valid_sizes: Optional[tf.Tensor] = None,
            training: Optional[bool] = None) -> tf.Tensor:
     """Runs the layer.
 
@@ -174,13 +213,16 @@ class DeformableEncoderLayer(tf_keras.layers.Layer):
       pos: A [B or 1, S, D] positional encoding, added to the queries.
       reference_points: A [B or 1, S, L, 2] tensor.
       spatial_shapes: the static (H_l, W_l) of the levels.
+      valid_sizes: None, or an int [B, L, 2] tensor of each image's valid
+        (h_l, w_l) per level (`EncoderInputs.valid_sizes`): only those
+        regions are sampled, in their own frames.
       training: whether dropout is active.
 
     Returns:
       A [B, S, D] tensor.
     """
     attended = self.self_attention(inputs + pos, reference_points, inputs,
-                                   spatial_shapes)
+                                   spatial_shapes, valid_sizes)
     x = self.layer_norm1(
         inputs + self._dropouts[0](attended, training=training))
     hidden = self._dropouts[1](self.linear1(x), training=training)
@@ -273,13 +315,18 @@ class MSDeformAttnPixelDecoder(tf_keras.layers.Layer):
         bias_initializer='zeros', dtype=policy, name='mask_features')
     super().build(input_shape)
 
-  def encoder_inputs(self, features: Dict[str, tf.Tensor]) -> EncoderInputs:
+  def encoder_inputs(self, features: Dict[str, tf.Tensor],
+                     valid_sizes: Optional[tf.Tensor] = None
+                     ) -> EncoderInputs:
     """Projects and flattens res5, res4, res3 for the encoder.
 
     Args:
       features: the backbone's {'3': [B, H/8, W/8, C3], '4': ..., '5':
         [B, H/32, W/32, C5]} in the layer's dtype; the spatial sizes must be
         static.
+      valid_sizes: None, or an int [B, 2] tensor of each image's (height,
+        width) in the input images (padding-exact computation, module
+        docstring).
 
     Returns:
       The `EncoderInputs`, in the layer's dtype.
@@ -288,31 +335,65 @@ class MSDeformAttnPixelDecoder(tf_keras.layers.Layer):
       ValueError: a level's spatial size is not static.
     """
     maps, encodings, tokens, pos, spatial_shapes = [], [], [], [], []
-    for index, level in enumerate(ENCODER_LEVELS):
+    level_sizes = [
+        None if valid_sizes is None else
+        valid_region.sizes_at_stride(valid_sizes, STRIDES[level])
+        for level in ENCODER_LEVELS
+    ]
+    for index, (level, sizes) in enumerate(zip(ENCODER_LEVELS, level_sizes)):
       x = self.input_proj_norms[index](
-          self.input_proj_convs[index](features[level]))
+          self.input_proj_convs[index](features[level]), valid_sizes=sizes)
       height, width = x.shape[1], x.shape[2]
       if height is None or width is None:
         raise ValueError(f'{self.name}: res{level} needs a static spatial '
                          f'size, got {x.shape}')
       encoding = position_encoding.sine_position_encoding(
-          x, self._conv_dim, self.compute_dtype)
+          x, self._conv_dim, self.compute_dtype, sizes)
       level_pos = encoding + tf.cast(self.level_embed[index],
                                      self.compute_dtype)
       maps.append(x)
       encodings.append(encoding)
       tokens.append(tf.reshape(x, [-1, height * width, self._conv_dim]))
-      pos.append(tf.reshape(level_pos, [1, height * width, self._conv_dim]))
+      pos.append(tf.reshape(level_pos, [-1, height * width, self._conv_dim]))
       spatial_shapes.append((int(height), int(width)))
+    level_sizes = (None if valid_sizes is None else
+                   tf.stack(level_sizes, axis=1))
     return EncoderInputs(
         maps=maps, sine_encodings=encodings,
         tokens=tf.concat(tokens, axis=1), pos=tf.concat(pos, axis=1),
-        reference_points=encoder_reference_points(spatial_shapes,
-                                                  self.compute_dtype),
-        spatial_shapes=tuple(spatial_shapes))
+        reference_points=encoder_reference_points(
+            spatial_shapes, self.compute_dtype, level_sizes),
+        spatial_shapes=tuple(spatial_shapes), valid_sizes=level_sizes)
+
+  def _upsampled_to_fpn_level(self, encoded: tf.Tensor, size: Tuple[int, int],
+                              level_sizes: Optional[tf.Tensor],
+                              fpn_sizes: Optional[tf.Tensor]) -> tf.Tensor:
+    """The 1/8 encoder map resized bilinearly to the res2 map's size.
+
+    Args:
+      encoded: the [B, H/8, W/8, D] encoder output.
+      size: the res2 map's static (height, width).
+      level_sizes: None, or the encoder levels' valid sizes
+        (`EncoderInputs.valid_sizes`, [B, L, 2], 1/8 last).
+      fpn_sizes: None (with `level_sizes`), or an int32 [B, 2] tensor of
+        each image's valid (height, width) at res2: each image's 1/8 region
+        is then resized to its res2 region, as `F.interpolate(size=...)` of
+        the image alone.
+
+    Returns:
+      A [B, height, width, D] tensor in the accumulation dtype.
+    """
+    if fpn_sizes is None:
+      # NHWC -> [B, D, H, W] for F.interpolate's trailing axes, and back.
+      upsampled = interpolation.resize_bilinear(
+          tf.transpose(encoded, [0, 3, 1, 2]), size)
+      return tf.transpose(upsampled, [0, 2, 3, 1])
+    return interpolation.resize_bilinear_per_image(
+        encoded, level_sizes[:, -1], fpn_sizes, size, height_axis=1)
 
   def call(self, features: Dict[str, tf.Tensor],
-           training: Optional[bool] = None) -> Dict[str, object]:
+           training: Optional[bool] = None,
+           valid_sizes: Optional[tf.Tensor] = None) -> Dict[str, object]:
     """Decodes backbone features.
 
     Args:
@@ -321,6 +402,10 @@ class MSDeformAttnPixelDecoder(tf_keras.layers.Layer):
         tensors with static spatial sizes (other keys are ignored); cast to
         the layer's dtype.
       training: whether dropout is active.
+      valid_sizes: None, or an int [B, 2] tensor of each image's (height,
+        width) at the top-left of the input images: the outputs are then,
+        inside each image's region at their stride, what the image alone
+        gives (padding-exact computation, module docstring).
 
     Returns:
       A dict, tensors in the layer's dtype (float32 under 'float32' and
@@ -329,23 +414,26 @@ class MSDeformAttnPixelDecoder(tf_keras.layers.Layer):
         'multi_scale_features': the encoder output as maps, a list
           [[B, H/32, W/32, D], [B, H/16, W/16, D], [B, H/8, W/8, D]].
     """
-    inputs = self.encoder_inputs(features)
+    inputs = self.encoder_inputs(features, valid_sizes)
     x = inputs.tokens
     for layer in self.encoder_layers:
       x = layer(x, inputs.pos, inputs.reference_points,
-                inputs.spatial_shapes, training=training)
+                inputs.spatial_shapes, inputs.valid_sizes, training=training)
     sizes = [h * w for h, w in inputs.spatial_shapes]
     multi_scale = [
         tf.reshape(tokens, [-1, h, w, self._conv_dim]) for tokens, (h, w) in
         zip(tf.split(x, sizes, axis=1), inputs.spatial_shapes)
     ]
-    lateral = self.adapter_1(features[FPN_LEVEL])
-    # NHWC -> [B, D, H, W] for F.interpolate's trailing axes, and back.
-    upsampled = interpolation.resize_bilinear(
-        tf.transpose(multi_scale[-1], [0, 3, 1, 2]),
-        layers.spatial_size(lateral))
-    y = self.layer_1(lateral + tf.cast(
-        tf.transpose(upsampled, [0, 2, 3, 1]), lateral.dtype))
+    fpn_sizes = (None if valid_sizes is None else
+                 valid_region.sizes_at_stride(valid_sizes, STRIDES[FPN_LEVEL]))
+    lateral = self.adapter_1(features[FPN_LEVEL], fpn_sizes)
+    upsampled = self._upsampled_to_fpn_level(
+        multi_scale[-1], layers.spatial_size(lateral), inputs.valid_sizes,
+        fpn_sizes)
+    y = self.layer_1(lateral + tf.cast(upsampled, lateral.dtype), fpn_sizes)
+    if fpn_sizes is not None:
+      # Mask features of a zero pixel outside: finite and input-independent.
+      y = valid_region.zero_outside(y, fpn_sizes)
     return {'mask_features': self.mask_features(y),
             'multi_scale_features': multi_scale}
 

@@ -35,6 +35,14 @@ resized to the next level, blocked where sigmoid < 0.5, rows blocked
 everywhere opened. The last head's predictions are the output, heads 0 .. L-1
 the auxiliary outputs (L + 1 = `dec_layers` supervised heads).
 
+Padding-exact computation (`valid_sizes`, `modeling/valid_region`): with
+each image at the top-left of a static canvas, the memory tokens outside
+its region (ceil(h / stride), ceil(w / stride)) are no keys, the sine
+encodings are normalised by the region's extent, and each image's mask
+logits region (stride 4) is resized to its region of the level, so that the
+attention masks, and the rows opened everywhere (opened on the region only),
+are the image alone's.
+
 Under mixed precision this layer does not autocast: the residual stream,
 the memory, the encodings, the LayerNorms, the heads and the attention masks
 stay in the accumulation dtype (float32, or float64 under 'float64'); only
@@ -55,6 +63,8 @@ from projects.maskformer.modeling import heads
 from projects.maskformer.modeling import layers
 from projects.maskformer.modeling import position_encoding
 from projects.maskformer.modeling import transformer
+from projects.maskformer.modeling import valid_region
+from projects.maskformer.modeling.mask2former import pixel_decoder
 from projects.maskformer.ops import interpolation
 
 # The original's number of memory levels (1/32, 1/16, 1/8) and level_embed
@@ -62,7 +72,9 @@ from projects.maskformer.ops import interpolation
 NUM_FEATURE_LEVELS = 3
 
 
-def attention_mask(mask_logits: tf.Tensor, size: Sequence[Any]) -> tf.Tensor:
+def attention_mask(mask_logits: tf.Tensor, size: Sequence[Any],
+                   mask_sizes: Optional[tf.Tensor] = None,
+                   level_sizes: Optional[tf.Tensor] = None) -> tf.Tensor:
   """The masked-attention mask of one head for the next layer's level.
 
   `sigmoid(resize(mask_logits)) < 0.5`, resized with
@@ -74,15 +86,31 @@ def attention_mask(mask_logits: tf.Tensor, size: Sequence[Any]) -> tf.Tensor:
 
   Args:
     mask_logits: A float [B, Q, H, W] tensor of mask logits.
-    size: The level's (height, width), Python ints or int32 scalar tensors.
+    size: The level's (height, width), Python ints or int32 scalar tensors
+      (Python ints with valid sizes).
+    mask_sizes: None, or an int [B, 2] tensor of each image's valid
+      (height, width) in `mask_logits` (padding-exact computation).
+    level_sizes: None (with `mask_sizes`), or an int [B, 2] tensor of each
+      image's valid (height, width) at the level: each image's region of
+      the mask logits is then resized to its region of the level, the keys
+      outside are blocked, and a row blocked on the whole region is opened
+      on the region only (the image alone's mask).
 
   Returns:
     A bool [B, Q, height, width] tensor, True where the query may not attend.
   """
-  resized = interpolation.resize_bilinear(tf.stop_gradient(mask_logits), size)
-  blocked = tf.sigmoid(resized) < 0.5
+  mask_logits = tf.stop_gradient(mask_logits)
+  if level_sizes is None:
+    resized = interpolation.resize_bilinear(mask_logits, size)
+    outside = tf.constant(False)
+  else:
+    resized = interpolation.resize_bilinear_per_image(
+        mask_logits, mask_sizes, level_sizes, size)
+    outside = tf.logical_not(
+        valid_region.valid_mask(level_sizes, size))[:, tf.newaxis]
+  blocked = (tf.sigmoid(resized) < 0.5) | outside
   blocked_everywhere = tf.reduce_all(blocked, axis=[2, 3], keepdims=True)
-  return tf.logical_and(blocked, tf.logical_not(blocked_everywhere))
+  return blocked & (tf.logical_not(blocked_everywhere) | outside)
 
 
 class MaskedAttentionDecoderLayer(tf_keras.layers.Layer):
@@ -130,7 +158,7 @@ class MaskedAttentionDecoderLayer(tf_keras.layers.Layer):
     Args:
       queries: A wide [B, Q, E] tensor, the queries' state.
       memory: A wide [B, S, E] tensor, one level's flattened features.
-      pos: A wide [1, S, E] positional encoding of `memory`.
+      pos: A wide [B or 1, S, E] positional encoding of `memory`.
       query_pos: A wide [1, Q, E] query positional encoding.
       blocked: A bool [B, Q, S] tensor, True where a query may not attend.
 
@@ -238,9 +266,14 @@ class MultiScaleMaskedTransformerDecoder(tf_keras.layers.Layer):
                                                 self._mask_dim)
     super().build(input_shape)
 
-  def _memory(self, features: tf.Tensor,
-              level: int) -> Tuple[tf.Tensor, tf.Tensor, Tuple[Any, Any]]:
-    """One level's memory [B, S, E], encoding [1, S, E] and (height, width)."""
+  def _memory(self, features: tf.Tensor, level: int,
+              valid_sizes: Optional[tf.Tensor]
+              ) -> Tuple[tf.Tensor, tf.Tensor, Tuple[Any, Any]]:
+    """One level's memory [B, S, E], encoding and (height, width).
+
+    The encoding is [1, S, E], or [B, S, E] normalised by each image's
+    region when the level's `valid_sizes` ([B, 2]) are given.
+    """
     if self.input_proj[level] is not None:
       features = self.input_proj[level](features)
     size = layers.spatial_size(features)
@@ -249,8 +282,8 @@ class MultiScaleMaskedTransformerDecoder(tf_keras.layers.Layer):
                         [-1, length, self._hidden_dim])
     memory += self.level_embed[level]
     pos = position_encoding.sine_position_encoding(features, self._hidden_dim,
-                                                   self.dtype)
-    return memory, tf.reshape(pos, [1, length, self._hidden_dim]), size
+                                                   self.dtype, valid_sizes)
+    return memory, tf.reshape(pos, [-1, length, self._hidden_dim]), size
 
   def _predict(self, queries: tf.Tensor,
                mask_features: tf.Tensor) -> Dict[str, tf.Tensor]:
@@ -260,7 +293,8 @@ class MultiScaleMaskedTransformerDecoder(tf_keras.layers.Layer):
 
   def call(self, multi_scale_features: Sequence[tf.Tensor],
            mask_features: tf.Tensor,
-           return_attention_masks: bool = False) -> Dict[str, Any]:
+           return_attention_masks: bool = False,
+           valid_sizes: Optional[tf.Tensor] = None) -> Dict[str, Any]:
     """Predicts.
 
     Args:
@@ -270,6 +304,11 @@ class MultiScaleMaskedTransformerDecoder(tf_keras.layers.Layer):
         embeddings (stride 4).
       return_attention_masks: also return the attention masks fed to the
         layers.
+      valid_sizes: None, or an int [B, 2] tensor of each image's (height,
+        width) at the top-left of the input images (stride 1): inside each
+        image's region, the predictions and attention masks are then the
+        image alone's (padding-exact computation, module docstring); the
+        attention masks block everything outside it.
 
     Returns:
       A dict with wide (float32; float64 under 'float64') 'pred_logits'
@@ -280,8 +319,21 @@ class MultiScaleMaskedTransformerDecoder(tf_keras.layers.Layer):
       'attention_masks': a list with, for each layer i, the bool
       [B, Q, H_l, W_l] mask of level l = i % 3 it used (True: not attended).
     """
-    memories = [self._memory(features, level)
-                for level, features in enumerate(multi_scale_features)]
+    if valid_sizes is None:
+      level_sizes = [None] * NUM_FEATURE_LEVELS
+      mask_sizes = None
+    else:
+      level_sizes = [
+          valid_region.sizes_at_stride(valid_sizes,
+                                       pixel_decoder.STRIDES[level])
+          for level in pixel_decoder.ENCODER_LEVELS
+      ]
+      mask_sizes = valid_region.sizes_at_stride(
+          valid_sizes, pixel_decoder.STRIDES[pixel_decoder.FPN_LEVEL])
+    memories = [
+        self._memory(features, level, level_sizes[level])
+        for level, features in enumerate(multi_scale_features)
+    ]
     mask_features = tf.cast(mask_features, self.dtype)
     batch_size = tf.shape(mask_features)[0]
     queries = tf.broadcast_to(
@@ -291,8 +343,10 @@ class MultiScaleMaskedTransformerDecoder(tf_keras.layers.Layer):
     predictions = [self._predict(queries, mask_features)]
     masks = []
     for i, layer in enumerate(self.decoder_layers):
-      memory, pos, size = memories[i % NUM_FEATURE_LEVELS]
-      blocked = attention_mask(predictions[-1]['pred_masks'], size)
+      level = i % NUM_FEATURE_LEVELS
+      memory, pos, size = memories[level]
+      blocked = attention_mask(predictions[-1]['pred_masks'], size,
+                               mask_sizes, level_sizes[level])
       masks.append(blocked)
       flat_blocked = tf.reshape(blocked,
                                 [-1, self._num_queries, size[0] * size[1]])
