@@ -131,7 +131,8 @@ def test_fixture_images_on_a_canvas(fixture_run, canvas):
   """
   results = canvas_checks.maskformer_canvas_checks(fixture_run, canvas)
   names = {r.name for r in results}
-  outputs = canvas_checks.named_outputs(fixture_run.outputs)
+  images = model_checks.model_inputs(fixture_run.fixture)
+  outputs = canvas_checks.maskformer_outputs(fixture_run.model)(images, None)
   stored = fixture_run.fixture.arrays
   assert {'backbone_res2', 'mask_features', 'pred_masks',
           'aux4_pred_logits'} <= set(outputs) & set(stored)
@@ -173,14 +174,13 @@ def test_padding_exact_forward_compiles_with_xla(reference_dir):
 
 
 def test_whole_canvas_as_the_valid_region_is_the_plain_model(fixture_run):
-  images = tf.constant(model_checks.model_inputs(fixture_run.fixture))
-  full = tf.constant([list(images.shape[1:3])] * images.shape[0])
-  plain = canvas_checks.named_outputs(fixture_run.outputs)
-  exact = canvas_checks.named_outputs(
-      fixture_run.model(images, training=False, valid_sizes=full))
-  for name, expected in plain.items():
+  images = model_checks.model_inputs(fixture_run.fixture)
+  full = np.array([images.shape[1:3]] * len(images), np.int32)
+  run = canvas_checks.maskformer_outputs(fixture_run.model)
+  exact = run(images, full)
+  for name, (expected, _) in run(images, None).items():
     np.testing.assert_allclose(
-        exact[name], expected, rtol=0,
+        exact[name][0], expected, rtol=0,
         atol=1e-5 * max(1.0, np.abs(expected).max()), err_msg=name)
 
 

@@ -475,7 +475,7 @@ def test_float32_parity_under_other_rounding(reference_dir, setting, args,
     ('r50w16_enc', '--canvas=256', 1, '--canvas must be HEIGHT,WIDTH'),
     ('r50w16_enc', '--canvas=a,b', 1, '--canvas must be HEIGHT,WIDTH'),
     ('r50w16_enc', '--canvas=128,352', 2, 'at least the folder'),
-    ('standalone', '--canvas=256,352', 2, 'MaskFormer model folders only'),
+    ('standalone', '--canvas=256,352', 2, 'model folders only'),
 ])
 def test_tool_canvas_errors(reference_dir, folder, flag, status, message):
   result = _run_tool(reference_dir / folder, flag, '--precisions=float32')

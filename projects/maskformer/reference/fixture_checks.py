@@ -113,22 +113,28 @@ def _no_exact_answers(fixture_path) -> checks_lib.Skipped:
       f'{fixture_lib.FLOAT32_ERROR}): the float64 identity is not checked')
 
 
-def verify_mask2former_run(run: m2f_model_checks.Mask2FormerRun
+def verify_mask2former_run(run: m2f_model_checks.Mask2FormerRun,
+                           canvas: Optional[Sequence[int]] = None
                            ) -> checks_lib.Report:
-  """The report of a Mask2Former model run (`m2f_model_checks.SUITES`)."""
+  """The report of a Mask2Former model run (`m2f_model_checks.SUITES`, and
+  `canvas_checks` on `canvas` if given)."""
   report = checks_lib.Report(fixture=str(run.fixture.path))
   for suite in m2f_model_checks.SUITES:
     report.add(suite(run))
+  if canvas is not None:
+    report.add(canvas_checks.mask2former_canvas_checks(run, canvas))
   return report
 
 
-def _verify_mask2former(fixture, precisions: Sequence[str]
+def _verify_mask2former(fixture, precisions: Sequence[str],
+                        canvas: Optional[Sequence[int]] = None
                         ) -> checks_lib.Report:
   """The float32 checks of a Mask2Former folder (module docstring)."""
   report = checks_lib.Report(fixture=str(fixture.path))
   if FLOAT32 in precisions:
     if isinstance(fixture, fixture_lib.Mask2FormerModelFixture):
-      report = verify_mask2former_run(m2f_model_checks.run_model(fixture))
+      report = verify_mask2former_run(m2f_model_checks.run_model(fixture),
+                                      canvas)
     else:
       report.add(m2f_standalone_checks.all_checks(fixture))
   if FLOAT64 in precisions:
@@ -154,9 +160,9 @@ def verify_fixture(
     suites: the check suites of a model folder's float32 run.
     precisions: which runs to check, of 'float32' and 'float64'; the float64
       run applies only to folders with exact answers (model and training).
-    canvas: None, or a (height, width): MaskFormer model folders then also
-      get `canvas_checks` (each image alone on that canvas, padding-exact)
-      with the float32 run.
+    canvas: None, or a (height, width): model folders then also get
+      `canvas_checks` (each image alone on that canvas, padding-exact) with
+      the float32 run.
 
   Returns:
     The report.
@@ -175,8 +181,9 @@ def verify_fixture(
                      f'got {tuple(precisions)}')
   fixture = fixture_lib.load_fixture(path)
   if canvas is not None:
-    if not isinstance(fixture, fixture_lib.ModelFixture):
-      raise ValueError('a canvas applies to MaskFormer model folders only')
+    if not isinstance(fixture, (fixture_lib.ModelFixture,
+                                fixture_lib.Mask2FormerModelFixture)):
+      raise ValueError('a canvas applies to model folders only')
     if FLOAT32 not in precisions:
       raise ValueError('the canvas checks need the float32 run')
     canvas_checks.check_canvas_holds(
@@ -185,7 +192,7 @@ def verify_fixture(
         canvas_checks.maskformer_canvas_checks, canvas=canvas),)
   if isinstance(fixture, (fixture_lib.Mask2FormerModelFixture,
                           fixture_lib.Mask2FormerStandaloneFixture)):
-    return _verify_mask2former(fixture, precisions)
+    return _verify_mask2former(fixture, precisions, canvas)
   if isinstance(fixture, fixture_lib.ModelFixture):
     run = (model_checks.run_model(fixture) if FLOAT32 in precisions
            else None)
