@@ -200,7 +200,9 @@ def _coco_lsj_experiment(num_classes: int) -> cfg.ExperimentConfig:
   boundaries are inclusive, hence one less), 10 warm-up steps at the full
   rate; large-scale jitter onto 1024 x 1024 with scale 0.1-2.0; bfloat16;
   panoptic-format data (the only instance-carrying format of the pipeline),
-  evaluated at 800/1333 on a 1344 x 1344 canvas, thresholds 0.8 / 0.8.
+  evaluated at 800/1333 on a 1344 x 1344 canvas, each image computed
+  padding-exactly on its size rounded up to a multiple of 32 (the
+  original's input), thresholds 0.8 / 0.8.
   """
   batch_size = 16
   train_data = data_cfg.coco_panoptic_data(is_training=True,
@@ -213,6 +215,8 @@ def _coco_lsj_experiment(num_classes: int) -> cfg.ExperimentConfig:
   validation_data = data_cfg.coco_panoptic_data(is_training=False,
                                                 global_batch_size=8)
   validation_data.parser.groundtruth_padded_size = [1344, 1344]
+  # Mask2Former pads every input to a multiple of 32 (SIZE_DIVISIBILITY).
+  validation_data.parser.size_divisibility = 32
   for data in (train_data, validation_data):
     data.decoder.num_classes = num_classes
   learning_rate = {
@@ -318,6 +322,7 @@ def mask2former_synthetic_cpu() -> cfg.ExperimentConfig:
   # The validation losses need a static batch: 32 images, 4 whole batches.
   validation_data = data_cfg.synthetic_cpu_data('', False, 8)
   validation_data.drop_remainder = True
+  validation_data.parser.size_divisibility = 32
   learning_rate = {
       'type': 'stepwise',
       'stepwise': {'boundaries': [349], 'values': [3e-4, 3e-5]},
