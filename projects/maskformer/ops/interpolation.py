@@ -148,8 +148,8 @@ def _interpolate_along(values: tf.Tensor, axis: int, taps: _Taps,
   Args:
     values: A float tensor.
     axis: The axis to interpolate (after the batch axis if `batch_dims`).
-    taps: Taps of shape [length] (batch_dims 0) or [B, length] with a static
-      length (batch_dims 1: per image of the leading axis).
+    taps: Taps of shape [length] (batch_dims 0) or [B, length]
+      (batch_dims 1: per image of the leading axis).
     batch_dims: 0 or 1.
 
   Returns:
@@ -158,7 +158,10 @@ def _interpolate_along(values: tf.Tensor, axis: int, taps: _Taps,
   lower, upper, lower_weight, upper_weight = taps
   rank = values.shape.rank
   if batch_dims:
-    weight_shape = [-1] + [1] * (axis - 1) + [lower.shape[-1]]
+    length = lower.shape[-1]
+    if length is None:
+      length = tf.shape(lower)[-1]
+    weight_shape = [-1] + [1] * (axis - 1) + [length]
   else:
     weight_shape = [-1]
   weight_shape += [1] * (rank - axis - 1)
@@ -215,7 +218,8 @@ def resize_bilinear_per_image(values: tf.Tensor,
       each image to keep (e.g. the resized image inside the padded input).
     output_sizes: An int [B, 2] tensor, each image's output (height, width);
       at most `canvas_size`.
-    canvas_size: The static output (height, width), Python ints.
+    canvas_size: The output (height, width): Python ints, or int32 scalar
+      tensors (then the result's spatial shape is dynamic).
     height_axis: The height axis of `values` (2 for [B, Q, H, W] masks, 1 for
       [B, H, W, C] scores).
 
