@@ -16,19 +16,25 @@
 region, gives what the image alone gives (and what the original gave)."""
 import model_fixture_runs
 import numpy as np
+from official.core import exp_factory
+from official.core import task_factory
 import pytest
+import synthetic_data
 import tensorflow as tf
 import tf_keras
 
 from projects.maskformer.configs import dataloader as data_cfg
+from projects.maskformer.configs import losses as losses_cfg
 from projects.maskformer.dataloaders import input_pipeline
 from projects.maskformer.dataloaders import maskformer_input
+from projects.maskformer.losses import criterion as criterion_lib
 from projects.maskformer.modeling import layers
 from projects.maskformer.modeling import postprocessing
 from projects.maskformer.modeling import resnet
-from projects.maskformer.modeling import valid_region
+from projects.maskformer.ops import valid_region
 from projects.maskformer.reference import canvas_checks
 from projects.maskformer.reference import model_checks
+from projects.maskformer.tasks import maskformer_segmentation
 
 # Larger than the fixtures' 192 x 288 input; the second is odd on both axes.
 _CANVASES = ((256, 352), (203, 301))
@@ -236,7 +242,173 @@ def test_padding_exact_settings_are_checked():
   with pytest.raises(ValueError, match='must be a multiple of it'):
     input_pipeline.check_padding_exact(
         _validation_data(True, 32, output_size=(64, 100)))
-  training = data_cfg.synthetic_cpu_data('', True, 2)
-  training.parser.padding_exact = True
-  with pytest.raises(ValueError, match='is for evaluation data'):
-    input_pipeline.check_padding_exact(training)
+
+
+
+def _image_and_canvas_losses(image_sizes, canvas, seed):
+  """The criterion on each image alone, and on all of them on a canvas.
+
+  Random mask logits and segment maps (6 segments, some pixels void); on the
+  canvas the predictions outside each image's region are large random values
+  and the segment map is void there.
+
+  Returns:
+    (alone, on_canvas): lists (one per image) of (terms, matchings, gradient
+    of the weighted total with respect to the final mask logits, cropped).
+  """
+  criterion = criterion_lib.MaskFormerCriterion(losses_cfg.Losses(),
+                                                jit_compile=True)
+  rng = np.random.default_rng(seed)
+  queries, classes, slots = 8, 5, 6
+  stride = 4
+  prediction_canvas = (canvas[0] // stride, canvas[1] // stride)
+  layers_logits = rng.normal(size=(2, len(image_sizes), queries, classes + 1))
+  masks = rng.normal(size=(2, len(image_sizes), queries) + prediction_canvas
+                     ) * 3.0
+  segment_map = np.full((len(image_sizes),) + tuple(canvas), -1, np.int32)
+  valid = np.zeros((len(image_sizes), slots), bool)
+  for b, (height, width) in enumerate(image_sizes):
+    segment_map[b, :height, :width] = rng.integers(-1, slots,
+                                                   size=(height, width))
+    valid[b] = [np.any(segment_map[b] == t) for t in range(slots)]
+  target_classes = rng.integers(0, classes, size=(len(image_sizes), slots))
+
+  def run(logits, mask_logits, segments, valid_slots, target_cls, sizes):
+    targets = {maskformer_input.SEGMENT_MAP: tf.constant(segments),
+               'classes': tf.constant(target_cls, tf.int32),
+               'valid': tf.constant(valid_slots)}
+    if sizes is not None:
+      targets[maskformer_input.VALID_SIZES] = tf.constant(sizes, tf.int32)
+    mask_logits = tf.constant(mask_logits, tf.float32)
+    with tf.GradientTape() as tape:
+      tape.watch(mask_logits)
+      outputs = {'pred_logits': tf.constant(logits[0], tf.float32),
+                 'pred_masks': mask_logits[0],
+                 'aux_outputs': [{'pred_logits': tf.constant(logits[1],
+                                                             tf.float32),
+                                  'pred_masks': mask_logits[1]}]}
+      matchings = criterion.match(outputs, targets)
+      total, terms = criterion(outputs, targets, matchings)
+    return (terms, matchings.numpy(),
+            tape.gradient(total, mask_logits).numpy())
+
+  alone = []
+  for b, (height, width) in enumerate(image_sizes):
+    region = (-(-height // stride), -(-width // stride))
+    alone.append(run(layers_logits[:, b:b + 1],
+                     masks[:, b:b + 1, :, :region[0], :region[1]],
+                     segment_map[b:b + 1, :height, :width],
+                     valid[b:b + 1], target_classes[b:b + 1], None))
+  on_canvas = []
+  for b in range(len(image_sizes)):
+    on_canvas.append(run(layers_logits[:, b:b + 1], masks[:, b:b + 1],
+                         segment_map[b:b + 1], valid[b:b + 1],
+                         target_classes[b:b + 1], image_sizes[b:b + 1]))
+  return alone, on_canvas
+
+
+@pytest.mark.parametrize('seed', [0, 1])
+def test_criterion_on_a_canvas_equals_the_image_alone(seed):
+  """Matching, every loss term and the gradient of the mask logits, with
+  per-image valid sizes (odd sizes: the target downsampling and the
+  upsampling of the predictions follow each image's own sizes)."""
+  image_sizes = np.array([[37, 50], [45, 29]])
+  alone, on_canvas = _image_and_canvas_losses(image_sizes, (48, 64), seed)
+  for (terms, matchings, gradient), (canvas_terms, canvas_matchings,
+                                     canvas_gradient) in zip(alone, on_canvas):
+    np.testing.assert_array_equal(canvas_matchings, matchings)
+    for name, value in terms.items():
+      np.testing.assert_allclose(canvas_terms[name], value, rtol=1e-5,
+                                 err_msg=name)
+    region = gradient.shape[-2:]
+    np.testing.assert_allclose(
+        canvas_gradient[..., :region[0], :region[1]], gradient, rtol=0,
+        atol=1e-5 * np.abs(gradient).max())
+    outside = np.ones(canvas_gradient.shape[-2:], bool)
+    outside[:region[0], :region[1]] = False
+    assert not np.any(canvas_gradient[..., outside])
+
+
+def _tiny_task(train_padding_exact, canvas):
+  params = exp_factory.get_exp_config(synthetic_data.EXPERIMENT)
+  params.task.model.override(dict(synthetic_data.TINY_MODEL,
+                                  input_size=[None, None, 3]))
+  params.task.train_data.parser.output_size = list(canvas)
+  params.task.train_data.parser.max_segments = 4
+  params.task.train_data.parser.padding_exact = train_padding_exact
+  return maskformer_segmentation.MaskFormerSegmentationTask(params.task)
+
+
+def _tiny_batch(image_size, canvas, seed):
+  """One uint8 image with a 4-slot segment map at the top-left of a canvas."""
+  rng = np.random.default_rng(seed)
+  height, width = image_size
+  images = np.zeros((1,) + tuple(canvas) + (3,), np.uint8)
+  images[0, :height, :width] = rng.integers(0, 256, size=(height, width, 3))
+  segment_map = np.full((1,) + tuple(canvas), -1, np.int32)
+  segment_map[0, :height, :width] = rng.integers(-1, 4, size=(height, width))
+  pixel_mask = np.zeros((1,) + tuple(canvas), bool)
+  pixel_mask[0, :height, :width] = True
+  labels = {
+      maskformer_input.SEGMENT_MAP: segment_map,
+      maskformer_input.PIXEL_MASK: pixel_mask,
+      maskformer_input.SEGMENT_CLASSES: np.array([[0, 3, 1, 5]], np.int32),
+      maskformer_input.SEGMENT_VALID: np.ones((1, 4), bool),
+      maskformer_input.SEGMENT_IS_CROWD: np.zeros((1, 4), bool),
+      maskformer_input.IMAGE_INFO: np.array(
+          [[[height, width], [height, width], [1, 1], [0, 0]]], np.float32),
+  }
+  return tf.constant(images), {k: tf.constant(v) for k, v in labels.items()}
+
+
+def test_train_losses_on_a_canvas_equal_the_image_alone():
+  """The task's losses and gradients with padding-exact training data (the
+  MaskFormer COCO recipe's setting), compiled with XLA, equal the image
+  alone's (eager)."""
+  image_size, canvas = (45, 53), (64, 96)
+  exact_task = _tiny_task(True, canvas)
+  alone_task = _tiny_task(False, image_size)
+  tf_keras.utils.set_random_seed(0)
+  model = exact_task.build_model()
+  results = []
+
+  def losses_of(task):
+    params = task.task_config.train_data
+
+    def losses(images, labels):
+      with tf.GradientTape() as tape:
+        _, total, terms = task._losses(  # pylint: disable=protected-access
+            images, labels, model, training=False,
+            step=tf.constant(0, tf.int64), params=params)
+      return total, terms, tape.gradient(total, model.trainable_variables)
+
+    return losses
+
+  for task, size, compiled in ((alone_task, image_size, False),
+                               (exact_task, canvas, True)):
+    params = task.task_config.train_data
+    losses = losses_of(task)
+    if compiled:
+      losses = tf.function(losses, jit_compile=True)
+    total, terms, gradients = losses(*maskformer_input.prepare_model_inputs(
+        *_tiny_batch(image_size, size, seed=3), params))
+    results.append((float(total), {k: float(v) for k, v in terms.items()},
+                    gradients))
+  (total, terms, gradients), (canvas_total, canvas_terms,
+                              canvas_gradients) = results
+  assert canvas_total == pytest.approx(total, rel=1e-5)
+  assert canvas_terms == pytest.approx(terms, rel=1e-5)
+  for variable, expected, ours in zip(model.trainable_variables, gradients,
+                                      canvas_gradients):
+    expected = tf.convert_to_tensor(expected).numpy()
+    np.testing.assert_allclose(
+        tf.convert_to_tensor(ours), expected, rtol=0, err_msg=variable.name,
+        atol=1e-4 * max(1e-3, np.abs(expected).max()))
+
+
+def test_mask2former_refuses_padding_exact_training():
+  params = exp_factory.get_exp_config(synthetic_data.MASK2FORMER_EXPERIMENT)
+  params.task.train_data.parser.padding_exact = True
+  task = task_factory.get_task(params.task)
+  with pytest.raises(ValueError, match='point-sampled losses'):
+    task.build_inputs(params.task.train_data)

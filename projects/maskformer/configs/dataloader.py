@@ -181,14 +181,17 @@ class Parser(hyperparams.Config):
       evaluation image is padded to; 0 for none (the original: 0 for COCO
       panoptic, 32 for ADE20K). With `padding_exact`, the multiple each
       image's computed region is rounded up to.
-    padding_exact: evaluation only: the model computes each image of the
-      static canvas as the original computes it alone, on its own region
-      (the resized image, rounded up to a multiple of `size_divisibility`)
-      and not on the padding around it (`modeling.valid_region`): batched,
-      static-shape inference with the 'size_divisibility' evaluation's
-      results. Needs the 'torch_resnet' backbone and a canvas that is a
-      multiple of `size_divisibility`. Training data refuses it (the losses
-      do not yet leave the padding out).
+    padding_exact: the model computes each image of the static canvas as
+      the original computes it alone, on its own region (the resized or
+      augmented image, rounded up to a multiple of `size_divisibility`) and
+      not on the padding around it (`ops.valid_region`). Evaluation data:
+      batched, static-shape inference with the 'size_divisibility'
+      evaluation's results. Training data (MaskFormer only): the matcher and
+      the mask losses also see each image's region only, the original's
+      training step for images it trains unpadded (COCO, one image per GPU);
+      augmentations that pad in the original ('semantic_crop',
+      'large_scale_jitter') should leave it off. Needs the 'torch_resnet'
+      backbone and a canvas that is a multiple of `size_divisibility`.
     groundtruth_padded_size: when set, evaluation examples also carry the
       segment map at the original resolution, padded to this [height, width].
     label_resize: nearest-neighbour rule of the segment-map resize: 'pil' (PIL

@@ -97,7 +97,9 @@ def maskformer_coco_panoptic_r50() -> cfg.ExperimentConfig:
   AdamW lr 1e-4 (backbone x 0.1), weight decay 1e-4 except norms and the
   query embedding, whole-model clip 0.01, batch 64, 554,400 steps with the
   learning rate x 0.1 from step 369,600 (Model Garden's stepwise boundary is
-  inclusive, hence 369,599).
+  inclusive, hence 369,599). Training and validation images are computed
+  padding-exactly on the canvas, as the original computes each COCO image
+  alone (one per GPU, `SIZE_DIVISIBILITY` 0).
   """
   batch_size = 64
   train_steps = 554400
@@ -108,13 +110,15 @@ def maskformer_coco_panoptic_r50() -> cfg.ExperimentConfig:
   validation_data = data_cfg.coco_panoptic_data(
       is_training=False, global_batch_size=8)
   validation_data.parser.groundtruth_padded_size = [1344, 1344]
+  train_data = data_cfg.coco_panoptic_data(is_training=True,
+                                           global_batch_size=batch_size)
+  train_data.parser.padding_exact = True
   return cfg.ExperimentConfig(
       runtime=cfg.RuntimeConfig(mixed_precision_dtype='bfloat16'),
       task=MaskFormerTask(
           model=model_cfg.MaskFormer(num_classes=133),
           losses=losses_cfg.Losses(),
-          train_data=data_cfg.coco_panoptic_data(
-              is_training=True, global_batch_size=batch_size),
+          train_data=train_data,
           validation_data=validation_data,
           evaluation=task_cfg.Evaluation(object_mask_threshold=0.8,
                                          overlap_threshold=0.8)),

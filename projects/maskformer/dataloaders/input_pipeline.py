@@ -140,21 +140,15 @@ def _check_dynamic_shapes_batch_one(
 
 
 def check_padding_exact(params: data_cfg.DataConfig) -> None:
-  """`parser.padding_exact` needs evaluation data and a fitting canvas.
+  """`parser.padding_exact` needs a canvas that holds the rounded regions.
 
   Raises:
-    ValueError: `padding_exact` on training data, or with a canvas that is
-      not a multiple of `size_divisibility` (a rounded-up region could then
-      leave the canvas).
+    ValueError: `padding_exact` with a canvas that is not a multiple of
+      `size_divisibility` (a rounded-up region could then leave the canvas).
   """
   parser = params.parser
   if not parser.padding_exact:
     return
-  if params.is_training:
-    raise ValueError(
-        'parser.padding_exact is for evaluation data: the training losses '
-        'still count the padded pixels, so a padding-exact forward pass would '
-        'not give the original\'s training step')
   divisor = parser.size_divisibility
   if (divisor and parser.eval_padding == data_cfg.EVAL_PADDING_CANVAS and
       any(s % divisor for s in parser.output_size)):

@@ -87,6 +87,7 @@ import tensorflow as tf
 
 from projects.maskformer.configs import dataloader as data_cfg
 from projects.maskformer.ops import interpolation
+from projects.maskformer.ops import valid_region
 
 MEAN_RGB = (123.675, 116.28, 103.53)
 STDDEV_RGB = (58.395, 57.12, 57.375)
@@ -102,6 +103,9 @@ IMAGE_ID = 'image_id'
 GROUNDTRUTH_SEGMENT_MAP = 'groundtruth_segment_map'
 # The key of the loss targets' 'masks' form (the other form: SEGMENT_MAP).
 MASKS = 'masks'
+# Optional loss-target key: int [B, 2], each image's region of the masks
+# (padding-exact training: the losses see only that region).
+VALID_SIZES = 'valid_sizes'
 
 
 def normalize_image(image: tf.Tensor) -> tf.Tensor:
@@ -270,23 +274,67 @@ def mask_size(targets: Mapping[str, tf.Tensor]) -> Sequence[int]:
   return tuple(tf.convert_to_tensor(targets[key]).shape[-2:])
 
 
+def prediction_valid_sizes(targets: Mapping[str, tf.Tensor],
+                           prediction_size: Sequence[int]
+                           ) -> Optional[tf.Tensor]:
+  """Each image's region of the mask predictions, for padding-exact targets.
+
+  Args:
+    targets: the loss targets; with 'valid_sizes' (each image's region of
+      the target masks) the losses see only each image's region.
+    prediction_size: the (height, width) of the mask logits, a whole
+      fraction of the targets' size (the model's output stride).
+
+  Returns:
+    None without 'valid_sizes'; else an int32 [B, 2] tensor, the regions at
+    the prediction stride (`valid_region.sizes_at_stride`).
+
+  Raises:
+    ValueError: the target size is not a multiple of the prediction size.
+  """
+  if VALID_SIZES not in targets:
+    return None
+  height, width = mask_size(targets)
+  if height % prediction_size[0] or width % prediction_size[1] or (
+      height // prediction_size[0] != width // prediction_size[1]):
+    raise ValueError(f'targets of size {(height, width)} are not the mask '
+                     f'predictions\' size {tuple(prediction_size)} times one '
+                     'stride')
+  return valid_region.sizes_at_stride(targets[VALID_SIZES],
+                                      height // prediction_size[0])
+
+
 def resize_nearest_legacy(targets: Mapping[str, tf.Tensor],
-                          size: Sequence[int]) -> Dict[str, tf.Tensor]:
+                          size: Sequence[int],
+                          output_valid_sizes: Optional[tf.Tensor] = None
+                          ) -> Dict[str, tf.Tensor]:
   """The targets with their masks resized by PyTorch's legacy nearest rule.
 
   Nearest resizing picks pixels, so resizing the segment map equals resizing
   every mask it stands for.
 
   Args:
-    targets: the targets (either form).
+    targets: the targets (either form); with 'valid_sizes' (int [B, 2], each
+      image's region of the masks: padding-exact targets) and
+      `output_valid_sizes`, each image's region is resized to its own output
+      region (`interpolation.resize_nearest_legacy_per_image`), as the image
+      alone is.
     size: the output (height, width), Python ints.
+    output_valid_sizes: an int [B, 2] tensor, each image's region in the
+      output (with 'valid_sizes' only).
 
   Returns:
-    The targets in the same form, their masks of size `size`.
+    The targets in the same form, their masks of size `size` (and
+    'valid_sizes' replaced by `output_valid_sizes`).
   """
   key = SEGMENT_MAP if SEGMENT_MAP in targets else MASKS
-  return dict(targets, **{key: interpolation.resize_nearest_legacy(
-      targets[key], size)})
+  if VALID_SIZES not in targets:
+    return dict(targets, **{key: interpolation.resize_nearest_legacy(
+        targets[key], size)})
+  return dict(targets, **{
+      key: interpolation.resize_nearest_legacy_per_image(
+          targets[key], targets[VALID_SIZES], output_valid_sizes, size),
+      VALID_SIZES: output_valid_sizes})
 
 
 def gather_masks(targets: Mapping[str, tf.Tensor], batch_index: tf.Tensor,

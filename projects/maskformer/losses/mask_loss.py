@@ -40,6 +40,7 @@ unchunked formula's (only the order of the final sums differs), in the
 predictions' accumulation dtype (float32, float64 in the exact mode).
 """
 from typing import Mapping
+from typing import Optional
 from typing import Sequence
 from typing import Tuple
 
@@ -48,10 +49,12 @@ import tensorflow as tf
 from projects.maskformer.dataloaders import maskformer_input
 from projects.maskformer.ops import interpolation
 from projects.maskformer.ops import precision
+from projects.maskformer.ops import valid_region
 
 
 def pair_losses(logits: tf.Tensor, targets: tf.Tensor, focal_alpha: float,
-                focal_gamma: float) -> Tuple[tf.Tensor, tf.Tensor]:
+                focal_gamma: float, pixel_valid: Optional[tf.Tensor] = None
+                ) -> Tuple[tf.Tensor, tf.Tensor]:
   """Sigmoid focal (mean over pixels) and dice losses of mask pairs.
 
   Args:
@@ -60,6 +63,9 @@ def pair_losses(logits: tf.Tensor, targets: tf.Tensor, focal_alpha: float,
     focal_alpha: Alpha of the focal loss.
     focal_gamma: Gamma of the focal loss; 0 gives alpha-weighted sigmoid
       cross-entropy (Mask2Former's, with alpha 0.5: half of it).
+    pixel_valid: None, or a bool [N, H, W] tensor: the pixels of each pair's
+      image region (padding-exact computation); the mean and the sums then
+      run over them only, and `targets` must be 0 outside them.
 
   Returns:
     (focal, dice): [N] tensors of the logits' dtype.
@@ -74,11 +80,17 @@ def pair_losses(logits: tf.Tensor, targets: tf.Tensor, focal_alpha: float,
     # prediction, p_t rounded to 1) is 0 * inf = NaN, though its value is 1.
     p_t = probs * targets + (1.0 - probs) * (1.0 - targets)
     focal *= tf.pow(1.0 - p_t, focal_gamma)
+  if pixel_valid is None:
+    focal = tf.reduce_mean(focal, axis=[-2, -1])
+  else:
+    weights = tf.cast(pixel_valid, logits.dtype)
+    focal = (tf.reduce_sum(focal * weights, axis=[-2, -1]) /
+             tf.reduce_sum(weights, axis=[-2, -1]))
+    probs *= weights
   numerator = 2.0 * tf.reduce_sum(probs * targets, axis=[-2, -1])
   denominator = (tf.reduce_sum(probs, axis=[-2, -1]) +
                  tf.reduce_sum(targets, axis=[-2, -1]))
-  return (tf.reduce_mean(focal, axis=[-2, -1]),
-          1.0 - (numerator + 1.0) / (denominator + 1.0))
+  return focal, 1.0 - (numerator + 1.0) / (denominator + 1.0)
 
 
 def _compact_pairs(valid: tf.Tensor, query_for_target: tf.Tensor,
@@ -125,7 +137,10 @@ def matched_mask_losses(pred_masks: tf.Tensor,
     targets: The targets (`maskformer_input.loss_targets`, or the 'masks'
       form), with 'valid' bool [B, T]; masks of size [H, W].
     query_for_target: An int [B, T] tensor, the query matched to each target
-      (ignored for invalid targets).
+      (ignored for invalid targets). With 'valid_sizes' in `targets`
+      (padding-exact training), each pair's prediction region is upsampled
+      to its image's region and the losses cover that region only, as for
+      the image alone.
     chunk_size: Pairs per loop iteration (memory ~ chunk_size * H * W).
     focal_alpha: Alpha of the focal loss.
     focal_gamma: Gamma of the focal loss.
@@ -137,6 +152,8 @@ def matched_mask_losses(pred_masks: tf.Tensor,
   pred_masks = precision.widen(pred_masks)
   dtype = pred_masks.dtype
   size: Sequence[int] = maskformer_input.mask_size(targets)
+  prediction_sizes = maskformer_input.prediction_valid_sizes(
+      targets, pred_masks.shape[-2:])
   pairs, num_valid = _compact_pairs(
       tf.cast(targets['valid'], tf.bool), query_for_target,
       pred_masks.shape[1], chunk_size)
@@ -150,9 +167,19 @@ def matched_mask_losses(pred_masks: tf.Tensor,
                                           dtype)
     return rows[:, 0::2], weights, masks
 
-  def chunk_sums(logits, weights, masks):
-    focal, dice = pair_losses(interpolation.resize_bilinear(logits, size),
-                              masks, focal_alpha, focal_gamma)
+  def chunk_sums(logits, weights, masks, images):
+    """Sums over one chunk of pairs of images `images` (int [C])."""
+    if prediction_sizes is None:
+      focal, dice = pair_losses(interpolation.resize_bilinear(logits, size),
+                                masks, focal_alpha, focal_gamma)
+    else:
+      image_sizes = tf.gather(targets[maskformer_input.VALID_SIZES], images)
+      focal, dice = pair_losses(
+          interpolation.resize_bilinear_per_image(
+              logits, tf.gather(prediction_sizes, images), image_sizes, size,
+              height_axis=1),
+          masks, focal_alpha, focal_gamma,
+          valid_region.valid_mask(image_sizes, size))
     return tf.reduce_sum(weights * focal), tf.reduce_sum(weights * dice)
 
   @tf.custom_gradient
@@ -161,7 +188,7 @@ def matched_mask_losses(pred_masks: tf.Tensor,
     def forward(i, focal_sum, dice_sum):
       image_query, weights, masks = chunk(i)
       focal, dice = chunk_sums(tf.gather_nd(predictions, image_query),
-                               weights, masks)
+                               weights, masks, image_query[:, 0])
       return i + 1, focal_sum + focal, dice_sum + dice
 
     zero = tf.zeros([], dtype)
@@ -175,7 +202,7 @@ def matched_mask_losses(pred_masks: tf.Tensor,
         logits = tf.gather_nd(predictions, image_query)
         with tf.GradientTape() as tape:
           tape.watch(logits)
-          focal, dice = chunk_sums(logits, weights, masks)
+          focal, dice = chunk_sums(logits, weights, masks, image_query[:, 0])
           total = focal_upstream * focal + dice_upstream * dice
         return i + 1, tf.tensor_scatter_nd_add(
             grad, image_query, tape.gradient(total, logits))

@@ -84,17 +84,20 @@ class HungarianMatcher:
       A float32 [L, B, Q, T] tensor (`matching_cost.matching_cost`).
     """
     params = self._params
+    size = layers[0][1].shape[-2:]
+    prediction_sizes = maskformer_input.prediction_valid_sizes(targets, size)
     # The target masks at the prediction size, shared by the layers; one
     # layer's cost at a time bounds the per-pixel temporaries to one layer.
     masks = maskformer_input.all_masks(maskformer_input.resize_nearest_legacy(
-        targets, layers[0][1].shape[-2:]))
+        targets, size, prediction_sizes))
     return tf.stack([
         matching_cost.matching_cost(
             logits, pred_masks, targets['classes'], masks, targets['valid'],
             class_weight=params.cost_class_weight,
             mask_weight=params.cost_mask_weight,
             dice_weight=params.cost_dice_weight,
-            focal_alpha=params.focal_alpha, focal_gamma=params.focal_gamma)
+            focal_alpha=params.focal_alpha, focal_gamma=params.focal_gamma,
+            valid_sizes=prediction_sizes)
         for logits, pred_masks in layers
     ])
 

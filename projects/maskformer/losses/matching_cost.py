@@ -19,6 +19,7 @@ from typing import Tuple
 import tensorflow as tf
 
 from projects.maskformer.ops import interpolation
+from projects.maskformer.ops import valid_region
 
 
 def class_cost(pred_logits: tf.Tensor, target_classes: tf.Tensor) -> tf.Tensor:
@@ -41,7 +42,9 @@ def class_cost(pred_logits: tf.Tensor, target_classes: tf.Tensor) -> tf.Tensor:
 def mask_costs(mask_logits: tf.Tensor, target_masks: tf.Tensor,
                alpha: float = 0.25, gamma: float = 2.0,
                target_valid: Optional[tf.Tensor] = None,
-               chunk_size: int = 16) -> Tuple[tf.Tensor, tf.Tensor]:
+               chunk_size: int = 16,
+               pixel_valid: Optional[tf.Tensor] = None
+               ) -> Tuple[tf.Tensor, tf.Tensor]:
   """Pairwise sigmoid focal and dice costs, from one matrix product.
 
   For prediction n and target t, with s = sigmoid(x):
@@ -71,13 +74,23 @@ def mask_costs(mask_logits: tf.Tensor, target_masks: tf.Tensor,
     gamma: The focal cost's focusing exponent.
     target_valid: Optional bool [B, T] tensor: the slots that hold a target.
     chunk_size: Slots per chunk (with `target_valid`).
+    pixel_valid: Optional bool [B, P] tensor: the pixels of each image's own
+      region (padding-exact computation); the means and sums then run over
+      them only, as for the image alone.
 
   Returns:
     (focal, dice): float32 [B, N, T] tensors.
   """
   batch_size, num_queries = tf.shape(mask_logits)[0], mask_logits.shape[1]
   num_targets = target_masks.shape[1]
-  num_pixels = tf.cast(tf.shape(mask_logits)[-1], tf.float32)
+  if pixel_valid is None:
+    num_pixels = tf.cast(tf.shape(mask_logits)[-1], tf.float32)
+    target_masks = tf.convert_to_tensor(target_masks)
+  else:
+    pixel_weights = tf.cast(pixel_valid, tf.float32)[:, tf.newaxis]
+    num_pixels = tf.reduce_sum(pixel_weights, axis=-1, keepdims=True)
+    target_masks = tf.logical_and(tf.cast(target_masks, tf.bool),
+                                  pixel_valid[:, tf.newaxis])
 
   def chunk_products(rows, start, end):
     return tf.einsum('bnp,btp->bnt', rows,
@@ -89,6 +102,10 @@ def mask_costs(mask_logits: tf.Tensor, target_masks: tf.Tensor,
         -mask_logits)
     negative = (1.0 - alpha) * tf.pow(probs, gamma) * tf.nn.softplus(
         mask_logits)
+    if pixel_valid is not None:
+      probs *= pixel_weights
+      positive *= pixel_weights
+      negative *= pixel_weights
     rows = tf.concat([positive - negative, probs], axis=1)
     if target_valid is None:
       products = chunk_products(rows, 0, num_targets)
@@ -125,7 +142,8 @@ def matching_cost(pred_logits: tf.Tensor,
                   mask_weight: float = 20.0,
                   dice_weight: float = 1.0,
                   focal_alpha: float = 0.25,
-                  focal_gamma: float = 2.0) -> tf.Tensor:
+                  focal_gamma: float = 2.0,
+                  valid_sizes: Optional[tf.Tensor] = None) -> tf.Tensor:
   """The matcher's cost: weighted sum of the focal, class and dice costs.
 
   As the original `HungarianMatcher.memory_efficient_forward`: the target
@@ -149,6 +167,11 @@ def matching_cost(pred_logits: tf.Tensor,
     dice_weight: Weight of the dice cost.
     focal_alpha: Alpha of the focal cost.
     focal_gamma: Gamma of the focal cost.
+    valid_sizes: None, or an int [B, 2] tensor: each image's region of the
+      predictions (padding-exact computation); `target_masks` must then be at
+      the prediction size, each image's region resized to it
+      (`maskformer_input.resize_nearest_legacy`), and the mask costs cover
+      the region only.
 
   Returns:
     A float32 [B, N, T] tensor. Entries of padded target slots are finite but
@@ -162,9 +185,15 @@ def matching_cost(pred_logits: tf.Tensor,
   targets = tf.reshape(targets, [batch_size, num_targets, height * width])
   logits = tf.cast(pred_masks, tf.float32)
   logits = tf.reshape(logits, [batch_size, tf.shape(logits)[1], height * width])
+  pixel_valid = None
+  if valid_sizes is not None:
+    pixel_valid = tf.reshape(
+        valid_region.valid_mask(valid_sizes, (height, width)),
+        [batch_size, height * width])
   focal, dice = mask_costs(
       logits, targets, focal_alpha, focal_gamma,
-      None if target_valid is None else tf.cast(target_valid, tf.bool))
+      None if target_valid is None else tf.cast(target_valid, tf.bool),
+      pixel_valid=pixel_valid)
   return (mask_weight * focal
           + class_weight * class_cost(pred_logits, target_classes)
           + dice_weight * dice)

@@ -39,8 +39,8 @@ from typing import Optional
 import tensorflow as tf
 import tf_keras
 
-from projects.maskformer.modeling import valid_region
 from projects.maskformer.ops import precision
+from projects.maskformer.ops import valid_region
 
 # PyTorch's LayerNorm / GroupNorm / BatchNorm epsilon.
 TORCH_NORM_EPSILON = 1e-5

@@ -47,8 +47,8 @@ import tensorflow as tf
 import tf_keras
 
 from projects.maskformer.modeling import inference
-from projects.maskformer.modeling import valid_region
 from projects.maskformer.ops import interpolation
+from projects.maskformer.ops import valid_region
 
 OUTPUT_KINDS = ('semantic', 'panoptic', 'instance')
 
@@ -158,7 +158,7 @@ class MaskFormerPostProcessor(tf_keras.layers.Layer):
         width), at most the canvas size.
       computed_sizes: None, or an int [B, 2] tensor: the region of the input
         each image was computed on alone (a padding-exact model run,
-        `modeling.valid_region`). Each image's mask logits are then
+        `ops.valid_region`). Each image's mask logits are then
         upsampled from their own region at stride 4 to that region, as the
         original upsamples the image's own padded input, instead of from
         the whole map to `padded_size`.

@@ -41,8 +41,8 @@ import tensorflow as tf
 import tf_keras
 
 from projects.maskformer.modeling import layers
-from projects.maskformer.modeling import valid_region
 from projects.maskformer.ops import precision
+from projects.maskformer.ops import valid_region
 
 # Blocks per stage (res2..res5).
 RESNET_DEPTHS = {

@@ -28,7 +28,7 @@ As in the original, the four corners of a point are combined first (the
 bilinear sample), then the samples are weighted by the attention weights and
 summed over levels and points.
 
-On a static canvas (`modeling/valid_region`) each image may fill only the
+On a static canvas (`ops/valid_region`) each image may fill only the
 top-left region of every level; with `valid_sizes` the locations are in the
 normalised frame of that region and only the region is sampled (zero
 outside), which is the original on the image alone.

@@ -31,7 +31,7 @@ The four corners of every point are read with one gather from the flattened
 map (clamped indices, zero weights outside): one gather per call, which is the
 TPU-friendly form (gathers are slow there, arithmetic is not).
 
-On a static canvas (`modeling/valid_region`), the sampled image may be only
+On a static canvas (`ops/valid_region`), the sampled image may be only
 the top-left region (frame) of the map: `corner_indices_and_weights` then
 takes each point's frame size, converts the points with it and treats
 everything outside the frame as outside the map, which is what sampling the

@@ -14,8 +14,10 @@
 
 """The original's resizing rules, bit-exact: PyTorch `F.interpolate` and PIL.
 
-  * `legacy_nearest_indices`, `resize_nearest_legacy`: PyTorch's
-    `F.interpolate(mode='nearest')` (the legacy rule, not 'nearest-exact').
+  * `legacy_nearest_indices`, `resize_nearest_legacy`,
+    `resize_nearest_legacy_per_image`: PyTorch's
+    `F.interpolate(mode='nearest')` (the legacy rule, not 'nearest-exact'),
+    of a whole batch or of each image's own region to its own size.
   * `pil_nearest_indices`: PIL's NEAREST filter.
   * `resize_bilinear`, `resize_bilinear_per_image`:
     `F.interpolate(mode='bilinear', align_corners=False)`, of a whole batch
@@ -40,21 +42,31 @@ from projects.maskformer.ops import precision
 _Taps = Tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]
 
 
-def legacy_nearest_indices(in_size: tf.Tensor, out_size) -> tf.Tensor:
+def legacy_nearest_indices(in_size: tf.Tensor, out_size,
+                           length=None) -> tf.Tensor:
   """PyTorch's legacy 'nearest' source index: min(floor(i * in/out), in - 1).
 
   The position is computed in float32, as PyTorch's `nearest_idx` does.
 
   Args:
-    in_size: The input length (int or int32 scalar tensor).
-    out_size: The output length (int or int32 scalar tensor).
+    in_size: The input length: an int, or an int32 tensor of shape S (e.g.
+      [B], one length per image).
+    out_size: The output length, of the same shape.
+    length: The number of output positions (int or int32 scalar tensor);
+      default `out_size` (a scalar). Positions at or beyond `out_size` get
+      valid but meaningless indices.
 
   Returns:
-    An int32 [out_size] tensor of input indices.
+    An int32 S + [length] tensor of input indices.
   """
-  scale = tf.cast(in_size, tf.float32) / tf.cast(out_size, tf.float32)
-  positions = tf.range(out_size, dtype=tf.float32) * scale
-  return tf.minimum(tf.cast(tf.floor(positions), tf.int32), in_size - 1)
+  if length is None:
+    length = out_size
+  in_size = tf.convert_to_tensor(in_size, tf.int32)
+  scale = (tf.cast(in_size, tf.float32) /
+           tf.cast(out_size, tf.float32))[..., tf.newaxis]
+  positions = tf.range(length, dtype=tf.float32) * scale
+  return tf.minimum(tf.cast(tf.floor(positions), tf.int32),
+                    in_size[..., tf.newaxis] - 1)
 
 
 def pil_nearest_indices(in_size: tf.Tensor, out_size) -> tf.Tensor:
@@ -107,6 +119,40 @@ def resize_nearest_legacy(images: tf.Tensor, size: Sequence[int],
   rows = legacy_nearest_indices(shape[axis], size[0])
   cols = legacy_nearest_indices(shape[axis + 1], size[1])
   return tf.gather(tf.gather(images, rows, axis=axis), cols, axis=axis + 1)
+
+
+def resize_nearest_legacy_per_image(images: tf.Tensor, valid_sizes: tf.Tensor,
+                                    output_sizes: tf.Tensor,
+                                    canvas_size: Sequence[int],
+                                    height_axis: int = -2) -> tf.Tensor:
+  """`resize_nearest_legacy` of each image's own region to its own size.
+
+  Image b's top-left `valid_sizes[b]` region resized by PyTorch's legacy
+  nearest rule to `output_sizes[b]`, at the top-left of a static canvas;
+  canvas positions outside `output_sizes[b]` hold pixels that mean nothing.
+
+  Args:
+    images: A [B, ...] tensor of any dtype whose axes (height_axis,
+      height_axis + 1) are the spatial axes.
+    valid_sizes: An int [B, 2] tensor, each image's (height, width) region.
+    output_sizes: An int [B, 2] tensor, each region's output size.
+    canvas_size: The output (height, width), Python ints.
+    height_axis: The height axis of `images`.
+
+  Returns:
+    A tensor of the input dtype shaped as `images` with the spatial axes
+    replaced by `canvas_size`.
+  """
+  images = tf.convert_to_tensor(images)
+  axis = _spatial_axis(images, height_axis)
+  valid_sizes = tf.cast(valid_sizes, tf.int32)
+  output_sizes = tf.cast(output_sizes, tf.int32)
+  rows = legacy_nearest_indices(valid_sizes[:, 0], output_sizes[:, 0],
+                                canvas_size[0])
+  cols = legacy_nearest_indices(valid_sizes[:, 1], output_sizes[:, 1],
+                                canvas_size[1])
+  images = tf.gather(images, rows, axis=axis, batch_dims=1)
+  return tf.gather(images, cols, axis=axis + 1, batch_dims=1)
 
 
 def _linear_taps(in_sizes: tf.Tensor, out_sizes: tf.Tensor, length,

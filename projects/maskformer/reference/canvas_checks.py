@@ -15,7 +15,7 @@
 """Padding-exact computation checked on a model folder's images.
 
 Each image of the folder is placed alone at the top-left of a larger static
-canvas and run with its size as `valid_sizes` (`modeling.valid_region`). Its
+canvas and run with its size as `valid_sizes` (`ops.valid_region`). Its
 outputs, cropped to the image's region at their stride, must equal:
 
   * the same model on the image alone at its own size, floats within

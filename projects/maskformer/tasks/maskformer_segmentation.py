@@ -73,6 +73,14 @@ _MODEL_ROOT = 'model'
 _BACKBONE_ROOT = 'backbone'
 
 
+def _call_model(model: tf_keras.Model, images: tf.Tensor, training: bool,
+                valid_sizes: Optional[tf.Tensor]) -> Dict[str, Any]:
+  """The model on `images`, padding-exact where `valid_sizes` are given."""
+  if valid_sizes is None:
+    return model(images, training=training)
+  return model(images, training=training, valid_sizes=valid_sizes)
+
+
 class FirstNonFiniteStep(tf_keras.metrics.Metric):
   """The first step of the current loop that produced non-finite values.
 
@@ -227,6 +235,19 @@ class MaskFormerSegmentationTask(base_task.Task):
   def build_inputs(self, params: data_cfg.DataConfig,
                    input_context: Optional[tf.distribute.InputContext] = None
                    ) -> tf.data.Dataset:
+    """The input pipeline of `params`.
+
+    Raises:
+      ValueError: padding-exact training data for Mask2Former, whose
+        point-sampled losses do not leave the padding out (the original
+        trains it on padded canvases anyway).
+    """
+    if (params.is_training and params.parser.padding_exact and
+        inference_setup.is_mask2former(self.task_config)):
+      raise ValueError(
+          'train_data.parser.padding_exact: Mask2Former\'s point-sampled '
+          'losses do not leave the padding out; train it on the canvas (as '
+          'the original does, on its padded large-scale-jitter canvas)')
     return input_pipeline.build_input(params, input_context)
 
   def build_metrics(self, training: bool = True) -> List[tf_keras.metrics.Metric]:
@@ -263,10 +284,8 @@ class MaskFormerSegmentationTask(base_task.Task):
     Returns:
       The model's output dict.
     """
-    valid_sizes = maskformer_input.computed_sizes(labels, params)
-    if valid_sizes is None:
-      return model(images, training=training)
-    return model(images, training=training, valid_sizes=valid_sizes)
+    return _call_model(model, images, training,
+                       maskformer_input.computed_sizes(labels, params))
 
   def _losses(self, images: tf.Tensor, labels: Dict[str, tf.Tensor],
               model: tf_keras.Model, training: bool, step: tf.Tensor,
@@ -276,12 +295,18 @@ class MaskFormerSegmentationTask(base_task.Task):
     `step` (int64 scalar) seeds Mask2Former's random points with
     `point_sampling_seed`: the same on every replica (the draws are keyed by
     each image's index in the global batch) and reproducible. `params` is
-    the data config of the batch (`run_model`).
+    the data config of the batch (`run_model`); with padding-exact data,
+    MaskFormer's losses see each image's region only (Mask2Former's
+    validation losses still see the canvas).
     """
-    outputs = self.run_model(model, images, labels, params, training)
+    valid_sizes = maskformer_input.computed_sizes(labels, params)
+    outputs = _call_model(model, images, training, valid_sizes)
     # bfloat16 endpoints widen to float32; float64 (the exact mode) stays.
     outputs = tf.nest.map_structure(precision.widen, outputs)
     targets = maskformer_input.loss_targets(labels)
+    if valid_sizes is not None and not inference_setup.is_mask2former(
+        self.task_config):
+      targets[maskformer_input.VALID_SIZES] = valid_sizes
     if inference_setup.is_mask2former(self.task_config):
       targets = mask2former_criterion.with_point_sampling(
           targets, seed=tf.stack([

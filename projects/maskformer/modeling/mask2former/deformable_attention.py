@@ -30,7 +30,7 @@ ordered ((m * L + l) * P + p) * 2 + xy, of `attention_weights`
 (m * L + l) * P + p, as the original's `view`s read them. No padding mask:
 Mask2Former's encoder never passes one.
 
-On a static canvas (`modeling/valid_region`) with each image's valid
+On a static canvas (`ops/valid_region`) with each image's valid
 (h_l, w_l) per level, the offsets are divided by (w_l, h_l) and the
 locations are in the normalised frame of the image's region of each level,
 which only is sampled: the same pixels, with the same float operations, as

@@ -31,7 +31,7 @@ plus endpoints for parity checks: 'backbone_features' (dict '2'..'5' of NHWC
 maps), 'mask_features' [B, H/4, W/4, mask_dim] and 'multi_scale_features'
 (the encoder's maps at strides 32, 16 and 8).
 
-With `valid_sizes` (padding-exact computation, `modeling/valid_region`),
+With `valid_sizes` (padding-exact computation, `ops/valid_region`),
 each image of the batch sits at the top-left of the static canvas and every
 output, inside the image's region at its stride (ceil(h / s), ceil(w / s)),
 is what the model gives for the image alone at its own size; outside it,

@@ -34,7 +34,7 @@ The original's `forward_features` (semantics doc, section 2), NHWC:
      (align_corners=False) to res2's size, then `layer_1` (conv 3x3 without
      bias + GroupNorm + ReLU); `mask_features` is a conv 1x1 with bias of it.
 
-Padding-exact computation (`valid_sizes`, `modeling/valid_region`): each
+Padding-exact computation (`valid_sizes`, `ops/valid_region`): each
 image sits at the top-left of a static canvas, and inside its region
 (ceil(h / stride), ceil(w / stride) at every level) the outputs are what
 the image alone gives:
@@ -70,10 +70,10 @@ import tf_keras
 
 from projects.maskformer.modeling import layers
 from projects.maskformer.modeling import position_encoding
-from projects.maskformer.modeling import valid_region
 from projects.maskformer.modeling.mask2former import deformable_attention
 from projects.maskformer.ops import interpolation
 from projects.maskformer.ops import precision
+from projects.maskformer.ops import valid_region
 
 # Backbone endpoints of the deformable encoder's levels, in level order
 # (low to high resolution), and of the one FPN level below them.

@@ -35,7 +35,7 @@ resized to the next level, blocked where sigmoid < 0.5, rows blocked
 everywhere opened. The last head's predictions are the output, heads 0 .. L-1
 the auxiliary outputs (L + 1 = `dec_layers` supervised heads).
 
-Padding-exact computation (`valid_sizes`, `modeling/valid_region`): with
+Padding-exact computation (`valid_sizes`, `ops/valid_region`): with
 each image at the top-left of a static canvas, the memory tokens outside
 its region (ceil(h / stride), ceil(w / stride)) are no keys, the sine
 encodings are normalised by the region's extent, and each image's mask
@@ -63,9 +63,9 @@ from projects.maskformer.modeling import heads
 from projects.maskformer.modeling import layers
 from projects.maskformer.modeling import position_encoding
 from projects.maskformer.modeling import transformer
-from projects.maskformer.modeling import valid_region
 from projects.maskformer.modeling.mask2former import pixel_decoder
 from projects.maskformer.ops import interpolation
+from projects.maskformer.ops import valid_region
 
 # The original's number of memory levels (1/32, 1/16, 1/8) and level_embed
 # rows.

@@ -45,10 +45,10 @@ import tf_keras
 
 from projects.maskformer.configs import model as model_cfg
 from projects.maskformer.modeling import resnet
-from projects.maskformer.modeling import valid_region
 from projects.maskformer.modeling.maskformer import pixel_decoder as pixel_decoder_lib
 from projects.maskformer.modeling.maskformer import transformer_predictor as predictor_lib
 from projects.maskformer.ops import precision
+from projects.maskformer.ops import valid_region
 
 _PIXEL_DECODER_TYPES = ('fpn', 'transformer_encoder')
 

@@ -36,8 +36,8 @@ import tf_keras
 from projects.maskformer.modeling import layers
 from projects.maskformer.modeling import position_encoding
 from projects.maskformer.modeling import transformer
-from projects.maskformer.modeling import valid_region
 from projects.maskformer.ops import interpolation
+from projects.maskformer.ops import valid_region
 
 # Backbone endpoints, finest first; adapter_i/layer_i act on _LEVELS[i - 1].
 _LEVELS = ('2', '3', '4', '5')

@@ -37,7 +37,7 @@ from projects.maskformer.modeling import heads
 from projects.maskformer.modeling import layers
 from projects.maskformer.modeling import position_encoding
 from projects.maskformer.modeling import transformer
-from projects.maskformer.modeling import valid_region
+from projects.maskformer.ops import valid_region
 
 
 class TransformerPredictor(tf_keras.layers.Layer):
