@@ -35,9 +35,9 @@ def _run(*args, onednn='1'):
 def test_help_lists_every_flag():
   result = _run('--help')
   assert result.returncode == 0, result.stderr
-  for name in ('experiment', 'canvas', 'batch', 'max_segments', 'targets',
-               'input_path', 'precision', 'compile', 'split', 'steps',
-               'output_json'):
+  for name in ('experiment', 'canvas', 'canvas_width', 'batch',
+               'max_segments', 'targets', 'input_path', 'precision',
+               'compile', 'split', 'steps', 'output_json'):
     assert f'--{name}' in result.stdout, name
 
 
@@ -50,6 +50,9 @@ def test_user_mistakes_are_one_line_errors():
   conftest.assert_one_line_error(_run('--canvas=64'),
                                  'missing required flag: --experiment')
   conftest.assert_one_line_error(
+      _run('--experiment=maskformer_synthetic_cpu', '--canvas_width=64'),
+      '--canvas_width needs --canvas')
+  conftest.assert_one_line_error(
       _run('--experiment=maskformer_synthetic_cpu', onednn='0'),
       'keeps no statistics with oneDNN off')
 
@@ -57,11 +60,12 @@ def test_user_mistakes_are_one_line_errors():
 def test_small_run_reports_state_peak_split_and_time(tmp_path):
   output = tmp_path / 'cost.json'
   result = _run('--experiment=maskformer_synthetic_cpu', '--canvas=64',
-                '--batch=2', '--max_segments=8', '--targets=3', '--steps=1',
-                '--split', f'--output_json={output}')
+                '--canvas_width=96', '--batch=2', '--max_segments=8',
+                '--targets=3', '--steps=1', '--split',
+                f'--output_json={output}')
   assert result.returncode == 0, result.stderr[-3000:]
   report = json.loads(output.read_text())
-  assert report['canvas'] == [64, 64] and report['batch'] == 2
+  assert report['canvas'] == [64, 96] and report['batch'] == 2
   assert report['valid_targets_per_image'] == [3, 3]
   assert 0 < report['state_mib'] < report['peak_mib']
   assert list(report['split_mib']) == [

@@ -44,6 +44,8 @@ Examples:
   python tools/train_step_cost.py --experiment=maskformer_coco_panoptic_r50 \
       --canvas=1024 --batch=1 --max_segments=100 --precision=float32
   python tools/train_step_cost.py --experiment=maskformer_coco_panoptic_r50 \
+      --canvas=832 --canvas_width=1344 --batch=1 --steps=3
+  python tools/train_step_cost.py --experiment=maskformer_coco_panoptic_r50 \
       --canvas=512 --input_path=/tmp/sample/val-00000-of-00001 --split
 """
 import os
@@ -88,10 +90,15 @@ STAGES = (
 
 _EXPERIMENT_FLAGS = experiment_flags.define_experiment_flags()
 _CANVAS = flags.DEFINE_integer(
-    'canvas', None, 'Square training canvas (the parser\'s output_size; the '
-    'augmentation\'s output, detr_panoptic max_size or semantic_crop '
-    'crop_size, is bounded by it as in a recipe at that canvas); default: the '
-    'experiment\'s.', lower_bound=32)
+    'canvas', None, 'Training canvas height, and width unless --canvas_width '
+    'says otherwise (the parser\'s output_size; the augmentation\'s output, '
+    'detr_panoptic max_size or semantic_crop crop_size, is bounded by it as '
+    'in a recipe at that canvas); default: the experiment\'s.',
+    lower_bound=32)
+_CANVAS_WIDTH = flags.DEFINE_integer(
+    'canvas_width', None, 'Training canvas width, for a canvas that is not '
+    'square (--canvas gives its height); default: --canvas. detr_panoptic\'s '
+    'max_size is bounded by the shorter side.', lower_bound=32)
 _BATCH = flags.DEFINE_integer(
     'batch', 1, 'Per-replica batch size.', lower_bound=1)
 _MAX_SEGMENTS = flags.DEFINE_integer(
@@ -125,17 +132,21 @@ def experiment() -> cfg.ExperimentConfig:
   """The experiment with the flags' canvas, batch and slots."""
   params = experiment_flags.load_experiment(_EXPERIMENT_FLAGS)
   data = params.task.train_data
+  if _CANVAS_WIDTH.value and not _CANVAS.value:
+    raise cli.UserError('--canvas_width needs --canvas (the canvas height)')
   if _CANVAS.value:
-    data.parser.output_size = [_CANVAS.value, _CANVAS.value]
+    canvas = [_CANVAS.value, _CANVAS_WIDTH.value or _CANVAS.value]
+    data.parser.output_size = canvas
     # The recipe at this canvas: its augmentation's output fits the canvas.
     augmentation = data.parser.augmentation
     augmentation.detr_panoptic.max_size = min(
-        augmentation.detr_panoptic.max_size, _CANVAS.value)
+        augmentation.detr_panoptic.max_size, *canvas)
     augmentation.semantic_crop.crop_size = [
-        min(c, _CANVAS.value) for c in augmentation.semantic_crop.crop_size]
+        min(c, side) for c, side in zip(augmentation.semantic_crop.crop_size,
+                                        canvas)]
     if params.task.model.input_size[0] is not None:
-      params.task.model.input_size = [_CANVAS.value, _CANVAS.value,
-                                      params.task.model.input_size[2]]
+      params.task.model.input_size = canvas + [
+          params.task.model.input_size[2]]
   if _MAX_SEGMENTS.value:
     data.parser.max_segments = _MAX_SEGMENTS.value
   data.global_batch_size = _BATCH.value
