@@ -553,8 +553,10 @@ def test_instance_predictions_of_a_known_model_give_the_hand_computed_ap(
                 if c['category_id'] == 1)
   num_classes = params.task.model.num_classes
 
-  def model(images, training):
+  def model(images, training, valid_sizes):
+    # The evaluation data is padding-exact: the 64 x 64 image is its region.
     assert not training
+    tf.debugging.assert_equal(valid_sizes, tf.constant([[64, 64]]))
     height, width = images.shape[1] // 4, images.shape[2] // 4
     logits = np.zeros((1, 2, num_classes + 1), np.float32)
     logits[0, 0, person] = logits[0, 1, num_classes] = 30.0

@@ -464,10 +464,7 @@ def main(argv):
   results = measure(original, canvas_sets, baseline, batches)
   print(summary(results))
   print(table(results))
-  if _OUTPUT_JSON.value:
-    with open(_OUTPUT_JSON.value, 'w', encoding='utf-8') as f:
-      json.dump(results, f, indent=1)
-      f.write('\n')
+  cli.write_json(_OUTPUT_JSON.value, results)
 
 
 if __name__ == '__main__':

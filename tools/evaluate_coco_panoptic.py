@@ -88,10 +88,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from projects.maskformer import cli  # noqa: I001
 
 cli.quiet_tensorflow_startup()  # Before TensorFlow is imported.
-import json
 from typing import Any
 from typing import Dict
-from typing import Optional
 
 from absl import app
 from absl import flags
@@ -174,13 +172,6 @@ _INSTANCE_AP = flags.DEFINE_bool(
 _MAX_IMAGES = flags.DEFINE_integer(
     'max_images', None, 'Model mode: predict at most this many images (the '
     'evaluation then covers only those; use for quick looks, not for PQ).')
-
-
-def write_results(output_json: Optional[str], results: Dict[str, Any]):
-  """Writes `results` to `output_json` (nothing when it is None or empty)."""
-  if output_json:
-    with open(output_json, 'w', encoding='utf-8') as f:
-      json.dump(results, f, indent=1)
 
 
 def evaluate_prediction_files(gt_json: str,
@@ -349,7 +340,7 @@ def main(argv) -> int:
     results = evaluate_prediction_files(_GT_JSON.value, _GT_FOLDER.value,
                                         _PRED_JSON.value, _PRED_FOLDER.value,
                                         _PROGRESS.value)
-  write_results(_OUTPUT_JSON.value, results)
+  cli.write_json(_OUTPUT_JSON.value, results)
   return 0
 
 

@@ -56,7 +56,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from projects.maskformer import cli  # noqa: I001
 
 cli.quiet_tensorflow_startup()  # Before TensorFlow is imported.
-import json
 import statistics
 import time
 from typing import Any
@@ -322,10 +321,7 @@ def main(argv):
     raise cli.UserError(f'bad task.xla_compile {params.task.xla_compile!r}')
   results = measure(params)
   print(report(results))
-  if _OUTPUT_JSON.value:
-    with open(_OUTPUT_JSON.value, 'w', encoding='utf-8') as f:
-      json.dump(results, f, indent=1)
-      f.write('\n')
+  cli.write_json(_OUTPUT_JSON.value, results)
 
 
 if __name__ == '__main__':

@@ -33,9 +33,11 @@ TensorFlow and ends with `cli.run(main, required=[...])` instead of
     --verbosity=0 for information messages).
 """
 import errno
+import json
 import logging as std_logging
 import os
 import sys
+from typing import Any
 from typing import Callable
 from typing import List
 from typing import Optional
@@ -114,6 +116,21 @@ def check_writable(path: str, what: str = 'output') -> None:
   if not os.access(parent, os.W_OK | os.X_OK):
     raise UserError(f'cannot write {what} {path}: {parent} is not writable '
                     f'({os.strerror(errno.EACCES)})')
+
+
+def write_json(path: Optional[str], results: Any) -> None:
+  """Writes `results` as indented JSON to `path`, creating missing folders.
+
+  Nothing is written when `path` is None or empty (the tools' `--output_json`
+  is optional).
+  """
+  if not path:
+    return
+  folder = os.path.dirname(os.path.abspath(path))
+  os.makedirs(folder, exist_ok=True)
+  with open(path, 'w', encoding='utf-8') as f:
+    json.dump(results, f, indent=1)
+    f.write('\n')
 
 
 def check_required(names: Sequence[str]) -> None:
