@@ -139,9 +139,21 @@ def _compare_replicas_with_single(experiment):
                         kwargs={'model': model, 'optimizer': optimizer,
                                 'metrics': metrics})
 
+  def start_from_the_single_replica_state():
+    # Each step starts from the same weights and Adam moments, so that the
+    # rounding of earlier steps cannot flip Mask2Former's attention masks
+    # (sigmoid thresholds) and amplify into a different step.
+    for mirrored, reference in zip(model.trainable_variables,
+                                   single_model.trainable_variables):
+      mirrored.assign(reference.numpy())
+      for slot in ('m', 'v'):
+        optimizer.get_slot(mirrored, slot).assign(
+            single_optimizer.get_slot(reference, slot).numpy())
+
   per_replica = BATCH // NUM_REPLICAS
   report = {'num_replicas': strategy.num_replicas_in_sync, 'steps': []}
   for images, labels in _global_batches():
+    start_from_the_single_replica_state()
     batch = tf.nest.map_structure(tf.constant, (images, labels))
 
     def shard(context, batch=batch):
