@@ -357,12 +357,17 @@ def test_serving_equals_the_evaluation_path(export, request):
 
   The inference uses the architecture's panoptic rule; the other rule gives
   a different panoptic map on some image, so the check tells them apart.
-  For Mask2Former the served results are the loaded SavedModel's (for
-  MaskFormer the in-process module's, which the reload test compares with
-  its SavedModel).
+  The model runs padding-exact on each image's region, as the evaluation
+  does (the experiments' validation data; tests/test_padding_exact.py
+  checks that this equals the image alone). For Mask2Former the served
+  results are the loaded SavedModel's (for MaskFormer the in-process
+  module's, which the reload test compares with its SavedModel).
   """
   exported = request.getfixturevalue(export)
-  parser_config = exported.params.task.validation_data.parser
+  data = exported.params.task.validation_data
+  assert data.parser.padding_exact
+  assert exported.module.metadata['padding_exact']
+  parser_config = data.parser
   parser = segmentation_parser.Parser(
       output_size=parser_config.output_size,
       eval_short_edge=parser_config.eval_short_edge,
@@ -374,10 +379,13 @@ def test_serving_equals_the_evaluation_path(export, request):
 
   @tf.function
   def evaluate(canvas_images, info):
-    outputs = exported.model(canvas_images, training=False)
+    computed_sizes = maskformer_input.computed_sizes(
+        {maskformer_input.IMAGE_INFO: info[tf.newaxis]}, data)
+    outputs = exported.model(canvas_images, training=False,
+                             valid_sizes=computed_sizes)
     arguments = (outputs, MODEL_CANVAS,
                  tf.cast(tf.round(info[1:2]), tf.int32),
-                 tf.cast(tf.round(info[0:1]), tf.int32))
+                 tf.cast(tf.round(info[0:1]), tf.int32), computed_sizes)
     return post_processor(*arguments), other_rule(*arguments)['panoptic']
 
   rules_differ = False
@@ -492,6 +500,10 @@ def test_unusable_configurations_fail_clearly(exported):
   with pytest.raises(ValueError, match=r'instance_top_k must be in \[1, 2128\]'):
     export_module.MaskFormerModule(exported.params, model=exported.model,
                                    instance_top_k=5000)
+  params = exported.params.replace()
+  params.task.validation_data.parser.size_divisibility = 48
+  with pytest.raises(ValueError, match='must be a multiple of it'):
+    export_module.MaskFormerModule(params, model=exported.model)
 
 
 def test_checkpoint_resolution(exported, tmp_path):

@@ -207,11 +207,16 @@ def computed_sizes(labels: Mapping[str, tf.Tensor],
   """
   if not params.parser.padding_exact:
     return None
-  sizes = tf.cast(tf.round(labels[IMAGE_INFO][:, 1]), tf.int32)
-  divisor = params.parser.size_divisibility
-  if divisor:
-    sizes = (sizes + divisor - 1) // divisor * divisor
-  return sizes
+  return rounded_sizes(tf.cast(tf.round(labels[IMAGE_INFO][:, 1]), tf.int32),
+                       params.parser.size_divisibility)
+
+
+def rounded_sizes(sizes: tf.Tensor, size_divisibility: int) -> tf.Tensor:
+  """Int sizes rounded up to a multiple of `size_divisibility` (0: as is)."""
+  if not size_divisibility:
+    return sizes
+  return ((sizes + size_divisibility - 1) // size_divisibility *
+          size_divisibility)
 
 
 def prepare_model_inputs(images: tf.Tensor, labels: Dict[str, tf.Tensor],

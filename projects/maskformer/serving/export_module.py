@@ -29,8 +29,11 @@ validation data (`task.validation_data.parser`): detectron2's
 ResizeShortestEdge (`eval_short_edge` / `eval_max_size`, scaled down further if
 needed to fit the model canvas), the PIL-like bilinear resize, normalization,
 zero padding bottom/right onto the static **model canvas** (`parser.output_size`;
-batch 1). The model then runs at that static size and `MaskFormerPostProcessor`
-produces the original's inference at the image's original size, with the
+batch 1). The model then runs at that static size, padding-exact where the
+validation data is (`parser.padding_exact`: on the image's region, its resized
+size rounded up to `parser.size_divisibility`, `ops.valid_region`), and
+`MaskFormerPostProcessor` produces the original's inference at the image's
+original size, with the
 architecture's panoptic rule (Mask2Former paints only the confident pixels of
 a segment, MaskFormer all the pixels it wins; `inference.panoptic_inference`).
 
@@ -67,11 +70,11 @@ architecture and the serving settings travel inside the SavedModel as the asset
 `assets/serving_metadata.json` (`read_metadata`). The export runs in float32
 whatever the experiment's mixed-precision setting.
 
-Differences from the original that come from the static canvas: the model
-sees the image zero-padded to the canvas; the original pads a single image to
-a multiple of 32 for ADE20K and not at all for COCO, and padded pixels take
-part in the transformer's attention (as in this project's evaluation, which
-uses the same canvas).
+With `padding_exact` (every experiment's validation data) the results are what
+the original computes on the image alone (the original pads a single image to
+a multiple of 32 for ADE20K and not at all for COCO), within float32 rounding.
+Without it the model sees the image zero-padded to the canvas: edge pixels,
+normalization statistics and the attention then include the padding.
 """
 import json
 import os
@@ -93,6 +96,7 @@ from projects.maskformer import inference_setup
 from projects.maskformer.configs import dataloader as data_cfg
 from projects.maskformer.dataloaders import augmentation
 from projects.maskformer.dataloaders import decoders
+from projects.maskformer.dataloaders import input_pipeline
 from projects.maskformer.dataloaders import maskformer_input
 from projects.maskformer.modeling import postprocessing
 
@@ -168,7 +172,9 @@ class MaskFormerModule(export_base.ExportModule):
         `task`). Used: `task.model`, `task.validation_data`
         (its parser's `output_size` is the model canvas, `eval_short_edge` /
         `eval_max_size` the resize, `groundtruth_padded_size` the output
-        canvas) and `task.evaluation` (thresholds, `category_map_file`).
+        canvas, `padding_exact` / `size_divisibility` the region the model
+        computes each image on) and `task.evaluation` (thresholds,
+        `category_map_file`).
       model: The model, taking inputs of the model canvas size; built from
         `task.model` (random weights; `inference_setup.build_model`) if
         None.
@@ -183,7 +189,8 @@ class MaskFormerModule(export_base.ExportModule):
     Raises:
       ValueError: for an unusable configuration (no output canvas, panoptic or
         instance results without a category map, a category map that does not
-        match the model, bad `instance_top_k`).
+        match the model, bad `instance_top_k`, a padding-exact canvas that
+        is not a multiple of `size_divisibility`).
     """
     parser = params.task.validation_data.parser
     if not parser.groundtruth_padded_size:
@@ -191,6 +198,9 @@ class MaskFormerModule(export_base.ExportModule):
           'the output canvas is task.validation_data.parser.'
           'groundtruth_padded_size, which is not set; set it to the largest '
           'image size to serve at full resolution')
+    input_pipeline.check_padding_exact_canvas(parser)
+    self._padding_exact = bool(parser.padding_exact)
+    self._size_divisibility = int(parser.size_divisibility)
     self._model_canvas = tuple(int(s) for s in parser.output_size)
     self._output_canvas = tuple(int(s) for s in parser.groundtruth_padded_size)
     self._eval_short_edge = int(parser.eval_short_edge)
@@ -223,6 +233,8 @@ class MaskFormerModule(export_base.ExportModule):
         'output_canvas': list(self._output_canvas),
         'eval_short_edge': self._eval_short_edge,
         'eval_max_size': self._eval_max_size,
+        'padding_exact': self._padding_exact,
+        'size_divisibility': self._size_divisibility,
         'object_mask_threshold': float(evaluation.object_mask_threshold),
         'overlap_threshold': float(evaluation.overlap_threshold),
         'instance_top_k': int(instance_top_k),
@@ -251,7 +263,8 @@ class MaskFormerModule(export_base.ExportModule):
     Keys: 'architecture' ('maskformer' or 'mask2former',
     `inference_setup.architecture`), 'categories' (`serving_categories`),
     'outputs', 'model_canvas', 'output_canvas', 'eval_short_edge',
-    'eval_max_size', 'object_mask_threshold', 'overlap_threshold',
+    'eval_max_size', 'padding_exact', 'size_divisibility',
+    'object_mask_threshold', 'overlap_threshold',
     'instance_top_k' and 'signatures' (function key -> signature name).
     """
     return json.loads(self._metadata_json)
@@ -293,11 +306,14 @@ class MaskFormerModule(export_base.ExportModule):
       The outputs listed in the module docstring.
     """
     canvas_images, image_sizes, output_sizes = self.preprocess(images)
-    outputs = self.model(canvas_images, training=False)
+    computed_sizes = (maskformer_input.rounded_sizes(
+        image_sizes, self._size_divisibility) if self._padding_exact else None)
+    outputs = self.model(canvas_images, training=False,
+                         valid_sizes=computed_sizes)
     results = self._post_processor(
         {'pred_logits': outputs['pred_logits'],
          'pred_masks': outputs['pred_masks']},
-        self._model_canvas, image_sizes, output_sizes)
+        self._model_canvas, image_sizes, output_sizes, computed_sizes)
     served = {
         'original_size': tf.shape(images, out_type=tf.int32)[tf.newaxis, 1:3],
         'output_size': output_sizes,
