@@ -192,13 +192,17 @@ def synthetic_batch(data) -> Any:
 
 
 def stage_program(task, model, stage_keys: Sequence[str]) -> Callable:
-  """A backward pass through the model up to the outputs `stage_keys`."""
+  """A backward pass through the model up to the outputs `stage_keys`.
+
+  The model runs as the train step runs it (padding-exact where the
+  training data says so).
+  """
   data = task.task_config.train_data
 
   def program(inputs):
-    images, _ = maskformer_input.prepare_model_inputs(*inputs, data)
+    images, labels = maskformer_input.prepare_model_inputs(*inputs, data)
     with tf.GradientTape() as tape:
-      outputs = model(images, training=True)
+      outputs = task.run_model(model, images, labels, data, training=True)
       loss = tf.add_n([
           tf.reduce_mean(tf.cast(t, tf.float32))
           for t in tf.nest.flatten([outputs[k] for k in stage_keys
