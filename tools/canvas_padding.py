@@ -29,8 +29,9 @@ batch holds images of one canvas:
      for the COCO recipe) on a blank uint8 image of that size, draw i with
      the stateless seed (--seed, i), and takes the augmented (content) size;
   3. assigns each content size to the canvas of the smallest area that holds
-     it in each --canvases set (equal areas: the one listed first), and to
-     --baseline_canvas alone;
+     it in each --canvases set (equal areas: the one listed first), as the
+     training pipeline does with `parser.canvases` (`dataloaders.canvases`),
+     and to --baseline_canvas alone;
   4. reports, per set: the share of the images on each canvas; the padded
      fraction per image, 1 - content area / canvas area, averaged; the
      padded fraction per batch of --batch images, 1 - sum(content areas) /
@@ -76,6 +77,7 @@ import tensorflow as tf
 import tqdm
 
 import experiment_flags
+from projects.maskformer.dataloaders import canvases as canvas_set
 from projects.maskformer.dataloaders import decoders
 from projects.maskformer.dataloaders import input_pipeline
 from projects.maskformer.dataloaders import maskformer_input
@@ -270,26 +272,6 @@ def augmented_sizes(parser: segmentation_parser.Parser,
   return np.concatenate(sizes)
 
 
-def assign_canvases(sizes: np.ndarray, canvases: Sequence[Size]) -> np.ndarray:
-  """The canvas of the smallest area holding each size (equal: first listed).
-
-  Args:
-    sizes: int [N, 2] (height, width).
-    canvases: the (height, width) of the canvases.
-
-  Returns:
-    An int [N] array: each size's index into `canvases`, -1 where none holds
-    it.
-  """
-  assignment = np.full(len(sizes), -1)
-  by_area = sorted(range(len(canvases)),
-                   key=lambda k: canvases[k][0] * canvases[k][1])
-  for k in by_area:
-    fits = np.all(sizes <= np.array(canvases[k]), axis=1)
-    assignment = np.where((assignment < 0) & fits, k, assignment)
-  return assignment
-
-
 def batch_padded_fractions(content_areas: np.ndarray, assignment: np.ndarray,
                            canvas_areas: np.ndarray, batch: int) -> np.ndarray:
   """The padded fraction of every full batch of one canvas, in draw order.
@@ -336,7 +318,7 @@ def padding_report(content_sizes: np.ndarray, canvases: Sequence[Size],
   Raises:
     cli.UserError: some content size fits no canvas of the set.
   """
-  assignment = assign_canvases(content_sizes, canvases)
+  assignment = canvas_set.assign(content_sizes, canvases).numpy()
   if np.any(assignment < 0):
     unfit = content_sizes[assignment < 0]
     largest = tuple(unfit[np.argmax(unfit.prod(axis=1))])

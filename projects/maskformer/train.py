@@ -19,8 +19,9 @@ Run as `python -m official.projects.maskformer.train --experiment=...
 `--params_override`, `--tpu`, ...) applies. Three additions to Model Garden's
 own driver: training stops at the first non-finite step before its weights
 are checkpointed (`NonFiniteLossGuard`), the optimizer's slots are created
-before the train loop is traced (`build_trainer`), and `--seed` fixes the
-random initial weights, dropout and data order.
+before the train loop is traced (`build_trainer`), which also trains on the
+set of canvases of `train_data.parser.canvases` (`canvas_trainer`), and
+`--seed` fixes the random initial weights, dropout and data order.
 """
 from absl import app
 from absl import flags
@@ -36,6 +37,7 @@ from official.modeling import performance
 import tensorflow as tf
 import tf_keras
 
+from projects.maskformer import canvas_trainer
 from projects.maskformer import registry_imports  # noqa: F401
 from projects.maskformer.tasks import maskformer_segmentation
 
@@ -98,7 +100,10 @@ def build_trainer(params: cfg.ExperimentConfig, task, mode: str,
     trainer = train_utils.create_trainer(
         params, task, train='train' in mode, evaluate='eval' in mode,
         checkpoint_exporter=train_lib.maybe_create_best_ckpt_exporter(
-            params, model_dir))
+            params, model_dir),
+        trainer_cls=(canvas_trainer.CanvasSetTrainer
+                     if params.task.train_data.parser.canvases
+                     else base_trainer.Trainer))
     if 'train' in mode:
       variables = trainer.model.trainable_variables
       if isinstance(trainer.optimizer, tf_keras.optimizers.legacy.Optimizer):

@@ -152,6 +152,23 @@ class Decoder(hyperparams.Config):
 
 
 @dataclasses.dataclass
+class Canvas(hyperparams.Config):
+  """One training canvas of a set (`Parser.canvases`).
+
+  Attributes:
+    height: canvas height.
+    width: canvas width.
+    weight: the share of training steps on this canvas (the set's weights
+      are normalized); set it to the share of the augmented images that go
+      to this canvas (tools/canvas_padding.py measures it), so that every
+      image is seen as often as with one canvas.
+  """
+  height: int = 0
+  width: int = 0
+  weight: float = 0.0
+
+
+@dataclasses.dataclass
 class Parser(hyperparams.Config):
   """How decoded examples become fixed-shape model inputs.
 
@@ -199,6 +216,18 @@ class Parser(hyperparams.Config):
       (PyTorch `F.interpolate(mode='nearest')`, which the original applies to
       the ADE20K semantic labels).
     augmentation: training augmentation.
+    canvases: training data only; empty: every image on `output_size`.
+      Otherwise a set of canvases (e.g. landscape 832 x 1344 and portrait
+      1344 x 832): each augmented image goes to the canvas of the smallest
+      area that holds it (equal areas: the first listed), and a batch holds
+      one canvas, chosen per step by `canvas_schedule_seed` and the global
+      step, so that every host and replica agrees
+      (`dataloaders.canvases`); one program is compiled per canvas. The
+      images are augmented as on `output_size`, which must be the smallest
+      canvas holding every canvas of the set; an image that fits no canvas
+      of the set stops the pipeline with an error. Needs
+      projects/maskformer/train.py's trainer (`canvas_trainer`).
+    canvas_schedule_seed: the seed of the canvas schedule.
     dtype: dtype of the image: 'float32' or 'bfloat16' (normalized on the
       host), or 'uint8' (the 0-255 canvas, 4x less host memory traffic,
       normalized on the device by `maskformer_input.prepare_model_inputs`,
@@ -216,6 +245,8 @@ class Parser(hyperparams.Config):
   groundtruth_padded_size: Optional[List[int]] = None
   label_resize: str = 'pil'
   augmentation: Augmentation = dataclasses.field(default_factory=Augmentation)
+  canvases: List[Canvas] = dataclasses.field(default_factory=list)
+  canvas_schedule_seed: int = 0
   dtype: str = 'float32'
 
 

@@ -34,6 +34,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from projects.maskformer.configs import dataloader as data_cfg
+from projects.maskformer.dataloaders import canvases
 from projects.maskformer.dataloaders import decoders
 from projects.maskformer.dataloaders import segmentation_parser
 
@@ -146,39 +147,98 @@ def check_padding_exact(params: data_cfg.DataConfig) -> None:
     ValueError: `padding_exact` with a canvas that is not a multiple of
       `size_divisibility` (a rounded-up region could then leave the canvas).
   """
-  parser = params.parser
-  if not parser.padding_exact:
-    return
+  if params.parser.eval_padding == data_cfg.EVAL_PADDING_CANVAS:
+    check_padding_exact_canvas(params.parser)
+
+
+def check_padding_exact_canvas(parser: data_cfg.Parser) -> None:
+  """The canvases hold every padding-exact rounded region.
+
+  Raises:
+    ValueError: `padding_exact` with a canvas (`output_size`, or one of
+      `canvases`) that is not a multiple of `size_divisibility`.
+  """
   divisor = parser.size_divisibility
-  if (divisor and parser.eval_padding == data_cfg.EVAL_PADDING_CANVAS and
-      any(s % divisor for s in parser.output_size)):
-    raise ValueError(
-        f'parser.padding_exact rounds each image up to a multiple of '
-        f'size_divisibility={divisor}; the canvas output_size '
-        f'{list(parser.output_size)} must be a multiple of it too')
+  if not (parser.padding_exact and divisor):
+    return
+  for size in [list(parser.output_size)] + [
+      list(size) for size in canvases.sizes(parser)]:
+    if any(s % divisor for s in size):
+      raise ValueError(
+          f'parser.padding_exact rounds each image up to a multiple of '
+          f'size_divisibility={divisor}; the canvas {size} must be a '
+          f'multiple of it too')
+
+
+def _canvas_batches(params: data_cfg.DataConfig, canvas_index: int):
+  """`(filter_fn, transform_and_batch_fn)` of canvas `canvas_index`'s data.
+
+  The filter keeps the parsed examples assigned to the canvas; the
+  transform cuts them to it and batches them as the reader would.
+  """
+  canvas_sizes = canvases.sizes(params.parser)
+  canvas = canvas_sizes[canvas_index]
+
+  def keeps(image, labels):
+    del image
+    return canvases.keeps(labels, canvas_sizes, canvas_index)
+
+  def transform_and_batch(dataset, input_context):
+    batch_size = (input_context.get_per_replica_batch_size(
+        params.global_batch_size) if input_context
+                  else params.global_batch_size)
+    dataset = dataset.map(
+        lambda image, labels: canvases.crop(image, labels, canvas),
+        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return dataset.batch(batch_size, drop_remainder=params.drop_remainder)
+
+  return keeps, transform_and_batch
 
 
 def build_input(params: data_cfg.DataConfig,
-                input_context: Optional[tf.distribute.InputContext] = None
-                ) -> tf.data.Dataset:
+                input_context: Optional[tf.distribute.InputContext] = None,
+                canvas_index: Optional[int] = None) -> tf.data.Dataset:
   """The batched dataset of `(image, labels)` (see `maskformer_input`).
 
   Args:
     params: the data config (`input_path` or `tfds_name`).
     input_context: the replica's input context, for per-host sharding and the
       per-replica batch size.
+    canvas_index: with `parser.canvases` (training data), the canvas whose
+      images this dataset yields (`canvases`); None otherwise.
 
   Returns:
     A `tf.data.Dataset` of per-replica batches, with static shapes unless
     evaluation data uses 'size_divisibility' padding (then batches of one).
 
   Raises:
-    ValueError: on an invalid config or a TFDS dataset that is not prepared.
+    ValueError: on an invalid config, a TFDS dataset that is not prepared,
+      or a `canvas_index` that does not match `parser.canvases`.
   """
   if params.tfds_name:
     _check_tfds_prepared(params)
   _check_dynamic_shapes_batch_one(params, input_context)
   check_padding_exact(params)
+  canvases.check(params.parser)
+  num_canvases = len(params.parser.canvases)
+  if num_canvases and not params.is_training:
+    raise ValueError('parser.canvases is for training data; evaluation data '
+                     'uses output_size')
+  if num_canvases and (params.seed is None or params.deterministic is False):
+    raise ValueError(
+        'train_data.parser.canvases needs train_data.seed set and '
+        'train_data.deterministic not false: the pipelines of the canvases '
+        'must read and augment every image alike to agree on its canvas')
+  if num_canvases and canvas_index is None:
+    raise ValueError(
+        f'train_data.parser.canvases holds {num_canvases} canvases: each has '
+        f'its own input pipeline (canvas_index), which the trainer of '
+        f'projects/maskformer/train.py (canvas_trainer) builds and schedules')
+  if canvas_index is not None and not 0 <= canvas_index < num_canvases:
+    raise ValueError(f'canvas_index {canvas_index} is not one of the '
+                     f'{num_canvases} parser.canvases')
+  filter_fn, transform_and_batch_fn = (
+      _canvas_batches(params, canvas_index) if num_canvases else (None, None))
   decoder = build_decoder(params)
   parser = build_parser(params)
   reader = input_reader_factory.input_reader_generator(
@@ -187,7 +247,9 @@ def build_input(params: data_cfg.DataConfig,
       decoder_fn=decoder.decode,
       sample_fn=(_seed_attacher(params.seed, input_context)
                  if params.is_training else None),
-      parser_fn=parser.parse_fn(params.is_training))
+      parser_fn=parser.parse_fn(params.is_training),
+      filter_fn=filter_fn,
+      transform_and_batch_fn=transform_and_batch_fn)
   dataset = reader.read(input_context=input_context)
   # The parallel maps keep the cores busy with whole examples; splitting one
   # example's ops over threads only adds synchronization (about 5% more CPU

@@ -233,9 +233,9 @@ class MaskFormerSegmentationTask(base_task.Task):
     logging.info('Restored %s weights from %s', modules, path)
 
   def build_inputs(self, params: data_cfg.DataConfig,
-                   input_context: Optional[tf.distribute.InputContext] = None
-                   ) -> tf.data.Dataset:
-    """The input pipeline of `params`.
+                   input_context: Optional[tf.distribute.InputContext] = None,
+                   canvas_index: Optional[int] = None) -> tf.data.Dataset:
+    """The input pipeline of `params` (of one canvas of `parser.canvases`).
 
     Raises:
       ValueError: padding-exact training data for Mask2Former, whose
@@ -248,7 +248,7 @@ class MaskFormerSegmentationTask(base_task.Task):
           'train_data.parser.padding_exact: Mask2Former\'s point-sampled '
           'losses do not leave the padding out; train it on the canvas (as '
           'the original does, on its padded large-scale-jitter canvas)')
-    return input_pipeline.build_input(params, input_context)
+    return input_pipeline.build_input(params, input_context, canvas_index)
 
   def build_metrics(self, training: bool = True) -> List[tf_keras.metrics.Metric]:
     if not training:
