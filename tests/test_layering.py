@@ -50,7 +50,7 @@ LAYERS = (
     ('dataloaders',),
     ('modeling', 'losses', 'conversion'),
     ('evaluation', 'checkpoints'),
-    ('inference_setup', 'optimization'),
+    ('inference_setup', 'optimization', 'canvas_trainer'),
     ('tasks',),
     ('serving', 'registry_imports'),
     ('reference', 'train'),
