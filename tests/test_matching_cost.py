@@ -171,3 +171,31 @@ def test_cost_follows_the_valid_targets(valid_slots):
     np.testing.assert_allclose(
         masked, matching_cost.class_cost(logits, classes).numpy(),
         rtol=1e-6, atol=1e-7)
+
+
+def test_padding_exact_cost_is_the_numpy_oracle_of_each_region():
+  """With `valid_sizes`, each image's cost is the float64 oracle's on its own
+  region (predictions and targets cut to it), whatever the finite logits
+  outside it, extreme ones included."""
+  rng = np.random.default_rng(5)
+  batch, queries, targets, classes = 2, 7, 4, 5
+  regions = [(5, 9), (8, 4)]  # (height, width) on an 8 x 12 prediction.
+  logits = rng.normal(size=(batch, queries, classes + 1)).astype(np.float32)
+  mask_logits = (rng.normal(size=(batch, queries, 8, 12)) * 3).astype(
+      np.float32)
+  target_classes = rng.integers(0, classes, size=(batch, targets))
+  masks = np.zeros((batch, targets, 8, 12), bool)
+  for b, (h, w) in enumerate(regions):
+    masks[b, :, :h, :w] = rng.random((targets, h, w)) > 0.6
+    outside = np.ones((8, 12), bool)
+    outside[:h, :w] = False
+    mask_logits[b][:, outside] = rng.choice([-80.0, 60.0, 0.0],
+                                            (queries, outside.sum()))
+  cost = tf.function(matching_cost.matching_cost, jit_compile=True)(
+      logits, mask_logits, target_classes.astype(np.int32), masks,
+      valid_sizes=np.array(regions, np.int32)).numpy()
+  for b, (h, w) in enumerate(regions):
+    np.testing.assert_allclose(
+        cost[b], _numpy_cost(logits[b], mask_logits[b, :, :h, :w],
+                             target_classes[b], masks[b, :, :h, :w]),
+        rtol=1e-5, atol=1e-5)

@@ -76,7 +76,11 @@ def mask_costs(mask_logits: tf.Tensor, target_masks: tf.Tensor,
     chunk_size: Slots per chunk (with `target_valid`).
     pixel_valid: Optional bool [B, P] tensor: the pixels of each image's own
       region (padding-exact computation); the means and sums then run over
-      them only, as for the image alone.
+      them only, as for the image alone. The targets are cut to the region,
+      so their products need no weights: only the sums over pixels take
+      them, as products with the region, which keeps the [B, N, P] rows
+      free of per-pixel weights (weighted copies of them raised the train
+      step's peak, docs/memory.md).
 
   Returns:
     (focal, dice): float32 [B, N, T] tensors.
@@ -87,10 +91,17 @@ def mask_costs(mask_logits: tf.Tensor, target_masks: tf.Tensor,
     num_pixels = tf.cast(tf.shape(mask_logits)[-1], tf.float32)
     target_masks = tf.convert_to_tensor(target_masks)
   else:
-    pixel_weights = tf.cast(pixel_valid, tf.float32)[:, tf.newaxis]
-    num_pixels = tf.reduce_sum(pixel_weights, axis=-1, keepdims=True)
+    pixel_weights = tf.cast(pixel_valid, tf.float32)
+    num_pixels = tf.reduce_sum(pixel_weights, axis=-1)[:, tf.newaxis,
+                                                       tf.newaxis]
     target_masks = tf.logical_and(tf.cast(target_masks, tf.bool),
                                   pixel_valid[:, tf.newaxis])
+
+  def pixel_sums(values):
+    """[B, N, P] -> [B, N]: sums over the pixels (of the regions)."""
+    if pixel_valid is None:
+      return tf.reduce_sum(values, axis=-1)
+    return tf.einsum('bnp,bp->bn', values, pixel_weights)
 
   def chunk_products(rows, start, end):
     return tf.einsum('bnp,btp->bnt', rows,
@@ -102,10 +113,6 @@ def mask_costs(mask_logits: tf.Tensor, target_masks: tf.Tensor,
         -mask_logits)
     negative = (1.0 - alpha) * tf.pow(probs, gamma) * tf.nn.softplus(
         mask_logits)
-    if pixel_valid is not None:
-      probs *= pixel_weights
-      positive *= pixel_weights
-      negative *= pixel_weights
     rows = tf.concat([positive - negative, probs], axis=1)
     if target_valid is None:
       products = chunk_products(rows, 0, num_targets)
@@ -120,9 +127,9 @@ def mask_costs(mask_logits: tf.Tensor, target_masks: tf.Tensor,
                 [batch_size, 2 * num_queries, e - s], tf.float32)))
       products = tf.concat(chunks, axis=2)
     focal = (products[:, :num_queries] +
-             tf.reduce_sum(negative, axis=-1)[:, :, tf.newaxis]) / num_pixels
+             pixel_sums(negative)[:, :, tf.newaxis]) / num_pixels
     target_sizes = tf.reduce_sum(tf.cast(target_masks, tf.float32), axis=-1)
-    denominator = (tf.reduce_sum(probs, axis=-1)[:, :, tf.newaxis] +
+    denominator = (pixel_sums(probs)[:, :, tf.newaxis] +
                    target_sizes[:, tf.newaxis, :])
     dice = 1.0 - (2.0 * products[:, num_queries:] + 1.0) / (denominator + 1.0)
     return focal, dice
